@@ -1,0 +1,20 @@
+#pragma once
+// Durable file writes: temp file in the same directory, fsync, rename, fsync directory.
+#include <string>
+#include <string_view>
+
+#include "ep/status.h"
+
+namespace ep::fs {
+
+// Writes `data` to `path` atomically and durably. If no_clobber, fails with kConflict
+// when `path` already exists (link(2) instead of rename(2), so it is never overwritten).
+Status write_file_atomic(const std::string& path, std::string_view data, bool no_clobber = false,
+                         int mode = 0644);
+// fsync a directory (after rename/link/unlink inside it).
+Status fsync_dir(const std::string& dir);
+// mkdir -p.
+Status make_dirs(const std::string& dir, int mode = 0755);
+Result<std::string> read_file(const std::string& path);
+
+}  // namespace ep::fs

@@ -1,0 +1,73 @@
+#pragma once
+// Thin helpers over RapidJSON: a writer that builds one record per string, and typed
+// field getters whose errors name the field ("metrics[3].value: not a finite number").
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ep/status.h"
+#include "ep/time.h"
+
+namespace ep {
+
+class JsonWriter {
+ public:
+  JsonWriter() : w_(buf_) {}
+  void start_object() { w_.StartObject(); }
+  void end_object() { w_.EndObject(); }
+  void start_array() { w_.StartArray(); }
+  void end_array() { w_.EndArray(); }
+  void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+  void str(std::string_view v) { w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
+  void num(double v);  // non-finite values are written as null
+  void num(std::int64_t v) { w_.Int64(v); }
+  void boolean(bool v) { w_.Bool(v); }
+  void null() { w_.Null(); }
+  void time(TimeNs t);  // RFC 3339 UTC ms
+  // Splices an already-serialised JSON value.
+  void raw(std::string_view json) {
+    w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  }
+  void kv(std::string_view k, std::string_view v) { key(k); str(v); }
+  void kv(std::string_view k, const char* v) { key(k); str(v); }
+  void kv(std::string_view k, const std::string& v) { key(k); str(v); }
+  void kv(std::string_view k, double v) { key(k); num(v); }
+  void kv(std::string_view k, std::int64_t v) { key(k); num(v); }
+  void kv(std::string_view k, int v) { key(k); num(static_cast<std::int64_t>(v)); }
+  void kv(std::string_view k, bool v) { key(k); boolean(v); }
+  void kv_time(std::string_view k, TimeNs t) { key(k); time(t); }
+
+  std::string_view view() const { return {buf_.GetString(), buf_.GetSize()}; }
+  std::string take() { return std::string(view()); }
+  void clear() {
+    buf_.Clear();
+    w_.Reset(buf_);
+  }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> w_;
+};
+
+// Serialises any RapidJSON value compactly.
+std::string to_json(const rapidjson::Value& v);
+
+// Parses a whole document; the error names the byte offset and RapidJSON's reason.
+Status parse_json(std::string_view text, rapidjson::Document& doc);
+
+// Typed getters. `path` names the field in errors, e.g. "metrics[3].value".
+// Missing required fields return an error "<path>: required".
+Result<std::string_view> get_string(const rapidjson::Value& obj, const char* key,
+                                    std::string_view path = {});
+std::optional<std::string_view> opt_string(const rapidjson::Value& obj, const char* key);
+Result<double> get_number(const rapidjson::Value& obj, const char* key, std::string_view path = {});
+Result<TimeNs> get_time(const rapidjson::Value& obj, const char* key, std::string_view path = {});
+
+std::string json_path(std::string_view parent, std::string_view key);
+
+}  // namespace ep

@@ -1,0 +1,68 @@
+#include "ep/records.h"
+
+#include <gtest/gtest.h>
+
+using namespace ep;
+
+TEST(Records, PointRoundTripKeepsKindFirstAndMilliseconds) {
+  Point p{"acme", "meter-001", "voltage", *parse_rfc3339("2026-01-05T09:59:59.000123Z"), 229.5, "V",
+          "b1"};
+  auto s = to_ndjson(p);
+  EXPECT_EQ(s,
+            R"({"kind":"point","tenant":"acme","device":"meter-001","metric":"voltage",)"
+            R"("ts":"2026-01-05T09:59:59.000Z","value":229.5,"unit":"V","batch_id":"b1"})");
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(s, d).is_ok());
+  EXPECT_EQ(kind_of(d), Kind::kPoint);
+  Point q;
+  ASSERT_TRUE(parse_record(d, q).is_ok());
+  EXPECT_EQ(q.device, "meter-001");
+  EXPECT_DOUBLE_EQ(q.value, 229.5);
+}
+
+TEST(Records, MissingFieldErrorNamesIt) {
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(R"({"kind":"point","tenant":"a","device":"d","ts":"2026-01-05T00:00:00Z","value":1})", d).is_ok());
+  Point p;
+  auto s = parse_record(d, p);
+  EXPECT_EQ(s.message(), "metric: required");
+}
+
+TEST(Records, BatchPointErrorNamesIndex) {
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(R"({"kind":"batch","batch_id":"x","tenant":"a","device":"d","received_at":"2026-01-05T00:00:00Z","points":[{"metric":"m","ts":"2026-01-05T00:00:00Z","value":1},{"metric":"m","ts":"2026-01-05T00:00:00Z","value":"no"}]})", d).is_ok());
+  Batch b;
+  EXPECT_EQ(parse_record(d, b).message(), "points[1].value: not a finite number");
+}
+
+TEST(Records, WindowWritesStuckAsBoolean) {
+  Window w{"t", "d", "m", 0, 300 * kNsPerSec, 3, 3, {{"mean", 1.5}, {"stuck", 1}}};
+  auto s = to_ndjson(w);
+  EXPECT_NE(s.find(R"("features":{"mean":1.5,"stuck":true})"), std::string::npos) << s;
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(s, d).is_ok());
+  Window back;
+  ASSERT_TRUE(parse_record(d, back).is_ok());
+  EXPECT_EQ(*back.feature("stuck"), 1);
+}
+
+TEST(Records, ScoreOutsideUnitIntervalIsRejected) {
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(R"({"kind":"score","tenant":"a","device":"d","metric":"m","start":"2026-01-05T00:00:00Z","end":"2026-01-05T00:05:00Z","score":1.5,"anomaly":true})", d).is_ok());
+  Score s;
+  EXPECT_EQ(parse_record(d, s).message(), "score: not in [0,1]");
+}
+
+TEST(Records, InvalidJsonNamesOffset) {
+  rapidjson::Document d;
+  auto s = parse_json("{\"a\":", d);
+  EXPECT_EQ(s.code(), Code::kData);
+  EXPECT_NE(s.message().find("invalid JSON at byte"), std::string::npos);
+}
+
+TEST(Records, ValidName) {
+  EXPECT_TRUE(valid_name("meter-001.a:b/c_d"));
+  EXPECT_FALSE(valid_name(""));
+  EXPECT_FALSE(valid_name("a b"));
+  EXPECT_FALSE(valid_name(std::string(129, 'a')));
+}
