@@ -1,0 +1,73 @@
+#pragma once
+// The immutable raw archive (DESIGN §6, issue 2 §5–6), shared by ep-ingest (writes
+// before acknowledging) and ep-archive (write, replay, verify, ls, prune).
+//
+// One object per batch: the batch record (DESIGN §3) as one NDJSON line, including
+// "raw" — so replay re-emits exactly what ep-ingest emitted. The object key is
+//   <root>/<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json      (day of received_at, UTC)
+// Objects are never overwritten: a second put of the same batch_id is a no-op when
+// the bytes are identical and a kConflict error when they differ.
+//
+// Backends: file:///path (temp file, fsync, rename, fsync dir; put_many shares the
+// fsyncs of a whole group — group commit) and s3://bucket/prefix (S3-compatible,
+// libcurl SigV4). The implementation lives in common/src/archive*.cpp.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ep/status.h"
+#include "ep/time.h"
+
+namespace ep {
+
+struct ArchiveOptions {
+  std::string s3_endpoint;  // --s3-endpoint; empty = AWS default for the region
+  std::string s3_region;    // default $AWS_REGION, else "auto"
+  std::string access_key, secret_key;  // default $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY
+};
+
+struct ArchivePut {
+  std::string tenant;
+  std::string batch_id;
+  TimeNs received_at = 0;
+  std::string_view bytes;  // the object content (one batch record line, no '\n' needed)
+};
+
+struct ArchiveObject {
+  std::string tenant, batch_id;
+  TimeNs received_at = 0;  // from the key's day, refined from the object when read
+  std::string key;         // path relative to the root
+  std::string uri;         // full URI, e.g. file:///var/lib/edgepulse/archive/acme/...
+  std::uint64_t size = 0;
+};
+
+struct ArchiveFilter {
+  std::string tenant;  // empty = all
+  TimeNs from = INT64_MIN, to = INT64_MAX;  // by received day (inclusive ranges)
+};
+
+class Archive {
+ public:
+  static Result<std::unique_ptr<Archive>> open(const std::string& uri,
+                                               const ArchiveOptions& opts = {});
+  virtual ~Archive() = default;
+
+  // Durably stores every object of the group, sharing fsyncs. out[i] is the object
+  // URI or the error for puts[i]; the call returns an error only if the whole group
+  // failed before anything was attempted.
+  virtual Status put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) = 0;
+  Result<std::string> put(const ArchivePut& p);
+
+  // Objects matching the filter, in (tenant, key) order. fn returns false to stop.
+  virtual Status list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) = 0;
+  virtual Result<std::string> get(const ArchiveObject& o) = 0;
+  virtual Status remove(const ArchiveObject& o) = 0;
+
+  virtual const std::string& uri() const = 0;
+};
+
+}  // namespace ep
