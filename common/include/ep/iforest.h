@@ -1,0 +1,105 @@
+#pragma once
+// Isolation Forest (Liu, Ting, Zhou, "Isolation Forest", ICDM 2008), shared by ep-train
+// (fit) and ep-score (score). Random axis-aligned splits drawn uniformly between the
+// node sample's min and max, trees grown to the height limit ceil(log2 psi), path
+// lengths normalised by c(psi), anomaly score s = 2^(-E[h(x)] / c(psi)).
+//
+// Bit-reproducible: the only randomness is ep::iforest::Rng (xoshiro256** seeded by
+// splitmix64, no std:: distributions), so the same data, parameters and seed give the
+// same trees on every platform with IEEE doubles.
+//
+// Data layout: an arma::mat with one COLUMN per sample (features x samples), so a
+// sample is contiguous in memory (Armadillo is column-major).
+#include <armadillo>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ep/status.h"
+
+namespace ep::iforest {
+
+// xoshiro256** (Blackman & Vigna), seeded through splitmix64.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed);
+  std::uint64_t next();
+  // Uniform double in [0, 1) from the top 53 bits.
+  double uniform();
+  // Uniform integer in [0, n) without modulo bias (rejection); n > 0.
+  std::uint64_t below(std::uint64_t n);
+
+ private:
+  std::uint64_t s_[4];
+};
+
+// splitmix64 finaliser: mixes a 64-bit value (used to derive per-series seeds).
+std::uint64_t mix64(std::uint64_t x);
+// FNV-1a 64 of a string (stable across platforms and runs, unlike std::hash).
+std::uint64_t fnv1a64(std::string_view s);
+
+// c(n): average path length of an unsuccessful search in a binary search tree of n
+// points, 2 H(n-1) - 2 (n-1) / n with H(i) ~ ln(i) + Euler's constant; c(1) = 0, c(2) = 1.
+double average_path_length(double n);
+
+struct Params {
+  int trees = 100;
+  int sample = 256;         // psi; capped at the number of training rows
+  std::uint64_t seed = 1;
+  int height_limit = 0;     // 0 = ceil(log2 psi)
+};
+
+// One node of a tree, stored in preorder: the left child of node i is node i + 1.
+struct Node {
+  std::int32_t feature = -1;  // -1 for a leaf
+  std::int32_t right = 0;     // index of the right child (internal nodes)
+  double value = 0;           // split value (go left when x < value), or for a leaf c(size)
+  std::uint32_t size = 0;     // training samples that reached this node
+};
+
+class Tree {
+ public:
+  // Path length of x: edges to the leaf plus c(leaf size).
+  double path_length(const double* x) const;
+  const std::vector<Node>& nodes() const { return nodes_; }
+  std::vector<Node>& nodes() { return nodes_; }
+  // Compact binary encoding (preorder; see docs/model-format.md), base64.
+  std::string encode() const;
+  static Result<Tree> decode(std::string_view base64, std::size_t dims);
+
+ private:
+  std::vector<Node> nodes_;
+};
+
+class Forest {
+ public:
+  // X: features x samples, all values finite. Fails on empty or non-finite input.
+  static Result<Forest> fit(const arma::mat& X, const Params& params);
+
+  // Mean path length over the trees.
+  double mean_path_length(const double* x) const;
+  // 2^(-E[h(x)] / c(psi)), in (0, 1]; 0.5 is "no distinct anomaly".
+  double score(const double* x) const;
+  // Scores every column of X.
+  arma::vec score(const arma::mat& X) const;
+
+  std::size_t dims() const { return dims_; }
+  int psi() const { return psi_; }
+  int height_limit() const { return height_limit_; }
+  const std::vector<Tree>& trees() const { return trees_; }
+
+  // Rebuilds a forest from its parts (model loading).
+  static Result<Forest> assemble(std::size_t dims, int psi, int height_limit,
+                                 std::vector<Tree> trees);
+
+ private:
+  std::size_t dims_ = 0;
+  int psi_ = 0;
+  int height_limit_ = 0;
+  double c_psi_ = 1;
+  std::vector<Tree> trees_;
+};
+
+}  // namespace ep::iforest

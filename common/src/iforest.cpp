@@ -1,0 +1,326 @@
+#include "ep/iforest.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "ep/crypto.h"
+
+namespace ep::iforest {
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+constexpr double kEulerGamma = 0.5772156649015329;
+constexpr std::uint16_t kLeafTag = 0xFFFF;
+constexpr int kMaxDecodeDepth = 64;
+
+// Little-endian byte encoding, independent of the host.
+void put_u16(std::string& out, std::uint16_t v) {
+  out.push_back(static_cast<char>(v & 0xFF));
+  out.push_back(static_cast<char>(v >> 8));
+}
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+void put_f64(std::string& out, double d) {
+  auto v = std::bit_cast<std::uint64_t>(d);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view b) : b_(b) {}
+  bool u16(std::uint16_t& v) {
+    if (pos_ + 2 > b_.size()) return false;
+    v = static_cast<std::uint16_t>(byte(0) | (byte(1) << 8));
+    pos_ += 2;
+    return true;
+  }
+  bool u32(std::uint32_t& v) {
+    if (pos_ + 4 > b_.size()) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(byte(i)) << (8 * i);
+    pos_ += 4;
+    return true;
+  }
+  bool f64(double& d) {
+    if (pos_ + 8 > b_.size()) return false;
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(byte(i)) << (8 * i);
+    d = std::bit_cast<double>(v);
+    pos_ += 8;
+    return true;
+  }
+  bool done() const { return pos_ == b_.size(); }
+
+ private:
+  std::uint32_t byte(int i) const { return static_cast<unsigned char>(b_[pos_ + i]); }
+  std::string_view b_;
+  std::size_t pos_ = 0;
+};
+
+// Grows one tree over the sample indices idx[begin, end).
+class Builder {
+ public:
+  Builder(const arma::mat& X, int limit, Rng& rng, std::vector<Node>& nodes)
+      : X_(X), d_(X.n_rows), limit_(limit), rng_(rng), nodes_(nodes) {
+    lo_.resize(d_);
+    hi_.resize(d_);
+    candidates_.reserve(d_);
+  }
+
+  void build(std::uint32_t* idx, std::size_t size, int depth) {
+    std::size_t me = nodes_.size();
+    nodes_.push_back(Node{});
+    nodes_[me].size = static_cast<std::uint32_t>(size);
+    if (depth >= limit_ || size <= 1 || !choose_split(idx, size)) {
+      nodes_[me].feature = -1;
+      nodes_[me].value = average_path_length(static_cast<double>(size));
+      return;
+    }
+    // choose_split left the split in q_/p_; partition stably so the result does not
+    // depend on the standard library's partition algorithm.
+    std::size_t q = q_;
+    double p = p_;
+    scratch_.assign(idx, idx + size);
+    std::size_t left = 0;
+    for (std::uint32_t i : scratch_)
+      if (X_(q, i) < p) idx[left++] = i;
+    std::size_t r = left;
+    for (std::uint32_t i : scratch_)
+      if (!(X_(q, i) < p)) idx[r++] = i;
+    nodes_[me].feature = static_cast<std::int32_t>(q);
+    nodes_[me].value = p;
+    build(idx, left, depth + 1);
+    nodes_[me].right = static_cast<std::int32_t>(nodes_.size());
+    build(idx + left, size - left, depth + 1);
+  }
+
+ private:
+  // Picks a feature uniformly among those not constant in this node's sample and a
+  // split uniformly in [min, max). False when every feature is constant.
+  bool choose_split(const std::uint32_t* idx, std::size_t size) {
+    for (std::size_t f = 0; f < d_; ++f) lo_[f] = hi_[f] = X_(f, idx[0]);
+    for (std::size_t k = 1; k < size; ++k) {
+      const double* col = X_.colptr(idx[k]);
+      for (std::size_t f = 0; f < d_; ++f) {
+        if (col[f] < lo_[f]) lo_[f] = col[f];
+        if (col[f] > hi_[f]) hi_[f] = col[f];
+      }
+    }
+    candidates_.clear();
+    for (std::size_t f = 0; f < d_; ++f)
+      if (hi_[f] > lo_[f]) candidates_.push_back(f);
+    if (candidates_.empty()) return false;
+    q_ = candidates_[rng_.below(candidates_.size())];
+    double lo = lo_[q_], hi = hi_[q_];
+    p_ = lo + rng_.uniform() * (hi - lo);
+    // p must exceed min so both children are non-empty (x < p goes left).
+    if (!(p_ > lo)) p_ = std::nextafter(lo, hi);
+    if (p_ > hi) p_ = hi;
+    return true;
+  }
+
+  const arma::mat& X_;
+  std::size_t d_;
+  int limit_;
+  Rng& rng_;
+  std::vector<Node>& nodes_;
+  std::vector<double> lo_, hi_;
+  std::vector<std::size_t> candidates_;
+  std::vector<std::uint32_t> scratch_;
+  std::size_t q_ = 0;
+  double p_ = 0;
+};
+
+bool decode_node(ByteReader& in, std::vector<Node>& nodes, std::size_t dims, int depth) {
+  if (depth > kMaxDecodeDepth) return false;
+  std::uint16_t tag;
+  if (!in.u16(tag)) return false;
+  std::size_t me = nodes.size();
+  nodes.push_back(Node{});
+  if (tag == kLeafTag) {
+    std::uint32_t size;
+    if (!in.u32(size)) return false;
+    nodes[me].feature = -1;
+    nodes[me].size = size;
+    nodes[me].value = average_path_length(static_cast<double>(size));
+    return true;
+  }
+  if (tag >= dims) return false;
+  double split;
+  if (!in.f64(split) || !std::isfinite(split)) return false;
+  nodes[me].feature = tag;
+  nodes[me].value = split;
+  if (!decode_node(in, nodes, dims, depth + 1)) return false;
+  nodes[me].right = static_cast<std::int32_t>(nodes.size());
+  return decode_node(in, nodes, dims, depth + 1);
+}
+
+void encode_node(const std::vector<Node>& nodes, std::size_t i, std::string& out) {
+  const Node& n = nodes[i];
+  if (n.feature < 0) {
+    put_u16(out, kLeafTag);
+    put_u32(out, n.size);
+    return;
+  }
+  put_u16(out, static_cast<std::uint16_t>(n.feature));
+  put_f64(out, n.value);
+  encode_node(nodes, i + 1, out);
+  encode_node(nodes, static_cast<std::size_t>(n.right), out);
+}
+
+}  // namespace
+
+// ---- Rng
+Rng::Rng(std::uint64_t seed) {
+  std::uint64_t st = seed;
+  for (auto& s : s_) s = splitmix64(st);
+}
+
+std::uint64_t Rng::next() {
+  const std::uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = std::rotl(s_[3], 45);
+  return result;
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+std::uint64_t Rng::below(std::uint64_t n) {
+  // Reject the top partial bucket so every residue is equally likely.
+  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  std::uint64_t v;
+  do v = next();
+  while (v >= limit);
+  return v % n;
+}
+
+std::uint64_t mix64(std::uint64_t x) {
+  std::uint64_t st = x;
+  return splitmix64(st);
+}
+
+std::uint64_t fnv1a64(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+double average_path_length(double n) {
+  if (n <= 1) return 0;
+  if (n <= 2) return 1;
+  return 2.0 * (std::log(n - 1.0) + kEulerGamma) - 2.0 * (n - 1.0) / n;
+}
+
+// ---- Tree
+double Tree::path_length(const double* x) const {
+  const Node* n = nodes_.data();
+  std::size_t i = 0;
+  double depth = 0;
+  while (n[i].feature >= 0) {
+    i = x[n[i].feature] < n[i].value ? i + 1 : static_cast<std::size_t>(n[i].right);
+    depth += 1;
+  }
+  return depth + n[i].value;
+}
+
+std::string Tree::encode() const {
+  std::string bytes;
+  bytes.reserve(nodes_.size() * 8);
+  if (!nodes_.empty()) encode_node(nodes_, 0, bytes);
+  return crypto::base64(bytes);
+}
+
+Result<Tree> Tree::decode(std::string_view b64, std::size_t dims) {
+  auto bytes = crypto::unbase64(b64);
+  if (!bytes) return Status::data("tree: not base64");
+  Tree t;
+  ByteReader in(*bytes);
+  if (!decode_node(in, t.nodes_, dims, 0) || !in.done())
+    return Status::data("tree: malformed node encoding");
+  return t;
+}
+
+// ---- Forest
+Result<Forest> Forest::fit(const arma::mat& X, const Params& params) {
+  if (X.n_cols == 0 || X.n_rows == 0) return Status::data("no training data");
+  if (X.n_rows >= kLeafTag) return Status::usage("too many features (max 65534)");
+  if (params.trees < 1) return Status::usage("trees must be at least 1");
+  if (params.sample < 2) return Status::usage("sample must be at least 2");
+  if (X.n_cols > UINT32_MAX) return Status::usage("too many training rows");
+  if (!X.is_finite()) return Status::data("training data contains non-finite values");
+  Forest f;
+  f.dims_ = X.n_rows;
+  const std::size_t n = X.n_cols;
+  f.psi_ = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(params.sample), n));
+  f.height_limit_ = params.height_limit > 0
+                        ? params.height_limit
+                        : static_cast<int>(std::ceil(std::log2(static_cast<double>(f.psi_))));
+  f.c_psi_ = average_path_length(f.psi_);
+  if (f.c_psi_ <= 0) f.c_psi_ = 1;  // psi == 1: every path is 0, score 1
+  Rng rng(params.seed);
+  std::vector<std::uint32_t> perm(n);
+  for (std::size_t i = 0; i < n; ++i) perm[i] = static_cast<std::uint32_t>(i);
+  std::vector<std::uint32_t> idx(static_cast<std::size_t>(f.psi_));
+  f.trees_.resize(static_cast<std::size_t>(params.trees));
+  for (auto& tree : f.trees_) {
+    // Partial Fisher-Yates: the first psi entries become a uniform sample without
+    // replacement. Reusing the permuted array across trees keeps this O(psi) per tree.
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      std::size_t j = i + static_cast<std::size_t>(rng.below(n - i));
+      std::swap(perm[i], perm[j]);
+      idx[i] = perm[i];
+    }
+    tree.nodes().reserve(2 * idx.size());
+    Builder(X, f.height_limit_, rng, tree.nodes()).build(idx.data(), idx.size(), 0);
+  }
+  return f;
+}
+
+Result<Forest> Forest::assemble(std::size_t dims, int psi, int height_limit,
+                                std::vector<Tree> trees) {
+  if (dims == 0 || psi < 1 || trees.empty() || height_limit < 0)
+    return Status::data("forest: bad dimensions");
+  Forest f;
+  f.dims_ = dims;
+  f.psi_ = psi;
+  f.height_limit_ = height_limit;
+  f.c_psi_ = average_path_length(psi);
+  if (f.c_psi_ <= 0) f.c_psi_ = 1;
+  f.trees_ = std::move(trees);
+  return f;
+}
+
+double Forest::mean_path_length(const double* x) const {
+  double sum = 0;
+  for (const auto& t : trees_) sum += t.path_length(x);
+  return sum / static_cast<double>(trees_.size());
+}
+
+double Forest::score(const double* x) const {
+  return std::exp2(-mean_path_length(x) / c_psi_);
+}
+
+arma::vec Forest::score(const arma::mat& X) const {
+  arma::vec out(X.n_cols);
+  for (arma::uword j = 0; j < X.n_cols; ++j) out[j] = score(X.colptr(j));
+  return out;
+}
+
+}  // namespace ep::iforest
