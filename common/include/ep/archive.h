@@ -28,6 +28,11 @@ struct ArchiveOptions {
   std::string s3_endpoint;  // --s3-endpoint; empty = AWS default for the region
   std::string s3_region;    // default $AWS_REGION, else "auto"
   std::string access_key, secret_key;  // default $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY
+  // Create the archive (root directory, FORMAT marker) when it does not exist. Readers
+  // (replay, verify, ls, prune) pass false so a mistyped URI is an error, not an empty archive.
+  bool create = true;
+  long s3_timeout_ms = 30000;  // per S3 request
+  int s3_retries = 3;          // attempts for a failed S3 request (5xx, 429, network)
 };
 
 struct ArchivePut {
@@ -68,6 +73,10 @@ class Archive {
   virtual Status remove(const ArchiveObject& o) = 0;
 
   virtual const std::string& uri() const = 0;
+
+  // Where the object of a batch lives (whether or not it exists): key and URI.
+  ArchiveObject locate(const std::string& tenant, const std::string& batch_id,
+                       TimeNs received_at) const;
 };
 
 }  // namespace ep

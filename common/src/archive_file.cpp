@@ -1,0 +1,336 @@
+// file:// archive backend (docs/archive-format.md): one file per batch under
+// <root>/<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json, written as a temp file, synced,
+// moved into place without ever replacing an existing object, then the directory is
+// synced. put_many() shares the expensive syncs across a whole group (group commit).
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "archive_internal.h"
+#include "ep/crypto.h"
+#include "ep/fsutil.h"
+
+namespace ep::archive_detail {
+namespace {
+
+Status sys_error(const std::string& ctx, int err) {
+  return Status::io(ctx + ": " + std::strerror(err));
+}
+
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error(path, errno);
+    }
+    off += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
+// Moves tmp to path unless path exists (EEXIST). renameat2(RENAME_NOREPLACE) where the
+// file system supports it, else link(2) + unlink(2), which has the same guarantee.
+int move_noreplace(const std::string& tmp, const std::string& path) {
+#ifdef RENAME_NOREPLACE
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return errno;
+#endif
+  if (::link(tmp.c_str(), path.c_str()) < 0) return errno;
+  ::unlink(tmp.c_str());
+  return 0;
+}
+
+// Directory entries (no "." / ".."), sorted by name.
+struct Entry {
+  std::string name;
+  unsigned char type;  // DT_*
+};
+Result<std::vector<Entry>> read_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return sys_error(dir, errno);
+  std::vector<Entry> out;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;  // ".", "..", temp files, hidden files
+    out.push_back({e->d_name, e->d_type});
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err) return sys_error(dir, err);
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return out;
+}
+
+bool is_dir(const std::string& parent, const Entry& e) {
+  if (e.type == DT_DIR) return true;
+  if (e.type != DT_UNKNOWN) return false;
+  struct stat st;
+  return ::stat((parent + "/" + e.name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+class FileArchive final : public Archive {
+ public:
+  FileArchive(std::string uri, std::string root) : uri_(std::move(uri)), root_(std::move(root)) {}
+
+  Status put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) override;
+  Status list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) override;
+  Result<std::string> get(const ArchiveObject& o) override;
+  Status remove(const ArchiveObject& o) override;
+  const std::string& uri() const override { return uri_; }
+
+ private:
+  // mkdir -p below the root; the parent of every directory it creates goes to `sync`.
+  Status ensure_dir(const std::string& rel, std::set<std::string>& sync);
+  std::string path_of(const std::string& key) const { return root_ + "/" + key; }
+
+  std::string uri_, root_;
+};
+
+Status FileArchive::ensure_dir(const std::string& rel, std::set<std::string>& sync) {
+  std::string path = root_;
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t end = rel.find('/', start);
+    if (end == std::string::npos) end = rel.size();
+    std::string parent = path;
+    path += "/";
+    path.append(rel, start, end - start);
+    if (::mkdir(path.c_str(), 0755) == 0) {
+      sync.insert(parent);
+    } else if (errno != EEXIST) {
+      return sys_error(path, errno);
+    }
+    start = end + 1;
+  }
+  return Status::ok();
+}
+
+Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) {
+  struct Pending {
+    size_t index;
+    std::string key, dir, path, tmp, bytes;
+    int fd = -1;
+  };
+  out.clear();
+  out.reserve(puts.size());
+  std::vector<Pending> pending;
+  pending.reserve(puts.size());
+  std::set<std::string> sync_dirs;  // absolute directories to fsync once at the end
+
+  // 1. Validate, create directories, write every temp file (no sync yet).
+  for (size_t i = 0; i < puts.size(); ++i) {
+    const ArchivePut& p = puts[i];
+    out.emplace_back(Status::software("archive put: not attempted"));
+    if (Status s = validate_put(p); !s) {
+      out[i] = s.with_context(uri_);
+      continue;
+    }
+    Pending w;
+    w.index = i;
+    std::string rel_dir = day_prefix(p.tenant, p.received_at);
+    rel_dir.pop_back();
+    w.key = rel_dir + "/" + p.batch_id + ".json";
+    w.dir = root_ + "/" + rel_dir;
+    w.path = root_ + "/" + w.key;
+    w.tmp = w.dir + "/.tmp-" + p.batch_id + "-" + crypto::random_base62(8);
+    w.bytes = object_bytes(p.bytes);
+    Status s;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      // A concurrent prune may remove an empty day directory between ensure and open.
+      s = ensure_dir(rel_dir, sync_dirs);
+      if (!s) break;
+      w.fd = ::open(w.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (w.fd >= 0 || errno != ENOENT) break;
+    }
+    if (s && w.fd < 0) s = sys_error(w.tmp, errno);
+    if (s) s = write_all(w.fd, w.bytes, w.tmp);
+    if (!s) {
+      if (w.fd >= 0) {
+        ::close(w.fd);
+        ::unlink(w.tmp.c_str());
+      }
+      out[i] = s;
+      continue;
+    }
+    pending.push_back(std::move(w));
+  }
+
+  // 2. Make the data durable. Starting write-back of every file first lets the device
+  // work on all of them at once; the fdatasync calls that follow then mostly wait for
+  // I/O already in flight (and the file system batches their journal commits).
+  if (pending.size() > 1)
+    for (auto& w : pending) ::sync_file_range(w.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  for (auto& w : pending) {
+    int rc;
+    do rc = ::fdatasync(w.fd);
+    while (rc < 0 && errno == EINTR);
+    int err = errno;
+    ::close(w.fd);
+    w.fd = -1;
+    if (rc < 0) {
+      out[w.index] = sys_error(w.tmp, err);
+      ::unlink(w.tmp.c_str());
+      w.tmp.clear();
+    }
+  }
+
+  // 3. Move into place, never replacing: an existing object must be identical.
+  std::set<std::string> ok_dirs;
+  for (auto& w : pending) {
+    if (w.tmp.empty()) continue;
+    int err = move_noreplace(w.tmp, w.path);
+    if (err == 0) {
+      out[w.index] = uri_ + "/" + w.key;
+      sync_dirs.insert(w.dir);
+      continue;
+    }
+    ::unlink(w.tmp.c_str());
+    if (err != EEXIST) {
+      out[w.index] = sys_error(w.path, err);
+      continue;
+    }
+    auto existing = fs::read_file(w.path);
+    if (!existing) {
+      out[w.index] = existing.status();
+    } else if (*existing == w.bytes) {
+      // Already archived (a retry). Sync its directory too: the first writer may not
+      // have synced it yet when we acknowledge.
+      out[w.index] = uri_ + "/" + w.key;
+      sync_dirs.insert(w.dir);
+    } else {
+      out[w.index] = Status::conflict(uri_ + "/" + w.key +
+                                      ": object exists with different content (archive objects are immutable)");
+    }
+  }
+
+  // 4. One fsync per touched directory. A failure fails every put below it.
+  for (const auto& dir : sync_dirs) {
+    Status s = fs::fsync_dir(dir);
+    if (s) continue;
+    for (auto& w : pending)
+      if (out[w.index].is_ok() && (w.dir == dir || w.dir.starts_with(dir + "/")))
+        out[w.index] = s;
+  }
+  return Status::ok();
+}
+
+// Entries of parent/e, or an empty list when e is not a directory (foreign files).
+Result<std::vector<Entry>> read_subdir(const std::string& parent, const Entry& e) {
+  auto r = read_dir(parent + "/" + e.name);
+  if (!r && !is_dir(parent, e)) return std::vector<Entry>{};
+  return r;
+}
+
+Status FileArchive::list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
+  auto tenants = read_dir(root_);
+  if (!tenants) return tenants.status();
+  // Order tenants as their keys sort ("a-b/" before "a/"), the same order S3 lists in.
+  std::sort(tenants->begin(), tenants->end(),
+            [](const Entry& a, const Entry& b) { return a.name + "/" < b.name + "/"; });
+  for (const auto& t : *tenants) {
+    if (!f.tenant.empty() && t.name != f.tenant) continue;
+    auto years = read_subdir(root_, t);
+    if (!years) return years.status();
+    std::string tdir = root_ + "/" + t.name;
+    for (const auto& y : *years) {
+      auto months = read_subdir(tdir, y);
+      if (!months) return months.status();
+      std::string ydir = tdir + "/" + y.name;
+      for (const auto& m : *months) {
+        auto days = read_subdir(ydir, m);
+        if (!days) return days.status();
+        std::string mdir = ydir + "/" + m.name;
+        for (const auto& d : *days) {
+          std::string rel_day = t.name + "/" + y.name + "/" + m.name + "/" + d.name + "/";
+          // Parse a representative key to check the day shape and apply the filter.
+          auto probe = parse_key(rel_day + "x.json");
+          if (!probe || !day_matches(probe->day, f)) continue;
+          auto files = read_subdir(mdir, d);
+          if (!files) return files.status();
+          std::string ddir = mdir + "/" + d.name;
+          for (const auto& file : *files) {
+            ArchiveObject o;
+            o.key = rel_day + file.name;
+            auto kp = parse_key(o.key);
+            if (!kp) continue;
+            struct stat st;
+            if (::stat((ddir + "/" + file.name).c_str(), &st) != 0) {
+              if (errno == ENOENT) continue;  // removed while listing
+              return sys_error(ddir + "/" + file.name, errno);
+            }
+            if (!S_ISREG(st.st_mode)) continue;
+            o.tenant = std::move(kp->tenant);
+            o.batch_id = std::move(kp->batch_id);
+            o.received_at = day_start(kp->day);
+            o.uri = uri_ + "/" + o.key;
+            o.size = static_cast<std::uint64_t>(st.st_size);
+            if (!fn(o)) return Status::ok();
+          }
+        }
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::string> FileArchive::get(const ArchiveObject& o) {
+  if (!parse_key(o.key)) return Status::data(o.key + ": not an archive object key");
+  std::string path = path_of(o.key);
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+    return Status::not_found(o.uri + ": no such object");
+  return fs::read_file(path);
+}
+
+Status FileArchive::remove(const ArchiveObject& o) {
+  if (!parse_key(o.key)) return Status::data(o.key + ": not an archive object key");
+  std::string path = path_of(o.key);
+  if (::unlink(path.c_str()) < 0) {
+    if (errno == ENOENT) return Status::not_found(o.uri + ": no such object");
+    return sys_error(path, errno);
+  }
+  // Remove the day, month, year and tenant directories once they are empty, then sync
+  // the deepest surviving directory.
+  std::string dir = path.substr(0, path.rfind('/'));
+  for (int level = 0; level < 4; ++level) {
+    if (::rmdir(dir.c_str()) < 0) break;  // ENOTEMPTY (or EEXIST): still in use
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+  return fs::fsync_dir(dir);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::string& root,
+                                           const ArchiveOptions& opts) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0) {
+    if (errno != ENOENT) return sys_error(uri, errno);
+    if (!opts.create) return Status::io(uri + ": no such archive");
+    EP_RETURN_IF_ERROR(fs::make_dirs(root));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status::io(uri + ": not a directory");
+  }
+  std::string marker = root + "/" + std::string(kFormatName);
+  auto existing = fs::read_file(marker);
+  if (existing) {
+    if (*existing != kFormatLine)
+      return Status::usage(uri + ": unsupported archive format: " +
+                           existing->substr(0, existing->find('\n')));
+  } else if (opts.create) {
+    Status s = fs::write_file_atomic(marker, kFormatLine, /*no_clobber=*/true);
+    if (!s && s.code() != Code::kConflict) return s.with_context(uri);
+  }
+  return std::unique_ptr<Archive>(new FileArchive(uri, root));
+}
+
+}  // namespace ep::archive_detail

@@ -1,0 +1,46 @@
+#pragma once
+// Private to common/src/archive*.cpp: key layout and the backend factories.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ep/archive.h"
+
+namespace ep::archive_detail {
+
+inline constexpr std::string_view kFormatName = "FORMAT";
+inline constexpr std::string_view kFormatLine = "edgepulse-archive 1\n";
+inline constexpr TimeNs kNsPerDay = 86400 * kNsPerSec;
+
+// "<tenant>/<yyyy>/<mm>/<dd>/" for the UTC day of received_at.
+std::string day_prefix(std::string_view tenant, TimeNs received_at);
+// "<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json".
+std::string object_key(std::string_view tenant, TimeNs received_at, std::string_view batch_id);
+
+// Parses a key of the layout above; nullopt for anything else (FORMAT, temp files).
+struct KeyParts {
+  std::string tenant, batch_id;
+  std::int64_t day = 0;  // days since the epoch
+};
+std::optional<KeyParts> parse_key(std::string_view key);
+
+// Whether a day (days since epoch) can hold objects within [f.from, f.to].
+bool day_matches(std::int64_t day, const ArchiveFilter& f);
+inline TimeNs day_start(std::int64_t day) { return day * kNsPerDay; }
+inline std::int64_t day_of(TimeNs t) {
+  return t >= 0 ? t / kNsPerDay : -((-t + kNsPerDay - 1) / kNsPerDay);
+}
+
+// Checks tenant, batch_id and bytes of one put ("tenant: ..." naming the field).
+Status validate_put(const ArchivePut& p);
+// The bytes stored for a put: p.bytes, with a '\n' appended when missing.
+std::string object_bytes(std::string_view bytes);
+
+Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::string& root,
+                                           const ArchiveOptions& opts);
+Result<std::unique_ptr<Archive>> open_s3(const std::string& uri, const std::string& bucket,
+                                         const std::string& prefix, const ArchiveOptions& opts);
+
+}  // namespace ep::archive_detail
