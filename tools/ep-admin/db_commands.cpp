@@ -1,0 +1,282 @@
+// ep-admin commands that work on Postgres: migrate, check, tenant, plan, usage.
+#include <algorithm>
+
+#include "admin.h"
+#include "db.h"
+#include "ep/json.h"
+#include "ep/migrations.h"
+#include "ep/pg.h"
+#include "ep/records.h"
+#include "ep/schema.h"
+
+namespace ep::admin {
+
+Result<pg::Conn> open_db(const Options& o, bool need_schema) {
+  auto conn = pg::Conn::connect(pg::resolve_url(o.db), "ep-admin");
+  if (!conn) return conn.status();
+  if (need_schema) EP_RETURN_IF_ERROR(schema::require(*conn));
+  return conn;
+}
+
+Result<std::string> tenant_id(pg::Conn& c, const std::string& slug) {
+  if (slug.empty()) return Status::usage("--tenant is required");
+  auto r = c.exec("SELECT tenant_id FROM tenants WHERE slug = $1", {slug});
+  if (!r) return r.status();
+  if (r->empty()) return Status::not_found("unknown tenant '" + slug + "' (see 'ep-admin tenant list')");
+  return r->str(0, 0);
+}
+
+Status migrate(const Options& o, Output& out) {
+  auto conn = open_db(o, false);
+  if (!conn) return conn.status();
+  if (o.dry_run) {
+    auto st = schema::state(*conn);
+    if (!st) return st.status();
+    if (st->newer)
+      return Status::conflict("database schema is at version " + std::to_string(st->current) +
+                              ", newer than this binary knows (" + std::to_string(st->latest) + ")");
+    for (const auto& m : migrations())
+      if (std::find(st->pending.begin(), st->pending.end(), m.version) != st->pending.end())
+        out.out += std::string(m.name) + "\n";
+    out.notes.push_back("migrate: schema at version " + std::to_string(st->current) + ", " +
+                        std::to_string(st->pending.size()) + " pending (dry run, nothing applied)");
+    return Status::ok();
+  }
+  auto rep = schema::migrate(*conn, o.to_version);
+  if (!rep) return rep.status();
+  if (rep->applied.empty()) {
+    out.notes.push_back("migrate: schema is current (version " + std::to_string(rep->to) + "), nothing to do");
+  } else {
+    std::string names;
+    for (const auto& a : rep->applied) names += (names.empty() ? "" : ", ") + a;
+    out.notes.push_back("migrate: version " + std::to_string(rep->from) + " -> " +
+                        std::to_string(rep->to) + " (applied " + names + ")");
+  }
+  return Status::ok();
+}
+
+Status check(const Options& o, Output& out) {
+  auto conn = open_db(o, false);
+  if (!conn) return conn.status();
+  auto v = conn->exec("SELECT current_setting('server_version'), current_database(), current_user");
+  if (!v) return v.status();
+  auto st = schema::state(*conn);
+  if (!st) return st.status();
+  out.out += "server_version\t" + v->str(0, 0) + "\n";
+  out.out += "database\t" + v->str(0, 1) + "\n";
+  out.out += "user\t" + v->str(0, 2) + "\n";
+  out.out += "schema_version\t" + std::to_string(st->current) + "\n";
+  out.out += "latest_version\t" + std::to_string(st->latest) + "\n";
+  out.out += "pending\t" + std::to_string(st->pending.size()) + "\n";
+  if (st->newer)
+    return Status::conflict("check: database schema (version " + std::to_string(st->current) +
+                            ") is newer than this binary (" + std::to_string(st->latest) + ")");
+  if (!st->mismatched.empty())
+    return Status::conflict("check: applied migration " + st->mismatched.front() +
+                            " differs from this binary's");
+  if (!st->pending.empty())
+    return Status::data("check: " + std::to_string(st->pending.size()) +
+                        " migration(s) pending: run 'ep-admin migrate'");
+  out.notes.push_back("check: ok (schema version " + std::to_string(st->current) + ")");
+  return Status::ok();
+}
+
+Status tenant_add(const Options& o, Output& out) {
+  if (!valid_name(o.tenant)) return Status::usage("tenant add: '" + o.tenant + "' is not a valid tenant slug ([A-Za-z0-9._:/-]{1,128})");
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  std::string plan = o.plan.empty() ? "default" : o.plan;
+  auto p = conn->exec("SELECT 1 FROM plans WHERE name = $1", {plan});
+  if (!p) return p.status();
+  if (p->empty()) return Status::not_found("tenant add: unknown plan '" + plan + "' (see 'ep-admin plan list')");
+  auto r = conn->exec("INSERT INTO tenants (slug, plan) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING tenant_id",
+                      {o.tenant, plan});
+  if (!r) return r.status();
+  if (r->empty()) return Status::conflict("tenant add: tenant '" + o.tenant + "' already exists");
+  out.out += r->str(0, 0) + "\n";
+  out.notes.push_back("tenant add: '" + o.tenant + "' on plan '" + plan + "'");
+  return Status::ok();
+}
+
+Status tenant_list(const Options& o, Output& out) {
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  auto r = conn->exec(
+      "SELECT t.slug, t.plan, t.disabled, t.created_at, t.tenant_id,"
+      " (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.tenant_id AND k.revoked_at IS NULL),"
+      " (SELECT count(*) FROM devices d WHERE d.tenant_id = t.tenant_id)"
+      " FROM tenants t ORDER BY t.slug");
+  if (!r) return r.status();
+  Table t({"tenant", "plan", "disabled", "created_at", "tenant_id", "active_keys", "devices"});
+  t.set_numeric({false, false, false, false, false, true, true});
+  for (int i = 0; i < r->size(); ++i)
+    t.add({r->str(i, 0), r->str(i, 1), r->get_bool(i, 2) ? "true" : "false",
+           format_rfc3339(r->get_ts(i, 3)), r->str(i, 4), r->str(i, 5), r->str(i, 6)});
+  out.out += t.render(o.json);
+  return Status::ok();
+}
+
+Status tenant_disable(const Options& o, Output& out) {
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  auto id = tenant_id(*conn, o.tenant);
+  if (!id) return id.status().with_context(o.enable ? "tenant enable" : "tenant disable");
+  auto r = conn->exec(
+      "UPDATE tenants SET disabled = $2, disabled_at = CASE WHEN $2 THEN now() END"
+      " WHERE tenant_id = $1 AND disabled <> $2 RETURNING 1",
+      {*id, !o.enable});
+  if (!r) return r.status();
+  const char* what = o.enable ? "enabled" : "disabled";
+  if (r->empty()) {
+    out.notes.push_back(std::string("tenant: '") + o.tenant + "' was already " + what);
+  } else {
+    out.notes.push_back(std::string("tenant: '") + o.tenant + "' " + what);
+  }
+  return Status::ok();
+}
+
+namespace {
+
+Status check_plan_values(const Options& o) {
+  if (o.points_per_minute && *o.points_per_minute < 0) return Status::usage("--points-per-minute must be >= 0 (0 = unlimited)");
+  if (o.max_series && *o.max_series < 0) return Status::usage("--max-series must be >= 0 (0 = unlimited)");
+  if (o.retention_days && *o.retention_days <= 0) return Status::usage("--retention-days must be > 0");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status plan_add(const Options& o, Output& out) {
+  if (!valid_name(o.plan, 64)) return Status::usage("plan add: '" + o.plan + "' is not a valid plan name ([A-Za-z0-9._:/-]{1,64})");
+  EP_RETURN_IF_ERROR(check_plan_values(o));
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  auto r = conn->exec(
+      "INSERT INTO plans (name, points_per_minute, max_series, retention_days)"
+      " VALUES ($1, coalesce($2::bigint, 60000), coalesce($3::int, 1000), coalesce($4::int, 30))"
+      " ON CONFLICT (name) DO NOTHING RETURNING points_per_minute, max_series, retention_days",
+      {o.plan, o.points_per_minute, o.max_series, o.retention_days});
+  if (!r) return r.status();
+  if (r->empty()) return Status::conflict("plan add: plan '" + o.plan + "' already exists (change it with 'ep-admin plan set')");
+  out.notes.push_back("plan add: '" + o.plan + "' points_per_minute=" + r->str(0, 0) +
+                      " max_series=" + r->str(0, 1) + " retention_days=" + r->str(0, 2));
+  return Status::ok();
+}
+
+Status plan_set(const Options& o, Output& out) {
+  EP_RETURN_IF_ERROR(check_plan_values(o));
+  if (!o.points_per_minute && !o.max_series && !o.retention_days)
+    return Status::usage("plan set: nothing to change (give --points-per-minute, --max-series or --retention-days)");
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  auto r = conn->exec(
+      "UPDATE plans SET points_per_minute = coalesce($2::bigint, points_per_minute),"
+      " max_series = coalesce($3::int, max_series), retention_days = coalesce($4::int, retention_days),"
+      " updated_at = now() WHERE name = $1 RETURNING points_per_minute, max_series, retention_days",
+      {o.plan, o.points_per_minute, o.max_series, o.retention_days});
+  if (!r) return r.status();
+  if (r->empty()) return Status::not_found("plan set: unknown plan '" + o.plan + "' (see 'ep-admin plan list')");
+  out.notes.push_back("plan set: '" + o.plan + "' points_per_minute=" + r->str(0, 0) +
+                      " max_series=" + r->str(0, 1) + " retention_days=" + r->str(0, 2));
+  return Status::ok();
+}
+
+Status plan_list(const Options& o, Output& out) {
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  auto r = conn->exec(
+      "SELECT p.name, p.points_per_minute, p.max_series, p.retention_days,"
+      " (SELECT count(*) FROM tenants t WHERE t.plan = p.name) FROM plans p ORDER BY p.name");
+  if (!r) return r.status();
+  Table t({"plan", "points_per_minute", "max_series", "retention_days", "tenants"});
+  t.set_numeric({false, true, true, true, true});
+  for (int i = 0; i < r->size(); ++i)
+    t.add({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->str(i, 3), r->str(i, 4)});
+  out.out += t.render(o.json);
+  return Status::ok();
+}
+
+namespace {
+
+// "2026-01-05" or RFC 3339 -> a date string Postgres accepts; empty stays empty.
+Result<std::string> date_arg(const std::string& flag, const std::string& v) {
+  if (v.empty()) return std::string();
+  auto t = parse_rfc3339(v, ParseTimeOptions{.assume_utc = true, .allow_date_only = true});
+  if (!t) return Status::usage(flag + ": '" + v + "' is not a date (YYYY-MM-DD) or RFC 3339 timestamp");
+  return format_rfc3339(*t).substr(0, 10);
+}
+
+}  // namespace
+
+Status usage(const Options& o, Output& out) {
+  auto from = date_arg("--from", o.from);
+  if (!from) return from.status();
+  auto to = date_arg("--to", o.to);
+  if (!to) return to.status();
+  auto conn = open_db(o, true);
+  if (!conn) return conn.status();
+  std::optional<std::string> tid;
+  if (!o.tenant.empty()) {
+    auto id = tenant_id(*conn, o.tenant);
+    if (!id) return id.status().with_context("usage");
+    tid = *id;
+  }
+  std::optional<std::string> f, t;
+  if (!from->empty()) f = *from;
+  if (!to->empty()) t = *to;
+  auto r = conn->exec(
+      "SELECT t.slug, u.day::text, u.points_ingested, u.batches, u.windows_scored, u.alerts_sent"
+      " FROM usage_daily u JOIN tenants t USING (tenant_id)"
+      " WHERE ($1::uuid IS NULL OR u.tenant_id = $1) AND ($2::date IS NULL OR u.day >= $2)"
+      " AND ($3::date IS NULL OR u.day <= $3) ORDER BY t.slug, u.day",
+      {tid, f, t});
+  if (!r) return r.status();
+  Table tab({"tenant", "day", "points_ingested", "batches", "windows_scored", "alerts_sent"});
+  tab.set_numeric({false, false, true, true, true, true});
+  for (int i = 0; i < r->size(); ++i)
+    tab.add({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->str(i, 3), r->str(i, 4), r->str(i, 5)});
+  out.out += tab.render(o.json);
+  return Status::ok();
+}
+
+std::string Table::render(bool json) const {
+  std::string s;
+  if (json) {
+    for (const auto& row : rows_) {
+      JsonWriter w;
+      w.start_object();
+      for (size_t i = 0; i < cols_.size(); ++i) {
+        w.key(cols_[i]);
+        if (!row[i]) {
+          w.null();
+        } else if (i < numeric_.size() && numeric_[i]) {
+          w.raw(*row[i]);
+        } else if (*row[i] == "true" || *row[i] == "false") {
+          w.boolean(*row[i] == "true");
+        } else {
+          w.str(*row[i]);
+        }
+      }
+      w.end_object();
+      s.append(w.view()).push_back('\n');
+    }
+    return s;
+  }
+  std::vector<size_t> width(cols_.size());
+  for (size_t i = 0; i < cols_.size(); ++i) width[i] = cols_[i].size();
+  for (const auto& row : rows_)
+    for (size_t i = 0; i < cols_.size(); ++i) width[i] = std::max(width[i], row[i] ? row[i]->size() : 1);
+  auto line = [&](auto cell) {
+    for (size_t i = 0; i < cols_.size(); ++i) {
+      std::string c = cell(i);
+      s += c;
+      if (i + 1 < cols_.size()) s.append(width[i] - c.size() + 2, ' ');
+    }
+    s += '\n';
+  };
+  line([&](size_t i) { return cols_[i]; });
+  for (const auto& row : rows_) line([&](size_t i) { return row[i] ? *row[i] : std::string("-"); });
+  return s;
+}
+
+}  // namespace ep::admin
