@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "ep/archive.h"
 
@@ -37,6 +39,18 @@ inline std::int64_t day_of(TimeNs t) {
 Status validate_put(const ArchivePut& p);
 // The bytes stored for a put: p.bytes, with a '\n' appended when missing.
 std::string object_bytes(std::string_view bytes);
+
+// One ListObjectsV2 response page (S3 backend; exposed for its parser test).
+struct ListPage {
+  std::vector<std::pair<std::string, std::uint64_t>> objects;  // key (unescaped), size
+  bool truncated = false;
+  std::string next_token;
+};
+Result<ListPage> parse_list_page(std::string_view xml);
+std::string xml_unescape(std::string_view s);
+// Text of the first <tag>...</tag> starting at or after `from` and ending before `limit`.
+std::optional<std::string_view> xml_text(std::string_view xml, std::string_view tag,
+                                         size_t from = 0, size_t limit = std::string_view::npos);
 
 Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::string& root,
                                            const ArchiveOptions& opts);
