@@ -340,6 +340,48 @@ Result<SeriesRef> parse_series_ref(std::string_view s) {
   return ref;
 }
 
+double quantile_in_place(std::vector<double>& v, double q) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }),
+          v.end());
+  if (v.empty()) return std::nan("");
+  q = std::clamp(q, 0.0, 1.0);
+  double pos = q * static_cast<double>(v.size() - 1);
+  auto lo = static_cast<std::size_t>(std::floor(pos));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  double a = v[lo];
+  if (lo + 1 >= v.size()) return a;
+  double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end());
+  return a + (pos - static_cast<double>(lo)) * (b - a);
+}
+
+double median_in_place(std::vector<double>& v) { return quantile_in_place(v, 0.5); }
+
+Robust robust_stats(std::vector<double> v) {
+  Robust r;
+  double med = median_in_place(v);  // also drops non-finite values
+  r.count = v.size();
+  if (v.empty()) return r;
+  r.center = med;
+  double q1 = quantile_in_place(v, 0.25), q3 = quantile_in_place(v, 0.75);
+  double scale = (q3 - q1) / 1.349;
+  if (!(scale > 0)) {
+    std::vector<double> dev(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) dev[i] = std::fabs(v[i] - med);
+    scale = 1.4826 * median_in_place(dev);
+  }
+  if (!(scale > 0)) {
+    double sum = 0, sq = 0;
+    for (double x : v) sum += x;
+    double mean = sum / static_cast<double>(v.size());
+    for (double x : v) sq += (x - mean) * (x - mean);
+    scale = std::sqrt(sq / static_cast<double>(v.size()));
+  }
+  double floor = std::max(0.01, 0.01 * std::fabs(med));
+  if (!(scale > 0)) scale = floor;
+  r.scale = scale;
+  return r;
+}
+
 std::string Store::series_dir(const SeriesKey& k) const {
   return dir_ + "/" + escape_component(k.tenant) + "/" + escape_component(k.device) + "/" +
          escape_component(k.metric);

@@ -72,6 +72,20 @@ struct Entry {
   std::string id() const { return key.to_string() + "@" + std::to_string(version); }
 };
 
+// Robust location and scale of one feature's values (NaNs ignored), as stored in a
+// model's "scaling": center = median; scale = IQR / 1.349, else 1.4826 * MAD, else
+// the standard deviation, else (a feature constant over the data) the floor
+// max(0.01, 0.01 * |center|), so a departure from a constant still has a finite z.
+struct Robust {
+  double center = 0, scale = 1;
+  std::size_t count = 0;  // finite values seen
+};
+Robust robust_stats(std::vector<double> values);
+// Median of the finite values (NaN when none). Reorders `values`.
+double median_in_place(std::vector<double>& values);
+// Quantile q in [0,1] by linear interpolation (numpy's default). Reorders `values`.
+double quantile_in_place(std::vector<double>& values, double q);
+
 class Store {
  public:
   explicit Store(std::string dir) : dir_(std::move(dir)) {}

@@ -1,0 +1,83 @@
+// ep-score: window records -> score records (Isolation Forest per series, robust fallback).
+#include <memory>
+#include <string>
+
+#include "ep/cli.h"
+#include "ep/log.h"
+#include "ep/model.h"
+#include "ep/ndjson.h"
+#include "score.h"
+
+int main(int argc, char** argv) {
+  ep::Cli cli("ep-score", "Score window records for anomalies with each series' model.",
+              "Reads: window records (NDJSON) from FILE... or stdin.\n"
+              "Writes: score records (NDJSON) on stdout: score in [0,1], anomaly, label, "
+              "explanation.",
+              "ep-features --window 300s points.ndjson | ep-score --models /var/lib/edgepulse/models | ep-alert --rules rules.toml");
+  ep::score::Options opt;
+  std::string models, db;
+  bool since_last = false;
+  std::size_t max_line = ep::kDefaultMaxLineBytes;
+  auto& app = cli.app();
+  app.add_option("--models", models, "Model store directory (none: every series uses the fallback)")
+      ->envname("MODEL_ARTEFACT_STORE")
+      ->type_name("DIR");
+  app.add_option("--db", db, "Postgres (not available yet; use --models)")->type_name("URL");
+  app.add_flag("--since-last", since_last, "With --db: score windows newer than the cursor");
+  app.add_option("--threshold", opt.threshold, "Score at or above which a window is anomalous")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--fallback-history", opt.fallback_history,
+                 "Windows per series the no-model fallback keeps")
+      ->check(CLI::Range(2, 100000));
+  app.add_option("--fallback-min", opt.fallback_min,
+                 "Windows before the fallback scores (status warming throughout)")
+      ->check(CLI::Range(2, 100000));
+  app.add_option("--fallback-z", opt.fallback_z, "Robust |z| at which the fallback score is 0.5")
+      ->check(CLI::Range(0.5, 1000.0));
+  app.add_option("--z-guard", opt.z_guard,
+                 "Robust |z| of any model feature that scores 0.5 on its own (0 = forest only)")
+      ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--adapt-after", opt.adapt_after,
+                 "K: anomalous windows in a row after which the level becomes the new normal")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--adapt-alpha", opt.adapt_alpha,
+                 "Baseline refresh rate on normal windows (EWMA; 0 = off)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--explain", opt.explain, "Features named in each explanation")
+      ->check(CLI::Range(0, 64));
+  app.add_option("--event-gap", opt.event_gap,
+                 "Normal windows that end an event (the next anomaly is an \"onset\")")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--model-cache", opt.model_cache, "Models kept in memory (LRU)")
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--max-line-bytes", max_line, "Longest accepted input line");
+  cli.add_inputs();
+  if (auto code = cli.parse(argc, argv)) return *code;
+  if (!db.empty() || since_last)
+    return cli.usage_error("--db/--since-last: Postgres mode is not available in this build; use --models DIR");
+
+  ep::ignore_sigpipe();
+  std::unique_ptr<ep::model::Store> store;
+  if (!models.empty()) store = std::make_unique<ep::model::Store>(models);
+  ep::LineReader in(cli.common().inputs, max_line);
+  ep::RecordWriter out;
+  in.set_before_read([&out] { out.flush(); });
+  ep::score::Summary summary;
+  ep::Status status = ep::score::run(opt, store.get(), in, out, cli.common().strict,
+                                     cli.common().progress(), summary);
+  ep::Status closed = out.close();
+  ep::log::info("read " + std::to_string(summary.lines) + " lines: " +
+                std::to_string(summary.windows) + " windows scored (" +
+                std::to_string(summary.fallback) + " by the fallback), " +
+                std::to_string(summary.anomalies) + " anomalous, " +
+                std::to_string(summary.rejected) + " rejected");
+  if (!status.is_ok()) {
+    ep::log::error(status);
+    return status.exit_code();
+  }
+  if (!closed.is_ok()) {
+    ep::log::error(closed);
+    return closed.exit_code();
+  }
+  return 0;
+}

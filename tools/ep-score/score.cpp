@@ -1,0 +1,340 @@
+#include "score.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <numeric>
+
+#include "ep/json.h"
+#include "ep/log.h"
+#include "ep/progress.h"
+
+namespace ep::score {
+
+namespace {
+
+constexpr std::size_t kMaxFallbackFeatures = 256;
+
+double window_value(const Window& w, const std::string& name) {
+  if (const double* v = w.feature(name)) return *v;
+  if (name == "n") return static_cast<double>(w.n);
+  if (name == "expected" && w.expected > 0) return static_cast<double>(w.expected);
+  return std::nan("");
+}
+
+int index_of(const std::vector<std::string>& names, std::string_view n) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == n) return static_cast<int>(i);
+  return -1;
+}
+
+// The `count` features with the largest |z| (finite values only), largest first.
+std::vector<Explanation> explain(const std::vector<std::string>& names,
+                                 const std::vector<double>& values,
+                                 const std::vector<double>& baseline, const std::vector<double>& z,
+                                 std::size_t count) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (std::isfinite(values[i]) && std::isfinite(z[i])) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return std::fabs(z[a]) > std::fabs(z[b]); });
+  if (order.size() > count) order.resize(count);
+  std::vector<Explanation> out;
+  for (std::size_t i : order) out.push_back({names[i], values[i], baseline[i], z[i]});
+  return out;
+}
+
+}  // namespace
+
+std::string label_for(const std::vector<std::string>& names, const std::vector<double>& values,
+                      const std::vector<double>& baseline, const std::vector<double>& z) {
+  auto zf = [&](std::string_view n) {
+    int i = index_of(names, n);
+    return i >= 0 && std::isfinite(z[i]) ? z[i] : 0.0;
+  };
+  double max_abs = 0;
+  for (double v : z)
+    if (std::isfinite(v)) max_abs = std::max(max_abs, std::fabs(v));
+
+  // stuck: the window did not change although the baseline does.
+  int st = index_of(names, "stuck");
+  if (st >= 0 && values[st] >= 0.5 && baseline[st] < 0.5) return "stuck";
+  int rg = index_of(names, "range");
+  if (rg >= 0 && values[rg] == 0 && baseline[rg] > 0 && zf("range") < -1) return "stuck";
+
+  double zm = zf("missing_rate");
+  if (zm >= 3 && zm >= 0.5 * max_abs) return "missingness";
+
+  double hi = std::max(zf("max"), 0.0), lo = std::max(-zf("min"), 0.0);
+  double level = 0;
+  for (const char* n : {"median", "mean", "delta_mean", "season_day", "season_week", "slope"})
+    level = std::max(level, std::fabs(zf(n)));
+  if (level >= 3 && level >= 0.6 * std::max(hi, lo)) return "drift";
+  if (hi > 0 || lo > 0) return hi >= lo ? "spike" : "drop";
+  // No extremes among the features: the direction of the strongest deviation decides.
+  std::size_t top = 0;
+  for (std::size_t i = 1; i < z.size(); ++i)
+    if (std::fabs(z[i]) > std::fabs(z[top])) top = i;
+  return !z.empty() && z[top] < 0 ? "drop" : "spike";
+}
+
+double fallback_score(double z, double z0) {
+  z = std::fabs(z);
+  if (!std::isfinite(z)) return 1.0;
+  double z2 = z * z;
+  return z2 / (z2 + z0 * z0);
+}
+
+struct Scorer::State {
+  bool looked_up = false;
+  SeriesKey model_key;  // the key the model was found under
+  bool has_model = false;
+  // Adaptation, for the model `model_id`.
+  std::string model_id;
+  std::vector<double> offset;              // baseline shift per model feature
+  std::deque<std::vector<double>> recent;  // last K rows (model features)
+  std::size_t anomalous_run = 0;
+  // Fallback history.
+  std::vector<std::string> fb_names;
+  std::deque<std::vector<double>> fb_rows;
+  // Events.
+  bool in_event = false;
+  std::size_t normal_run = 0;
+};
+
+Scorer::Scorer(Options opt, const model::Store* store) : opt_(opt), store_(store) {}
+Scorer::~Scorer() = default;
+
+std::shared_ptr<const model::Model> Scorer::cache_get(const SeriesKey& k, Status& err,
+                                                      bool& found) {
+  found = false;
+  std::string ks = k.to_string();
+  if (auto it = lru_index_.find(ks); it != lru_index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    found = true;
+    return it->second->model;
+  }
+  if (!store_) return nullptr;
+  auto m = store_->load(k);
+  if (!m) {
+    if (m.status().code() != Code::kNotFound) err = m.status();
+    return nullptr;
+  }
+  ++loads_;
+  found = true;
+  auto ptr = std::make_shared<const model::Model>(std::move(m).value());
+  lru_.push_front({ks, ptr});
+  lru_index_[ks] = lru_.begin();
+  while (lru_.size() > std::max<std::size_t>(opt_.model_cache, 1)) {
+    lru_index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+  return ptr;
+}
+
+std::shared_ptr<const model::Model> Scorer::model_for(State& st, const Window& w, Status& err) {
+  bool found = false;
+  if (!st.looked_up) {
+    st.looked_up = true;
+    SeriesKey own{w.tenant, w.device, w.metric};
+    auto m = cache_get(own, err, found);
+    if (found) {
+      st.model_key = own;
+      st.has_model = true;
+      return m;
+    }
+    if (!err.is_ok()) return nullptr;
+    SeriesKey group{w.tenant, model::kGroupDevice, w.metric};
+    m = cache_get(group, err, found);
+    if (found) {
+      st.model_key = group;
+      st.has_model = true;
+    }
+    return m;
+  }
+  if (!st.has_model) return nullptr;
+  return cache_get(st.model_key, err, found);  // reloads when evicted from the cache
+}
+
+void Scorer::score_model(State& st, const model::Model& m, const Window& w, Score& out) {
+  const std::size_t d = m.features.size();
+  if (st.model_id != m.id() || st.offset.size() != d) {
+    st.model_id = m.id();
+    st.offset.assign(d, 0.0);
+    st.recent.clear();
+    st.anomalous_run = 0;
+  }
+  std::vector<double> x(d), base(d), z(d), shown(d);
+  for (std::size_t f = 0; f < d; ++f) {
+    double v = window_value(w, m.features[f]);
+    base[f] = m.center[f] + st.offset[f];
+    shown[f] = v;  // NaN (absent) is left out of the explanation
+    x[f] = std::isfinite(v) ? v : base[f];  // impute the baseline
+    z[f] = (x[f] - base[f]) / m.scale[f];
+  }
+  double raw = m.forest.score(z.data());
+  out.score = model::calibrate(raw, m.threshold);
+  if (opt_.z_guard > 0) {
+    for (std::size_t f = 0; f < d; ++f)
+      if (std::isfinite(shown[f])) out.score = std::max(out.score, fallback_score(z[f], opt_.z_guard));
+  }
+  out.anomaly = out.score >= opt_.threshold;
+  out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
+  out.model = m.id();
+  out.explanation = explain(m.features, shown, base, z, opt_.explain);
+
+  // Adaptation (see score.h).
+  const std::size_t k = std::max<std::size_t>(opt_.adapt_after, 1);
+  st.recent.push_back(x);
+  if (st.recent.size() > k) st.recent.pop_front();
+  if (out.anomaly) {
+    if (++st.anomalous_run >= k && st.recent.size() >= k) {
+      std::vector<double> col(st.recent.size());
+      for (std::size_t f = 0; f < d; ++f) {
+        for (std::size_t i = 0; i < st.recent.size(); ++i) col[i] = st.recent[i][f];
+        st.offset[f] = model::median_in_place(col) - m.center[f];
+      }
+      st.anomalous_run = 0;
+      st.recent.clear();
+    }
+  } else {
+    st.anomalous_run = 0;
+    if (opt_.adapt_alpha > 0)
+      for (std::size_t f = 0; f < d; ++f)
+        st.offset[f] += opt_.adapt_alpha *
+                        std::clamp(x[f] - base[f], -3 * m.scale[f], 3 * m.scale[f]);
+  }
+}
+
+void Scorer::score_fallback(State& st, const Window& w, Score& out) {
+  out.model = "fallback";
+  out.status = "warming";
+  // Align this window's features with the series' history columns.
+  std::vector<double> row(st.fb_names.size(), std::nan(""));
+  for (const auto& f : w.features) {
+    int i = index_of(st.fb_names, f.name);
+    if (i < 0) {
+      if (st.fb_names.size() >= kMaxFallbackFeatures) continue;
+      i = static_cast<int>(st.fb_names.size());
+      st.fb_names.push_back(f.name);
+      row.push_back(std::nan(""));
+    }
+    row[i] = f.value;
+  }
+  const std::size_t d = st.fb_names.size();
+  std::vector<double> base(d, std::nan("")), z(d, std::nan(""));
+  double best = 0;
+  if (st.fb_rows.size() >= opt_.fallback_min) {
+    std::vector<double> col;
+    for (std::size_t f = 0; f < d; ++f) {
+      if (!std::isfinite(row[f])) continue;
+      col.clear();
+      for (const auto& r : st.fb_rows)
+        if (f < r.size() && std::isfinite(r[f])) col.push_back(r[f]);
+      if (col.size() < opt_.fallback_min) continue;
+      model::Robust rs = model::robust_stats(col);
+      base[f] = rs.center;
+      z[f] = (row[f] - rs.center) / rs.scale;
+      best = std::max(best, fallback_score(z[f], opt_.fallback_z));
+    }
+  }
+  out.score = best;
+  out.anomaly = best >= opt_.threshold && best > 0;
+  if (out.anomaly) {
+    std::vector<double> zl(z), bl(base);
+    for (std::size_t f = 0; f < d; ++f)
+      if (!std::isfinite(zl[f])) zl[f] = 0, bl[f] = row[f];
+    out.label = label_for(st.fb_names, row, bl, zl);
+  } else {
+    out.label = "normal";
+  }
+  out.explanation = explain(st.fb_names, row, base, z, opt_.explain);
+  st.fb_rows.push_back(std::move(row));
+  while (st.fb_rows.size() > std::max(opt_.fallback_history, opt_.fallback_min))
+    st.fb_rows.pop_front();
+}
+
+Scored Scorer::score(const Window& w, Status& model_error) {
+  Scored s;
+  Score& out = s.score;
+  out.tenant = w.tenant;
+  out.device = w.device;
+  out.metric = w.metric;
+  out.start = w.start;
+  out.end = w.end;
+  auto& st = states_[SeriesKey{w.tenant, w.device, w.metric}];
+  if (!st) st = std::make_unique<State>();
+  auto m = model_for(*st, w, model_error);
+  if (m) {
+    st->fb_rows.clear();  // the fallback's history is no longer needed
+    st->fb_names.clear();
+    score_model(*st, *m, w, out);
+  } else {
+    score_fallback(*st, w, out);
+  }
+  if (out.anomaly) {
+    s.onset = !st->in_event;
+    st->in_event = true;
+    st->normal_run = 0;
+  } else if (++st->normal_run >= std::max<std::size_t>(opt_.event_gap, 1)) {
+    st->in_event = false;
+  }
+  return s;
+}
+
+std::string to_record(const Scored& s) {
+  std::string rec = to_ndjson(s.score);
+  if (s.onset && !rec.empty() && rec.back() == '}') rec.insert(rec.size() - 1, ",\"onset\":true");
+  return rec;
+}
+
+Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
+           bool strict, bool progress, Summary& summary) {
+  Scorer scorer(opt, store);
+  Progress prog(progress, "windows scored");
+  Line line;
+  rapidjson::Document doc;
+  Window w;
+  auto reject = [&](const Line& l, std::string_view reason) {
+    ++summary.rejected;
+    log::reject(l.stream, l.number, reason);
+  };
+  while (in.next(line)) {
+    ++summary.lines;
+    if (line.too_long) {
+      reject(line, "line longer than the maximum line length");
+    } else if (line.text.empty()) {
+      continue;
+    } else if (Status s = parse_json(line.text, doc); !s) {
+      reject(line, s.message());
+    } else if (kind_of(doc) != Kind::kWindow) {
+      reject(line, "kind: expected \"window\"");
+    } else if (Status p = parse_record(doc, w); !p) {
+      reject(line, p.message());
+    } else {
+      Status model_error;
+      Scored s = scorer.score(w, model_error);
+      if (!model_error.is_ok()) {
+        ++summary.model_errors;
+        log::emit(log::Level::kError, SeriesKey{w.tenant, w.device, w.metric}.to_string(),
+                  model_error.message() + " (scored by the fallback)", -1, model_error.code());
+      }
+      ++summary.windows;
+      if (s.score.anomaly) ++summary.anomalies;
+      if (s.score.model == "fallback") ++summary.fallback;
+      if (!out.write(to_record(s))) break;  // broken pipe: stop quietly
+    }
+    if (summary.rejected > 0 && strict) break;
+    if ((summary.lines & 4095) == 0) prog.update(static_cast<std::uint64_t>(summary.lines), 0);
+  }
+  prog.finish();
+  if (!in.status().is_ok()) return in.status();
+  if (summary.rejected > 0 && strict)
+    return Status::data("stopped at the first rejected record (--strict)");
+  if (summary.rejected > 0 || summary.model_errors > 0)
+    return Status::data(std::to_string(summary.rejected) + " input records rejected, " +
+                        std::to_string(summary.model_errors) + " unreadable models");
+  return Status::ok();
+}
+
+}  // namespace ep::score

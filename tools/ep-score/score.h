@@ -1,0 +1,103 @@
+#pragma once
+// ep-score core: window records in, score records out.
+//
+// A series with a model (its own, else its metric's group model "tenant/*/metric") is
+// scored by the Isolation Forest on robustly scaled features; a series without one by
+// a median/MAD fallback over its own recent windows ("model":"fallback",
+// "status":"warming"). Every score carries a label and the features that drove it.
+//
+// Drift adaptation (per series, in memory for the run; see docs/ep-score.md):
+//  * slow drift: after each normal window the baseline center of every feature moves
+//    by alpha * (value - center), clipped to +-3 robust sigmas (EWMA refresh);
+//  * level shift: after K consecutive anomalous windows the baseline is re-centred on
+//    the median of those K windows, so a new normal stops alarming from window K+1.
+//  * retraining on a schedule (ep-train from cron) folds the new normal into the model.
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ep/model.h"
+#include "ep/ndjson.h"
+#include "ep/records.h"
+#include "ep/status.h"
+
+namespace ep::score {
+
+struct Options {
+  double threshold = 0.5;            // calibrated score at or above which a window is anomalous
+  std::size_t fallback_history = 64; // windows per series the fallback keeps
+  std::size_t fallback_min = 8;      // windows needed before the fallback scores
+  double fallback_z = 5.0;           // robust |z| at which the fallback score is 0.5
+  // Robust-z guard for model scores: score = max(forest, z^2/(z^2+guard^2)) over the
+  // model features. A forest only splits inside the training range, so it ranks a value
+  // far outside that range no higher than the range's edge; the guard catches those.
+  // 0 = the forest alone.
+  double z_guard = 6.0;
+  std::size_t adapt_after = 12;      // K: anomalous windows in a row that become the new normal
+  double adapt_alpha = 0.02;         // EWMA rate of the baseline on normal windows; 0 = off
+  std::size_t explain = 3;           // features named in each explanation
+  std::size_t event_gap = 3;         // normal windows that end an event (for "onset")
+  std::size_t model_cache = 1024;    // models kept in memory (LRU)
+};
+
+// Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
+// baseline value of each feature (used for the boolean "stuck").
+std::string label_for(const std::vector<std::string>& names, const std::vector<double>& values,
+                      const std::vector<double>& baseline, const std::vector<double>& z);
+
+// Fallback score of a robust |z|: z^2 / (z^2 + z0^2), 0.5 at |z| = z0.
+double fallback_score(double z, double z0);
+
+struct Scored {
+  Score score;
+  bool onset = false;  // first anomalous window of an event in this series
+};
+
+class Scorer {
+ public:
+  // store may be null: every series uses the fallback.
+  Scorer(Options opt, const model::Store* store);
+  ~Scorer();
+  // Scores one window. Errors only for an unreadable model (the window is then scored
+  // by the fallback and the error returned alongside in `model_error`).
+  Scored score(const Window& w, Status& model_error);
+
+  std::size_t series() const { return states_.size(); }
+  std::int64_t model_loads() const { return loads_; }
+
+ private:
+  struct State;
+  struct CachedModel {
+    std::string key;
+    std::shared_ptr<const model::Model> model;
+  };
+  std::shared_ptr<const model::Model> model_for(State& st, const Window& w, Status& err);
+  std::shared_ptr<const model::Model> cache_get(const SeriesKey& k, Status& err, bool& found);
+  void score_model(State& st, const model::Model& m, const Window& w, Score& out);
+  void score_fallback(State& st, const Window& w, Score& out);
+
+  Options opt_;
+  const model::Store* store_;
+  std::unordered_map<SeriesKey, std::unique_ptr<State>, SeriesKeyHash> states_;
+  std::list<CachedModel> lru_;
+  std::unordered_map<std::string, std::list<CachedModel>::iterator> lru_index_;
+  std::int64_t loads_ = 0;
+};
+
+struct Summary {
+  std::int64_t lines = 0, windows = 0, rejected = 0, anomalies = 0, fallback = 0;
+  std::int64_t model_errors = 0;
+};
+
+// Serialises a score record, with "onset" when set.
+std::string to_record(const Scored& s);
+
+// The whole run: reads windows from `in`, writes score records to `out`.
+// Returns kData when some input was rejected or a model was unreadable.
+Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
+           bool strict, bool progress, Summary& summary);
+
+}  // namespace ep::score
