@@ -1,0 +1,96 @@
+// ep-load: batch/point records on stdin (or files) -> Postgres, idempotently.
+#include <signal.h>
+
+#include <atomic>
+
+#include "ep/cli.h"
+#include "ep/log.h"
+#include "ep/ndjson.h"
+#include "load.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+void install_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking read returns EINTR
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+class LogReporter final : public ep::load::Reporter {
+ public:
+  void reject(std::string_view stream, std::int64_t line, std::string_view reason) override {
+    ep::log::reject(stream, line, reason);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ep::Cli cli("ep-load", "Load batch and point records into Postgres with COPY, idempotently.",
+              "Reads: batch and point records (NDJSON) from FILEs or stdin. Writes: Postgres "
+              "(devices, metrics, ingest_batches, datapoints, usage_daily); with --emit, the points "
+              "it loaded as point records on stdout.",
+              "ep-ingest --listen 127.0.0.1:8787 --db | ep-archive --archive file:///var/lib/ep | ep-load --db");
+  ep::load::Options o;
+  std::string flush_interval = "1s", max_wait = "60s";
+  CLI::App& app = cli.app();
+  app.add_option("--db", o.db, "Postgres URL; without a value $DATABASE_URL, then the libpq environment")
+      ->expected(0, 1)
+      ->type_name("[URL]");
+  app.add_flag("--emit", o.emit, "Write the points loaded (not those already present) as point records on stdout");
+  app.add_option("--batch-size", o.batch_size, "Records (batches or points) per transaction")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-points", o.max_points, "Points per transaction")->check(CLI::PositiveNumber);
+  app.add_option("--flush-interval", flush_interval, "Load a partial group after the input is idle this long");
+  app.add_option("--max-wait", max_wait, "Give up (exit 69) when Postgres stays unavailable this long");
+  app.add_flag("--create-tenants", o.create_tenants, "Create unknown tenants (default plan) instead of rejecting their records");
+  app.add_option("--copy-mode", o.copy_mode, "auto: COPY new points straight into datapoints, staging on conflict; "
+                 "direct; staging")
+      ->check(CLI::IsMember({"auto", "direct", "staging"}));
+  app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line");
+  cli.add_inputs();
+  if (auto code = cli.parse(argc, argv)) return *code;
+
+  auto fi = ep::parse_duration(flush_interval);
+  if (!fi || *fi <= 0) return cli.usage_error("--flush-interval: '" + flush_interval + "' is not a positive duration");
+  auto mw = ep::parse_duration(max_wait);
+  if (!mw || *mw < 0) return cli.usage_error("--max-wait: '" + max_wait + "' is not a duration");
+  o.flush_interval = *fi;
+  o.max_wait = *mw;
+  o.inputs = cli.common().inputs;
+  o.strict = cli.common().strict;
+  o.progress = cli.common().progress();
+
+  ep::ignore_sigpipe();
+  install_signals();
+  LogReporter reporter;
+  ep::RecordWriter out(1);
+  ep::load::RunContext ctx;
+  ctx.reporter = &reporter;
+  ctx.stop = &g_stop;
+  ctx.emit = o.emit ? &out : nullptr;
+  ctx.notice = [](const std::string& m) { ep::log::warn(m); };
+  ep::load::Summary summary;
+  ep::Status st = ep::load::run(o, ctx, summary);
+  ep::Status closed = out.close();
+  ep::log::info("summary: " + summary.line());
+  if (!st) {
+    ep::log::error(st);
+    if (st.code() == ep::Code::kUnavailable)
+      ep::log::warn("nothing was loaded partially; load the rest again (e.g. ep-archive replay | ep-load)");
+    return st.exit_code();
+  }
+  if (!closed && !summary.output_closed) {
+    ep::log::error(closed);
+    return closed.exit_code();
+  }
+  if (summary.read.rejected + summary.write.rejected > 0) return 65;
+  return 0;
+}
