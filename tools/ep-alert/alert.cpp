@@ -1,0 +1,388 @@
+#include "alert.h"
+
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine.h"
+#include "ep/fsutil.h"
+#include "ep/json.h"
+#include "ep/log.h"
+#include "ep/records.h"
+#include "state.h"
+#include "webhook.h"
+
+namespace ep::alert {
+namespace {
+
+Delivery make_delivery(const Event& e, const Webhook& w, TimeNs now) {
+  const Score& s = *e.score;
+  Delivery d;
+  d.alert_id = e.alert_id;
+  d.webhook = w.name;
+  d.type = event_type_name(e.type);
+  d.rule = e.rule->name;
+  d.tenant = s.tenant;
+  d.device = s.device;
+  d.metric = s.metric;
+  d.label = s.label;
+  d.severity = severity_name(e.rule->severity);
+  d.start = s.start;
+  d.end = s.end;
+  d.score = s.score;
+  d.created = now;
+  d.next_attempt = now;
+  return d;
+}
+
+// One alert record (DESIGN §3) plus ep-alert's extra fields, which readers may ignore.
+struct Extra {
+  TimeNs next_attempt = 0;
+  TimeNs duration = -1;
+  std::string_view url, body;  // dry-run: what would be sent
+};
+
+std::string alert_record(const Delivery& d, std::string_view status, const Extra& x = {}) {
+  Alert a;
+  a.alert_id = d.alert_id;
+  a.rule = d.rule;
+  a.tenant = d.tenant;
+  a.device = d.device;
+  a.metric = d.metric;
+  a.start = d.start;
+  a.end = d.end;
+  a.score = d.score;
+  a.label = d.label;
+  a.webhook = d.webhook;
+  a.status = std::string(status);
+  a.type = d.type;
+  a.severity = d.severity;
+  a.error = d.error;
+  a.attempts = d.attempts;
+  a.http_status = d.http_status;
+  std::string line = to_ndjson(a);
+  if (x.next_attempt == 0 && x.duration < 0 && x.url.empty()) return line;
+  JsonWriter w;  // the extra members, spliced in before the closing brace
+  w.start_object();
+  if (x.next_attempt) w.kv_time("next_attempt", x.next_attempt);
+  if (x.duration >= 0) w.kv("duration_ms", static_cast<double>(x.duration) / kNsPerMs);
+  if (!x.url.empty()) {
+    w.kv("url", x.url);
+    w.key("body");
+    w.raw(x.body);
+  }
+  w.end_object();
+  line.pop_back();
+  line += ',';
+  line.append(w.view().substr(1));
+  return line;
+}
+
+struct Counters {
+  std::uint64_t lines = 0, scores = 0, rejected = 0, duplicates = 0, suppressed = 0, dry_run = 0;
+  std::uint64_t pending_at_exit = 0, abandoned = 0;
+};
+
+// Everything one run needs, wired together.
+class Session {
+ public:
+  Session(const Options& opts, RecordWriter& out, const Clock& clock, const RuleSet& rules,
+          State& state)
+      : opts_(opts),
+        out_(out),
+        clock_(clock),
+        rules_(rules),
+        state_(state),
+        http_(opts.http),
+        deliverer_(rules, state, http_, opts.retry, clock,
+                   [this](const AttemptReport& r) { on_attempt(r); }),
+        engine_(rules, state) {}
+
+  Deliverer& deliverer() { return deliverer_; }
+  Engine& engine() { return engine_; }
+  Counters& counters() { return counters_; }
+
+  bool stopping() const { return opts_.stop && opts_.stop->load(); }
+
+  void on_attempt(const AttemptReport& r) {
+    dirty_ = true;
+    Extra x;
+    x.duration = r.sent ? r.duration : -1;
+    if (r.outcome == Outcome::kRetrying) x.next_attempt = r.delivery->next_attempt;
+    out_.write(alert_record(*r.delivery, outcome_name(r.outcome), x));
+    if (r.outcome == Outcome::kDisabled && r.sent)
+      log::warn("webhook " + r.delivery->webhook + ": endpoint disabled by HTTP 410; its "
+                "deliveries fail until `ep-alert retry --webhook " + r.delivery->webhook + "`");
+  }
+
+  void on_event(const Event& e) {
+    dirty_ = true;
+    TimeNs now = clock_.now();
+    std::string body;
+    for (size_t idx : e.rule->webhooks) {
+      const Webhook& w = rules_.webhooks[idx];
+      Delivery d = make_delivery(e, w, now);
+      if (!e.suppressed.empty()) {
+        d.error = e.suppressed;
+        ++counters_.suppressed;
+        out_.write(alert_record(d, "suppressed"));
+        continue;
+      }
+      if (body.empty()) body = build_body(e, now);
+      if (opts_.dry_run) {
+        ++counters_.dry_run;
+        Extra x;
+        x.url = w.url;
+        x.body = body;
+        out_.write(alert_record(d, "dry-run", x));
+        continue;
+      }
+      d.body = body;
+      if (!deliverer_.add(std::move(d))) ++counters_.duplicates;
+    }
+  }
+
+  Status maybe_save(bool force) {
+    if (opts_.state_path.empty() || opts_.dry_run || (!dirty_ && !force)) return Status::ok();
+    TimeNs t = monotonic_ns();
+    if (!force && t - last_save_ < opts_.state_interval) return Status::ok();
+    EP_RETURN_IF_ERROR(save_state(opts_.state_path, state_, clock_.now()));
+    last_save_ = t;
+    dirty_ = false;
+    return Status::ok();
+  }
+
+  // After the input: retry until everything settled or the drain timeout; then wait
+  // for attempts in flight; then keep what is left (state) or give it up (no state).
+  Status drain() {
+    TimeNs deadline = monotonic_ns() + opts_.drain_timeout;
+    while (deliverer_.unsettled() > 0 && !stopping()) {
+      TimeNs left = deadline - monotonic_ns();
+      if (left <= 0) break;
+      EP_RETURN_IF_ERROR(deliverer_.pump(std::min(left, kNsPerSec)));
+      EP_RETURN_IF_ERROR(maybe_save(false));
+    }
+    while (http_.in_flight() > 0) EP_RETURN_IF_ERROR(deliverer_.pump(kNsPerSec, -1, nullptr, false));
+    for (auto& [key, d] : state_.deliveries) {
+      if (d.failed) continue;
+      if (opts_.state_path.empty()) {
+        d.failed = true;
+        d.error = "not delivered within --drain-timeout " + format_duration(opts_.drain_timeout) +
+                  " and no --state to keep it" + (d.error.empty() ? "" : "; last error: " + d.error);
+        ++counters_.abandoned;
+        out_.write(alert_record(d, "failed"));
+      } else {
+        ++counters_.pending_at_exit;
+        Extra x;
+        x.next_attempt = d.next_attempt;
+        out_.write(alert_record(d, "pending", x));
+      }
+    }
+    return maybe_save(true);
+  }
+
+  void summarise(std::string_view what) const {
+    const auto& e = engine_.stats();
+    const auto& d = deliverer_.stats();
+    std::string s = std::string(what) + ": " + std::to_string(counters_.scores) + " scores";
+    if (counters_.rejected) s += " (" + std::to_string(counters_.rejected) + " rejected)";
+    if (e.replayed) s += ", " + std::to_string(e.replayed) + " already seen";
+    s += "; " + std::to_string(e.detected) + " detected, " + std::to_string(e.resolved) +
+         " resolved, " + std::to_string(counters_.suppressed) + " suppressed";
+    if (opts_.dry_run) s += "; dry run: " + std::to_string(counters_.dry_run) + " would be sent";
+    else
+      s += "; " + std::to_string(d.attempts) + " attempts: " + std::to_string(d.delivered) +
+           " delivered, " + std::to_string(d.retried) + " retried, " +
+           std::to_string(d.failed + counters_.abandoned) + " failed, " +
+           std::to_string(d.disabled) + " disabled";
+    if (counters_.pending_at_exit)
+      s += ", " + std::to_string(counters_.pending_at_exit) + " pending in " + opts_.state_path;
+    log::info(s);
+  }
+
+  // The exit class: I/O errors are returned directly; then 69, 65, 75.
+  Status verdict() const {
+    const auto& d = deliverer_.stats();
+    std::uint64_t failed = d.failed + d.disabled + counters_.abandoned;
+    if (failed)
+      return Status::unavailable(std::to_string(failed) + " deliveries failed (see the alert "
+                                 "records; `ep-alert retry` re-sends them)");
+    if (counters_.rejected)
+      return Status::data(std::to_string(counters_.rejected) + " input lines rejected");
+    if (counters_.pending_at_exit)
+      return Status::temporary(std::to_string(counters_.pending_at_exit) +
+                               " deliveries still pending; kept in " + opts_.state_path);
+    return Status::ok();
+  }
+
+  void mark_dirty() { dirty_ = true; }
+
+ private:
+  const Options& opts_;
+  RecordWriter& out_;
+  const Clock& clock_;
+  const RuleSet& rules_;
+  State& state_;
+  HttpClient http_;
+  Deliverer deliverer_;
+  Engine engine_;
+  Counters counters_;
+  bool dirty_ = false;
+  TimeNs last_save_ = 0;
+};
+
+bool reads_only_stdin(const std::vector<std::string>& inputs) {
+  return inputs.empty() || (inputs.size() == 1 && inputs[0] == "-");
+}
+
+Result<State> open_state(const Options& opts) {
+  if (opts.state_path.empty()) return State{};
+  return load_state(opts.state_path);
+}
+
+}  // namespace
+
+Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
+  auto rules = load_rules(opts.rules_path);
+  if (!rules) return rules.status();
+  auto state = open_state(opts);
+  if (!state) return state.status();
+  Session session(opts, out, clock, *rules, *state);
+  Deliverer& deliverer = session.deliverer();
+  Counters& counters = session.counters();
+  if (!opts.dry_run) deliverer.resume_pending();
+
+  LineReader reader(opts.inputs, opts.max_line_bytes);
+  const bool wait_on_stdin = reads_only_stdin(opts.inputs);
+  Status loop_status;
+  // Before a read that may block: flush records, drive deliveries, and (stdin) wait for
+  // input while retries come due, so a quiet pipe never stalls deliveries.
+  reader.set_before_read([&] {
+    out.flush();
+    if (!loop_status) return;
+    if (opts.dry_run) return;
+    bool ready = !wait_on_stdin;
+    do {
+      loop_status = deliverer.pump(ready ? 0 : kNsPerSec, wait_on_stdin ? 0 : -1, &ready);
+      if (loop_status) loop_status = session.maybe_save(false);
+    } while (loop_status && !ready && !session.stopping());
+  });
+
+  std::vector<Event> events;
+  rapidjson::Document doc;
+  Score score;
+  Line line;
+  while (loop_status && !session.stopping() && reader.next(line)) {
+    ++counters.lines;
+    auto reject = [&](std::string_view reason) {
+      ++counters.rejected;
+      log::reject(line.stream, line.number, reason);
+    };
+    if (line.too_long) {
+      reject("line longer than " + std::to_string(opts.max_line_bytes) + " bytes");
+    } else if (line.text.empty()) {
+      continue;
+    } else if (Status st = parse_json(line.text, doc); !st) {
+      reject(st.message());
+    } else if (Kind k = kind_of(doc); k != Kind::kScore) {
+      reject(std::string("kind: expected \"score\", got \"") + kind_name(k) + "\"");
+    } else if (Status ps = parse_record(doc, score); !ps) {
+      reject(ps.message());
+    } else {
+      ++counters.scores;
+      events.clear();
+      session.engine().evaluate(score, events);
+      for (const Event& e : events) session.on_event(e);
+      if (!events.empty()) session.mark_dirty();
+      if (!opts.dry_run && (!events.empty() || (counters.scores & 1023) == 0))
+        loop_status = deliverer.pump(0);
+      while (loop_status && deliverer.unsettled() >= opts.max_queue && !session.stopping())
+        loop_status = deliverer.pump(kNsPerSec);
+    }
+    if (opts.strict && counters.rejected) break;
+    if (out.broken_pipe()) break;
+  }
+  if (!reader.status()) loop_status = reader.status();
+  if (counters.scores) session.mark_dirty();
+  Status drained = opts.dry_run ? Status::ok() : session.drain();
+  session.summarise(opts.dry_run ? "dry run" : "run");
+  if (!loop_status) return loop_status;
+  if (!drained) return drained;
+  if (opts.strict && counters.rejected)
+    return Status::data("stopped at the first rejected line (--strict)");
+  return session.verdict();
+}
+
+Status retry(const Options& opts, RecordWriter& out, const Clock& clock) {
+  if (opts.state_path.empty())
+    return Status::usage("retry: --state FILE is required (failed deliveries live there)");
+  auto rules = load_rules(opts.rules_path);
+  if (!rules) return rules.status();
+  auto state = load_state(opts.state_path);
+  if (!state) return state.status();
+  if (!opts.rule_filter.empty() && !rules->rule(opts.rule_filter))
+    log::warn("retry: --rule " + opts.rule_filter + ": no such rule in " + opts.rules_path);
+  Session session(opts, out, clock, *rules, *state);
+  TimeNs after = opts.since > 0 ? clock.now() - opts.since : INT64_MIN;
+  session.deliverer().resume_pending();
+  size_t n = session.deliverer().requeue_failed(after, opts.rule_filter, opts.webhook_filter);
+  log::info("retry: re-sending " + std::to_string(n) + " failed deliveries (" +
+            std::to_string(session.deliverer().unsettled() - n) + " pending)");
+  session.mark_dirty();
+  Status drained = session.drain();
+  session.summarise("retry");
+  if (!drained) return drained;
+  return session.verdict();
+}
+
+Result<std::string> check(const Options& opts) {
+  auto rules = load_rules(opts.rules_path);
+  if (!rules) return rules.status();
+  return opts.rules_path + ": ok: " + std::to_string(rules->rules.size()) + " rules, " +
+         std::to_string(rules->webhooks.size()) + " webhooks, " +
+         std::to_string(rules->silences.size()) + " silences";
+}
+
+Result<std::pair<bool, std::string>> verify_request(const VerifyOptions& opts,
+                                                    const Clock& clock) {
+  if (opts.secrets.empty()) return Status::usage("verify: --secret is required");
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < opts.secrets.size(); ++i) {
+    auto k = resolve_secret(opts.secrets[i], "--secret");
+    if (!k) return k.status();
+    keys.push_back(std::move(k).value());
+  }
+  std::string text;
+  if (reads_only_stdin(opts.inputs)) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::io(std::string("stdin: ") + std::strerror(errno));
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > (64u << 20)) return Status::data("stdin: request dump larger than 64 MiB");
+    }
+  } else {
+    if (opts.inputs.size() != 1) return Status::usage("verify: one request dump at a time");
+    auto t = fs::read_file(opts.inputs[0]);
+    if (!t) return Status::io(t.status().message());
+    text = std::move(t).value();
+  }
+  std::string source = reads_only_stdin(opts.inputs) ? "stdin" : opts.inputs[0];
+  auto req = parse_request_dump(text);
+  if (!req) return std::pair{false, "invalid: " + source + ": " + req.status().message()};
+  Verdict v = verify(*req, keys, clock.now(), opts.tolerance);
+  if (!v.valid) return std::pair{false, "invalid: " + v.reason};
+  std::string type;
+  rapidjson::Document doc;
+  if (parse_json(req->body, doc) && doc.IsObject())
+    if (auto t = opt_string(doc, "type")) type = " type=" + std::string(*t);
+  return std::pair{true, "valid: webhook-id=" + req->id + " timestamp=" +
+                             format_rfc3339(std::stoll(req->timestamp) * kNsPerSec) + type +
+                             " (" + v.reason + ")"};
+}
+
+}  // namespace ep::alert

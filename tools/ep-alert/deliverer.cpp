@@ -1,0 +1,202 @@
+#include "deliverer.h"
+
+#include <algorithm>
+
+#include "ep/crypto.h"
+#include "webhook.h"
+
+namespace ep::alert {
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kDelivered: return "delivered";
+    case Outcome::kRetrying: return "retrying";
+    case Outcome::kFailed: return "failed";
+    case Outcome::kDisabled: return "disabled";
+  }
+  return "failed";
+}
+
+TimeNs backoff_cap(const RetryPolicy& p, int attempts) {
+  TimeNs cap = p.backoff_base;
+  for (int i = 1; i < attempts && cap < p.backoff_max; ++i) cap *= 2;
+  return std::min(cap, p.backoff_max);
+}
+
+namespace {
+std::uint64_t random_seed() {
+  std::uint64_t s = 0;
+  crypto::random_bytes(reinterpret_cast<unsigned char*>(&s), sizeof s);
+  return s;
+}
+
+std::string describe(const HttpResult& r) {
+  if (r.status == 0) return r.timed_out ? "timeout: " + r.error : "connection: " + r.error;
+  std::string s = "HTTP " + std::to_string(r.status);
+  std::string_view body = r.body_prefix;
+  if (!body.empty()) {
+    std::string clean;
+    for (char c : body.substr(0, 200)) clean += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    s += ": " + clean;
+  }
+  return s;
+}
+}  // namespace
+
+Deliverer::Deliverer(const RuleSet& rules, State& state, HttpClient& http, RetryPolicy policy,
+                     const Clock& clock, Report report)
+    : rules_(rules),
+      state_(state),
+      http_(http),
+      policy_(policy),
+      clock_(clock),
+      report_(std::move(report)),
+      rng_(random_seed()) {}
+
+bool Deliverer::add(Delivery d) {
+  std::string key = d.key();
+  auto [it, inserted] = state_.deliveries.emplace(key, std::move(d));
+  if (!inserted) return false;
+  schedule(it->second);
+  return true;
+}
+
+void Deliverer::schedule(const Delivery& d) { due_.emplace(d.next_attempt, d.key()); }
+
+void Deliverer::resume_pending() {
+  for (auto& [key, d] : state_.deliveries)
+    if (!d.failed) schedule(d);
+}
+
+size_t Deliverer::requeue_failed(TimeNs created_after, const std::string& rule,
+                                 const std::string& webhook) {
+  size_t n = 0;
+  TimeNs now = clock_.now();
+  for (auto& [key, d] : state_.deliveries) {
+    if (!d.failed || d.created < created_after) continue;
+    if (!rule.empty() && d.rule != rule) continue;
+    if (!webhook.empty() && d.webhook != webhook) continue;
+    d.failed = false;
+    d.attempts = 0;
+    d.created = now;  // a fresh max-age budget
+    d.next_attempt = now;
+    state_.disabled.erase(d.webhook);
+    schedule(d);
+    ++n;
+  }
+  return n;
+}
+
+TimeNs Deliverer::time_to_next_due() const {
+  if (due_.empty()) return INT64_MAX;
+  return std::max<TimeNs>(0, due_.begin()->first - clock_.now());
+}
+
+void Deliverer::fail(Delivery& d, Outcome o, std::string error, TimeNs duration, bool sent) {
+  d.failed = true;
+  d.error = std::move(error);
+  if (o == Outcome::kDisabled) ++stats_.disabled;
+  else ++stats_.failed;
+  report_({&d, o, duration, sent});
+}
+
+void Deliverer::start(Delivery& d) {
+  if (auto dis = state_.disabled.find(d.webhook); dis != state_.disabled.end()) {
+    fail(d, Outcome::kDisabled,
+         "endpoint disabled since " + format_rfc3339(dis->second.since) + " (" +
+             dis->second.reason + "); re-send with `ep-alert retry`",
+         0, false);
+    return;
+  }
+  const Webhook* w = rules_.webhook(d.webhook);
+  if (!w) {
+    fail(d, Outcome::kFailed, "webhook \"" + d.webhook + "\" is not in the rules file", 0, false);
+    return;
+  }
+  TimeNs now = clock_.now();
+  std::int64_t ts = now / kNsPerSec;
+  HttpRequest req;
+  req.tag = next_tag_++;
+  req.url = w->url;
+  req.headers = {"webhook-id: " + d.alert_id, "webhook-timestamp: " + std::to_string(ts),
+                 "webhook-signature: " + sign(w->keys, d.alert_id, ts, d.body)};
+  req.body = d.body;
+  ++d.attempts;
+  ++stats_.attempts;
+  Status st = http_.submit(std::move(req));
+  if (!st) {
+    fail(d, Outcome::kFailed, st.message(), 0, false);
+    return;
+  }
+  in_flight_.emplace(next_tag_ - 1, d.key());
+}
+
+void Deliverer::settle(Delivery& d, const HttpResult& r) {
+  d.http_status = r.status;
+  d.error = r.status >= 200 && r.status < 300 ? "" : describe(r);
+  if (r.status >= 200 && r.status < 300) {
+    ++stats_.delivered;
+    report_({&d, Outcome::kDelivered, r.duration, true});
+    state_.deliveries.erase(d.key());
+    return;
+  }
+  if (r.status == 410) {
+    state_.disabled[d.webhook] = {clock_.now(), "HTTP 410 Gone"};
+    fail(d, Outcome::kDisabled, "endpoint disabled: " + d.error, r.duration, true);
+    return;
+  }
+  bool retryable = r.status == 0 || r.status >= 500 || r.status == 408 || r.status == 429;
+  if (!retryable) {
+    fail(d, Outcome::kFailed, "permanent: " + d.error, r.duration, true);
+    return;
+  }
+  if (d.attempts >= policy_.max_attempts) {
+    fail(d, Outcome::kFailed,
+         "gave up after " + std::to_string(d.attempts) + " attempts: " + d.error, r.duration, true);
+    return;
+  }
+  TimeNs delay;
+  if (r.retry_after) {
+    delay = *r.retry_after;
+  } else {
+    std::uniform_int_distribution<TimeNs> jitter(0, backoff_cap(policy_, d.attempts));
+    delay = jitter(rng_);
+  }
+  TimeNs now = clock_.now();
+  if (now + delay > d.created + policy_.max_age) {
+    fail(d, Outcome::kFailed,
+         "gave up: next attempt in " + format_duration(delay) + " would pass the max age of " +
+             format_duration(policy_.max_age) + ": " + d.error,
+         r.duration, true);
+    return;
+  }
+  d.next_attempt = now + delay;
+  ++stats_.retried;
+  report_({&d, Outcome::kRetrying, r.duration, true});
+  schedule(d);
+}
+
+Status Deliverer::pump(TimeNs max_wait, int extra_fd, bool* extra_ready, bool start_new) {
+  TimeNs now = clock_.now();
+  while (start_new && !due_.empty() && !http_.full() && due_.begin()->first <= now) {
+    std::string key = std::move(due_.begin()->second);
+    due_.erase(due_.begin());
+    auto it = state_.deliveries.find(key);
+    if (it == state_.deliveries.end() || it->second.failed) continue;
+    start(it->second);
+  }
+  TimeNs wait = max_wait;
+  if (start_new && !http_.full()) wait = std::min(wait, time_to_next_due());
+  done_.clear();
+  EP_RETURN_IF_ERROR(http_.poll(wait, done_, extra_fd, extra_ready));
+  for (const HttpResult& r : done_) {
+    auto tag = in_flight_.find(r.tag);
+    if (tag == in_flight_.end()) continue;
+    auto it = state_.deliveries.find(tag->second);
+    in_flight_.erase(tag);
+    if (it != state_.deliveries.end()) settle(it->second, r);
+  }
+  return Status::ok();
+}
+
+}  // namespace ep::alert

@@ -1,0 +1,95 @@
+#pragma once
+// Delivery of signed webhooks with retries. Deliveries live in State::deliveries until
+// they are delivered (then removed) or fail for good (kept with failed = true for
+// `ep-alert retry`). Classification of one attempt:
+//   2xx                          delivered
+//   410                          endpoint disabled (no more sends to it until `retry`)
+//   other 3xx/4xx (not 408/429)  failed, permanent
+//   5xx, 408, 429, timeouts,
+//   connection errors            retried: full jitter, delay uniform in [0, min(max,
+//                                base * 2^(attempt-1))], or Retry-After when given;
+//                                failed after max_attempts or past max_age
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "http_client.h"
+#include "rules.h"
+#include "state.h"
+
+namespace ep::alert {
+
+struct RetryPolicy {
+  int max_attempts = 8;
+  TimeNs backoff_base = 1 * kNsPerSec;
+  TimeNs backoff_max = 600 * kNsPerSec;
+  TimeNs max_age = 24 * 3600 * kNsPerSec;
+};
+
+// Upper bound of the jittered delay after `attempts` failed attempts (>= 1).
+TimeNs backoff_cap(const RetryPolicy& p, int attempts);
+
+enum class Outcome { kDelivered, kRetrying, kFailed, kDisabled };
+const char* outcome_name(Outcome o);  // "delivered", "retrying", "failed", "disabled"
+
+struct AttemptReport {
+  const Delivery* delivery = nullptr;  // valid during the callback only
+  Outcome outcome = Outcome::kDelivered;
+  TimeNs duration = 0;  // of the HTTP attempt; 0 when nothing was sent
+  bool sent = false;    // false: settled without an attempt (endpoint disabled earlier)
+};
+
+struct DelivererStats {
+  std::uint64_t attempts = 0, delivered = 0, retried = 0, failed = 0, disabled = 0;
+};
+
+class Deliverer {
+ public:
+  using Report = std::function<void(const AttemptReport&)>;
+  Deliverer(const RuleSet& rules, State& state, HttpClient& http, RetryPolicy policy,
+            const Clock& clock, Report report);
+
+  // Queues a new delivery. False (and nothing queued) when the same (alert_id, webhook)
+  // is already pending or failed.
+  bool add(Delivery d);
+  // Schedules the pending (not failed) deliveries found in a loaded state.
+  void resume_pending();
+  // Moves failed deliveries matching the filter back to pending, due now, with a fresh
+  // attempt budget; re-enables their disabled endpoints. Returns how many.
+  size_t requeue_failed(TimeNs created_after, const std::string& rule, const std::string& webhook);
+
+  // Starts due attempts (unless start_new is false) and drives transfers; waits up to
+  // max_wait, or until extra_fd is readable.
+  Status pump(TimeNs max_wait, int extra_fd = -1, bool* extra_ready = nullptr,
+              bool start_new = true);
+  // Not yet settled: queued, waiting for a retry, or in flight.
+  size_t unsettled() const { return due_.size() + in_flight_.size(); }
+  // Time until the next queued attempt is due (0 if one is due now; large if none).
+  TimeNs time_to_next_due() const;
+
+  const DelivererStats& stats() const { return stats_; }
+
+ private:
+  void schedule(const Delivery& d);
+  void start(Delivery& d);
+  void settle(Delivery& d, const HttpResult& r);
+  void fail(Delivery& d, Outcome o, std::string error, TimeNs duration, bool sent);
+
+  const RuleSet& rules_;
+  State& state_;
+  HttpClient& http_;
+  RetryPolicy policy_;
+  const Clock& clock_;
+  Report report_;
+  std::multimap<TimeNs, std::string> due_;                // next_attempt -> key
+  std::unordered_map<std::uint64_t, std::string> in_flight_;  // tag -> key
+  std::uint64_t next_tag_ = 1;
+  std::mt19937_64 rng_;
+  DelivererStats stats_;
+  std::vector<HttpResult> done_;
+};
+
+}  // namespace ep::alert
