@@ -1,0 +1,101 @@
+#include "auth.h"
+
+#include <cmath>
+
+namespace ep::ingest {
+
+Status KeyStore::load(const std::string& path) {
+  auto entries = keys::load_keys_file(path);
+  if (!entries) return entries.status();
+  set(*entries);
+  return Status::ok();
+}
+
+void KeyStore::set(const std::vector<keys::KeyEntry>& entries) {
+  auto m = std::make_shared<Map>();
+  for (const auto& e : entries) (*m)[e.prefix] = e;
+  std::lock_guard lock(mu_);
+  keys_ = std::move(m);
+}
+
+size_t KeyStore::size() const {
+  std::lock_guard lock(mu_);
+  return keys_->size();
+}
+
+AuthResult KeyStore::authenticate(std::string_view presented) const {
+  AuthResult r;
+  if (presented.empty()) {
+    r.http_status = 401;
+    r.detail = "X-API-Key: required";
+    return r;
+  }
+  auto parsed = keys::parse_key(presented);
+  if (!parsed) {
+    r.http_status = 401;
+    r.detail = "X-API-Key: malformed key";
+    return r;
+  }
+  std::shared_ptr<const Map> keys;
+  {
+    std::lock_guard lock(mu_);
+    keys = keys_;
+  }
+  auto it = keys->find(std::string(parsed->prefix));
+  // Unknown prefix and wrong secret read the same to the client.
+  if (it == keys->end() || !keys::verify_key(pepper_, presented, it->second.hash)) {
+    r.http_status = 401;
+    r.detail = "X-API-Key: unknown key";
+    return r;
+  }
+  const keys::KeyEntry& e = it->second;
+  if (e.revoked_at) {
+    r.http_status = 403;
+    r.detail = "X-API-Key: key revoked";
+    return r;
+  }
+  if (e.tenant_disabled) {
+    r.http_status = 403;
+    r.detail = "tenant " + e.tenant + " is disabled";
+    return r;
+  }
+  r.tenant = e.tenant;
+  r.points_per_minute = e.points_per_minute;
+  return r;
+}
+
+std::int64_t Quota::take(const std::string& tenant, std::int64_t points, std::int64_t ppm,
+                         TimeNs now) {
+  if (ppm <= 0) return 0;
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = buckets_.try_emplace(tenant);
+  Bucket& b = it->second;
+  double rate = static_cast<double>(ppm) / (60.0 * kNsPerSec);  // tokens per ns
+  if (fresh || b.ppm != ppm) {
+    // New tenant, or its plan changed on reload: start (or cap) at the full allowance.
+    b.tokens = fresh ? static_cast<double>(ppm) : std::min(b.tokens, static_cast<double>(ppm));
+    b.ppm = ppm;
+    b.updated = now;
+  }
+  if (now > b.updated) {
+    b.tokens = std::min(static_cast<double>(ppm), b.tokens + rate * static_cast<double>(now - b.updated));
+    b.updated = now;
+  }
+  if (b.tokens >= static_cast<double>(points)) {
+    b.tokens -= static_cast<double>(points);
+    return 0;
+  }
+  if (points > ppm) return 60;  // never fits in one minute; the client must split it
+  double wait_ns = (static_cast<double>(points) - b.tokens) / rate;
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait_ns / kNsPerSec)));
+}
+
+void Quota::refund(const std::string& tenant, std::int64_t points) {
+  std::lock_guard lock(mu_);
+  auto it = buckets_.find(tenant);
+  if (it == buckets_.end()) return;
+  it->second.tokens = std::min(static_cast<double>(it->second.ppm),
+                               it->second.tokens + static_cast<double>(points));
+}
+
+}  // namespace ep::ingest

@@ -1,0 +1,22 @@
+#pragma once
+// Builds the `batch` record (DESIGN §3) straight from a parsed payload, without the
+// intermediate ep::Batch copy (the hot path of both HTTP and stdin ingest).
+#include <span>
+#include <string_view>
+
+#include "ep/json.h"
+#include "payload.h"
+
+namespace ep::ingest {
+
+struct BatchMeta {
+  std::string_view batch_id, tenant, device, source;
+  TimeNs received_at = 0;
+};
+
+// Writes one batch record (no newline) into w, which the caller has cleared. The record
+// carries the sha256 of raw (computed unless sha256_hex is given) and raw itself.
+void write_batch(JsonWriter& w, const BatchMeta& meta, std::span<const PayloadPoint> points,
+                 std::string_view raw, std::string_view sha256_hex = {});
+
+}  // namespace ep::ingest

@@ -1,0 +1,104 @@
+#include "cli_options.h"
+
+#include <thread>
+
+#include "ep/keys.h"
+
+namespace ep::ingest {
+
+void register_flags(Cli& cli, Options& o, Flags& f) {
+  auto& app = cli.app();
+  o.server.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const char* kHttp = "HTTP server";
+  app.add_option("--listen", o.server.listen, "Listen on HOST:PORT (port 0: any free port)")
+      ->type_name("HOST:PORT")->group(kHttp);
+  app.add_option("--keys", o.keys_path, "API keys file (ep-admin key issue --keys-file); SIGHUP reloads it")
+      ->type_name("FILE")->group(kHttp);
+  app.add_option("--threads", o.server.threads, "Server threads (default: number of CPUs)")
+      ->type_name("N")->check(CLI::Range(1, 256))->group(kHttp);
+  app.add_option("--max-connections", o.server.max_connections,
+                 "Concurrent connections; more get 503 and are closed")
+      ->type_name("N")->check(CLI::Range(1, 1000000))->group(kHttp);
+  app.add_option("--header-timeout", f.header_timeout, "Deadline for a request's header")
+      ->type_name("DUR")->group(kHttp);
+  app.add_option("--body-timeout", f.body_timeout, "Deadline for a request's body after its header")
+      ->type_name("DUR")->group(kHttp);
+  app.add_option("--idle-timeout", f.idle_timeout, "Keep-alive: close a connection idle this long")
+      ->type_name("DUR")->group(kHttp);
+  app.add_option("--drain-timeout", f.drain_timeout,
+                 "SIGTERM: longest wait for in-flight requests before cutting connections")
+      ->type_name("DUR")->group(kHttp);
+  app.add_option("--points-per-minute", o.default_points_per_minute,
+                 "Quota for tenants whose keys carry no plan quota (0: unlimited)")
+      ->type_name("N")->check(CLI::NonNegativeNumber)->group(kHttp);
+  app.add_option("--idempotency-window", f.idempotency_window,
+                 "How long an Idempotency-Key is remembered")
+      ->type_name("DUR")->group(kHttp);
+  app.add_option("--idempotency-max-keys", o.idempotency_max_keys, "Idempotency-Keys remembered at most")
+      ->type_name("N")->group(kHttp);
+
+  const char* kStdin = "stdin mode";
+  app.add_flag("--stdin", o.stdin_mode, "Read payloads from stdin or FILEs instead of HTTP")->group(kStdin);
+  app.add_option("--tenant", o.tenant, "Tenant of every stdin payload")->type_name("T")->group(kStdin);
+  app.add_option("--format", o.format, "stdin lines: ndjson (one payload a line) or csv")
+      ->check(CLI::IsMember({"ndjson", "csv"}))->group(kStdin);
+  app.add_option("--rejects", o.rejects_path,
+                 "Write rejected lines here as {\"line\",\"error\",\"input\"} (default: stderr)")
+      ->type_name("FILE")->group(kStdin);
+  app.add_option("--csv-batch-points", o.csv_batch_points, "CSV: points per device batch at most")
+      ->type_name("N")->check(CLI::Range(1, 1000000))->group(kStdin);
+  cli.add_inputs();
+
+  const char* kLimits = "Validation and durability";
+  app.add_option("--archive", o.archive_uri,
+                 "Store each batch durably here before acknowledging it (file:///DIR or s3://BUCKET/PREFIX)")
+      ->type_name("URI")->group(kLimits);
+  app.add_option("--s3-endpoint", o.archive_options.s3_endpoint, "S3-compatible endpoint URL")
+      ->type_name("URL")->group(kLimits);
+  app.add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest HTTP body or stdin line")
+      ->type_name("N")->check(CLI::Range(size_t{64}, size_t{1} << 30))->group(kLimits);
+  app.add_option("--max-points", o.limits.max_points, "Most metrics in one payload")
+      ->type_name("N")->check(CLI::Range(size_t{1}, size_t{10000000}))->group(kLimits);
+  app.add_flag("--no-time-bounds", f.no_time_bounds, "Accept any ts (backfill)")->group(kLimits);
+  app.add_option("--max-age", f.max_age, "Oldest accepted ts, before now")->type_name("DUR")->group(kLimits);
+  app.add_option("--max-skew", f.max_skew, "Newest accepted ts, after now")->type_name("DUR")->group(kLimits);
+  app.add_option("--api-key-hash-salt", f.api_key_hash_salt)
+      ->envname("")->group("");  // config file only (never type a secret on a command line)
+}
+
+namespace {
+Status duration(const std::string& flag, const std::string& v, TimeNs& out) {
+  auto d = parse_duration(v);
+  if (!d || *d <= 0) return Status::usage(flag + " " + v + ": not a positive duration (e.g. 30s, 5m)");
+  out = *d;
+  return Status::ok();
+}
+}  // namespace
+
+Status resolve(Cli& cli, const Flags& f, Options& o) {
+  EP_RETURN_IF_ERROR(duration("--header-timeout", f.header_timeout, o.server.header_timeout));
+  EP_RETURN_IF_ERROR(duration("--body-timeout", f.body_timeout, o.server.body_timeout));
+  EP_RETURN_IF_ERROR(duration("--idle-timeout", f.idle_timeout, o.server.idle_timeout));
+  EP_RETURN_IF_ERROR(duration("--drain-timeout", f.drain_timeout, o.server.drain_timeout));
+  EP_RETURN_IF_ERROR(duration("--idempotency-window", f.idempotency_window, o.idempotency_window));
+  EP_RETURN_IF_ERROR(duration("--max-age", f.max_age, o.limits.max_age));
+  EP_RETURN_IF_ERROR(duration("--max-skew", f.max_skew, o.limits.max_skew));
+  o.limits.time_bounds = !f.no_time_bounds;
+  o.server.max_body_bytes = o.limits.max_body_bytes;
+  o.server.server_name = "ep-ingest";
+  o.inputs = cli.common().inputs;
+  o.strict = cli.common().strict;
+  o.progress = cli.common().progress();
+  if (o.stdin_mode) {
+    if (o.tenant.empty()) return Status::usage("--stdin needs --tenant T");
+    return Status::ok();
+  }
+  if (!o.inputs.empty()) return Status::usage("FILE arguments need --stdin");
+  if (o.keys_path.empty()) return Status::usage("--keys FILE is required (or use --stdin)");
+  auto pepper = keys::pepper_from_env(f.api_key_hash_salt);
+  if (!pepper) return Status::usage(pepper.status().message());
+  o.pepper = *pepper;
+  return Status::ok();
+}
+
+}  // namespace ep::ingest

@@ -1,0 +1,97 @@
+#include "committer.h"
+
+namespace ep::ingest {
+
+Committer::Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
+                     std::function<void(const Status&)> on_output_error)
+    : archive_(archive), out_(out), metrics_(metrics), on_output_error_(std::move(on_output_error)) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Committer::~Committer() { stop(); }
+
+void Committer::submit(Item&& item) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stop_) {
+      queue_.push_back(std::move(item));
+      cv_.notify_one();
+      return;
+    }
+  }
+  item.done(Status::unavailable("shutting down"));
+}
+
+void Committer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Committer::output_status() const {
+  std::lock_guard lock(mu_);
+  return output_status_;
+}
+
+void Committer::loop() {
+  std::vector<Item> group;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+    if (queue_.empty()) break;  // stop_ and drained
+    group.swap(queue_);
+    lock.unlock();
+    commit(group);
+    group.clear();
+    lock.lock();
+  }
+}
+
+void Committer::commit(std::vector<Item>& group) {
+  std::vector<Status> results(group.size());
+  if (archive_) {
+    std::vector<ArchivePut> puts;
+    puts.reserve(group.size());
+    for (const auto& it : group) puts.push_back(ArchivePut{it.tenant, it.batch_id, it.received_at, it.line});
+    std::vector<Result<std::string>> out;
+    TimeNs t0 = monotonic_ns();
+    Status s = archive_->put_many(puts, out);
+    metrics_.commit(group.size(), monotonic_ns() - t0);
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!s.is_ok()) results[i] = s;
+      else if (i >= out.size()) results[i] = Status::software("archive: no result for batch");
+      else if (!out[i].is_ok()) results[i] = out[i].status();
+    }
+  }
+  bool output_ok;
+  {
+    std::lock_guard lock(mu_);
+    output_ok = output_status_.is_ok();
+  }
+  if (output_ok) {
+    for (size_t i = 0; i < group.size(); ++i)
+      if (results[i].is_ok()) out_.write(group[i].line);
+    if (!out_.flush()) {
+      Status err = out_.broken_pipe() ? Status::io("stdout: broken pipe") : out_.close();
+      if (err.is_ok()) err = Status::io("stdout: write failed");
+      {
+        std::lock_guard lock(mu_);
+        output_status_ = err;
+      }
+      output_ok = false;
+      if (on_output_error_) on_output_error_(err);
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    // With an archive the batch is durable even if stdout failed (replay recovers it);
+    // without one, a batch that was not written was not accepted.
+    if (results[i].is_ok() && !output_ok && !archive_)
+      results[i] = Status::unavailable("stdout unavailable");
+    group[i].done(results[i]);
+  }
+}
+
+}  // namespace ep::ingest

@@ -1,0 +1,259 @@
+#include "http_ingest.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <csignal>
+
+#include "batch.h"
+#include "ep/crypto.h"
+#include "ep/json.h"
+#include "ep/log.h"
+
+namespace ep::ingest {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+constexpr size_t kMaxIdempotencyKey = 255;
+
+std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+bool is_json_media_type(std::string_view ct) {
+  // "application/json" with optional parameters ("; charset=utf-8"), case-insensitive.
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.remove_suffix(1);
+  while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+  return boost::beast::iequals(boost::beast::string_view(ct.data(), ct.size()), "application/json");
+}
+
+std::string accepted_body(std::string_view batch_id, std::int64_t points) {
+  JsonWriter w;
+  w.start_object();
+  w.kv("status", "accepted");
+  w.kv("batch_id", batch_id);
+  w.kv("points", points);
+  w.end_object();
+  return std::string(w.view());
+}
+
+}  // namespace
+
+HttpIngest::HttpIngest(const Options& opts, KeyStore& keys, Committer& committer, Metrics& metrics,
+                       const Clock& clock)
+    : opts_(opts), keys_(keys), committer_(committer), metrics_(metrics), clock_(clock),
+      idempotency_(opts.idempotency_window, opts.idempotency_max_keys) {}
+
+http::Response HttpIngest::reject(const http::Request& req, Reason reason, unsigned status,
+                                  std::string_view error, std::string_view detail) {
+  metrics_.reject(reason);
+  return http::json_error(req, status, error, detail);
+}
+
+void HttpIngest::handle(http::Request&& req, http::Respond respond) {
+  std::string_view target = sv(req.target());
+  target = target.substr(0, target.find('?'));
+  bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  auto not_allowed = [&](const char* allow) {
+    auto res = http::json_error(req, 405, "method_not_allowed",
+                                std::string("allowed: ") + allow);
+    res.set(bhttp::field::allow, allow);
+    respond(std::move(res));
+  };
+  if (target == "/v1/ingest") {
+    if (req.method() != bhttp::verb::post) return not_allowed("POST");
+    return ingest(std::move(req), std::move(respond));
+  }
+  if (target == "/v1/health") {
+    if (!get) return not_allowed("GET, HEAD");
+    bool drain = draining && draining();
+    respond(http::json_response(req, drain ? 503 : 200,
+                                drain ? R"({"status":"draining"})" : R"({"status":"ok"})"));
+    return;
+  }
+  if (target == "/metrics") {
+    if (!get) return not_allowed("GET, HEAD");
+    http::Response res{bhttp::status::ok, req.version()};
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = metrics_.render(server_stats ? server_stats() : http::ServerStats{},
+                                 !opts_.archive_uri.empty());
+    res.prepare_payload();
+    respond(std::move(res));
+    return;
+  }
+  respond(http::json_error(req, 404, "not_found", "no such endpoint: " + std::string(target)));
+}
+
+void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
+  TimeNs now = clock_.now();
+  // 1. Who is it (401/403)?
+  AuthResult auth = keys_.authenticate(sv(req["X-API-Key"]));
+  if (auth.http_status != 0) {
+    return respond(reject(req, auth.http_status == 401 ? Reason::kUnauthorized : Reason::kForbidden,
+                          auth.http_status, auth.http_status == 401 ? "unauthorized" : "forbidden",
+                          auth.detail));
+  }
+  // 2. Is it JSON (415)?
+  std::string_view ct = sv(req[bhttp::field::content_type]);
+  if (!is_json_media_type(ct)) {
+    return respond(reject(req, Reason::kUnsupportedMediaType, 415, "unsupported_media_type",
+                          ct.empty() ? std::string("Content-Type: required (application/json)")
+                                     : "Content-Type: expected application/json, got " +
+                                           std::string(ct)));
+  }
+  // 3. Is it a valid payload (400/413)?
+  thread_local Payload payload;
+  if (Status s = parse_payload(req.body(), opts_.limits, now, payload); !s) {
+    Reason reason = payload.reject == RejectKind::kTooLarge     ? Reason::kTooLarge
+                    : payload.reject == RejectKind::kInvalidJson ? Reason::kInvalidJson
+                                                                 : Reason::kInvalidPayload;
+    unsigned status = payload.reject == RejectKind::kTooLarge ? 413 : 400;
+    return respond(reject(req, reason, status, reject_name(payload.reject), s.message()));
+  }
+  auto points = static_cast<std::int64_t>(payload.points.size());
+  std::string sha = crypto::sha256_hex(req.body());
+  // 4. Seen this Idempotency-Key before (replay / 409 / 422)?
+  std::string idem_key(sv(req["Idempotency-Key"]));
+  if (idem_key.size() > kMaxIdempotencyKey) {
+    return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_request",
+                          "Idempotency-Key: longer than 255 characters"));
+  }
+  if (!idem_key.empty()) {
+    auto seen = idempotency_.begin(auth.tenant, idem_key, sha, now);
+    switch (seen.outcome) {
+      case IdempotencyCache::Outcome::kNew: break;
+      case IdempotencyCache::Outcome::kReplay: {
+        metrics_.replayed();
+        auto res = http::json_response(req, 202, accepted_body(seen.batch_id, seen.points));
+        res.set("Idempotent-Replayed", "true");
+        return respond(std::move(res));
+      }
+      case IdempotencyCache::Outcome::kInFlight:
+        return respond(reject(req, Reason::kIdempotencyConflict, 409, "conflict",
+                              "Idempotency-Key: a request with this key is in progress"));
+      case IdempotencyCache::Outcome::kMismatch:
+        return respond(reject(req, Reason::kIdempotencyConflict, 422, "idempotency_key_reused",
+                              "Idempotency-Key: already used with a different body"));
+    }
+  }
+  // 5. Within the tenant's quota (429)?
+  std::int64_t ppm = auth.points_per_minute > 0 ? auth.points_per_minute : opts_.default_points_per_minute;
+  if (std::int64_t wait = quota_.take(auth.tenant, points, ppm, now); wait > 0) {
+    if (!idem_key.empty()) idempotency_.abandon(auth.tenant, idem_key);
+    std::string detail = points > ppm
+                             ? "metrics: " + std::to_string(points) + " points exceed the quota of " +
+                                   std::to_string(ppm) + " points/minute; split the payload"
+                             : "quota of " + std::to_string(ppm) + " points/minute exceeded";
+    auto res = reject(req, Reason::kQuota, 429, "quota_exceeded", detail);
+    res.set(bhttp::field::retry_after, std::to_string(wait));
+    return respond(std::move(res));
+  }
+  // 6. Stamp, serialise, and hand to the group committer; answer when durable.
+  std::string batch_id = crypto::uuid_v7();
+  JsonWriter w;
+  write_batch(w, BatchMeta{batch_id, auth.tenant, payload.device, "http", now}, payload.points,
+              req.body(), sha);
+  Committer::Item item;
+  item.line = std::string(w.view());
+  item.tenant = auth.tenant;
+  item.batch_id = batch_id;
+  item.received_at = now;
+  unsigned version = req.version();
+  bool keep_alive = req.keep_alive();
+  item.done = [this, respond = std::move(respond), version, keep_alive, batch_id, points,
+               tenant = auth.tenant, idem_key](const Status& s) {
+    http::Response res;
+    if (s.is_ok()) {
+      metrics_.accepted(points);
+      if (!idem_key.empty()) idempotency_.complete(tenant, idem_key, batch_id, points, clock_.now());
+      res = http::Response{bhttp::status::accepted, version};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = accepted_body(batch_id, points);
+    } else {
+      metrics_.reject(Reason::kArchive);
+      quota_.refund(tenant, points);
+      if (!idem_key.empty()) idempotency_.abandon(tenant, idem_key);
+      log::emit(log::Level::kError, "archive", s.message(), -1, s.code());
+      JsonWriter e;
+      e.start_object();
+      e.kv("error", "unavailable");
+      e.kv("detail", s.message());
+      e.end_object();
+      res = http::Response{bhttp::status::service_unavailable, version};
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::retry_after, "1");
+      res.body() = std::string(e.view());
+    }
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    respond(std::move(res));
+  };
+  committer_.submit(std::move(item));
+}
+
+Status run_http(const Options& opts, int out_fd) {
+  if (opts.keys_path.empty()) return Status::usage("--keys FILE is required (or --stdin)");
+  KeyStore keys(opts.pepper);
+  if (Status s = keys.load(opts.keys_path); !s) return s;
+  std::unique_ptr<Archive> archive;
+  if (!opts.archive_uri.empty()) {
+    auto a = Archive::open(opts.archive_uri, opts.archive_options);
+    if (!a) return a.status().with_context("--archive " + opts.archive_uri);
+    archive = std::move(a).value();
+  }
+  RecordWriter out(out_fd);
+  Metrics metrics;
+  http::Server* server_ptr = nullptr;
+  Committer committer(archive.get(), out, metrics, [&](const Status& s) {
+    log::error(s);
+    if (server_ptr) server_ptr->stop();
+  });
+  HttpIngest service(opts, keys, committer, metrics, SystemClock::instance());
+  auto server = http::Server::listen(
+      opts.server,
+      [&service](http::Request&& req, http::Respond respond) {
+        service.handle(std::move(req), std::move(respond));
+      },
+      [&metrics](const http::Completed& c) { metrics.request(c.status, c.duration_ns); });
+  if (!server) return server.status();
+  http::Server& srv = **server;
+  server_ptr = &srv;
+  service.server_stats = [&srv] { return srv.stats(); };
+  service.draining = [&srv] { return srv.stopping(); };
+
+  boost::asio::signal_set stop_signals(srv.context(), SIGTERM, SIGINT);
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log::info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+              ": draining in-flight requests");
+    srv.stop();
+  });
+  boost::asio::signal_set hup(srv.context(), SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (Status s = keys.load(opts.keys_path); !s) {
+        log::emit(log::Level::kError, "SIGHUP", "keeping the previous keys: " + s.message());
+      } else {
+        log::info("SIGHUP: reloaded " + std::to_string(keys.size()) + " keys from " + opts.keys_path);
+      }
+      arm_hup();
+    });
+  };
+  arm_hup();
+
+  log::info("listening on http://" + srv.address() + (archive ? " (archive " + archive->uri() + ")" : ""));
+  bool clean = srv.run();
+  committer.stop();
+  Status out_status = committer.output_status();
+  Status closed = out.close();
+  if (!clean) log::warn("drain timeout passed; some connections were cut");
+  if (!out_status.is_ok()) return out_status;
+  if (!closed.is_ok()) return closed;
+  log::info("stopped");
+  return Status::ok();
+}
+
+}  // namespace ep::ingest

@@ -1,0 +1,43 @@
+#pragma once
+// The HTTP side of ep-ingest: routes, auth, validation, quota, idempotency, and the
+// hand-off to the group committer. HttpIngest is the request handler; run_http wires it
+// to a real server, the archive, stdout and signals.
+#include <functional>
+
+#include "auth.h"
+#include "committer.h"
+#include "ep/http_server.h"
+#include "idempotency.h"
+#include "metrics.h"
+#include "options.h"
+
+namespace ep::ingest {
+
+class HttpIngest {
+ public:
+  HttpIngest(const Options& opts, KeyStore& keys, Committer& committer, Metrics& metrics,
+             const Clock& clock);
+  void handle(http::Request&& req, http::Respond respond);
+  // Wired by run_http: server statistics for /metrics and the draining flag for health.
+  std::function<http::ServerStats()> server_stats;
+  std::function<bool()> draining;
+
+ private:
+  void ingest(http::Request&& req, http::Respond respond);
+  http::Response reject(const http::Request& req, Reason reason, unsigned status,
+                        std::string_view error, std::string_view detail);
+
+  const Options& opts_;
+  KeyStore& keys_;
+  Committer& committer_;
+  Metrics& metrics_;
+  const Clock& clock_;
+  Quota quota_;
+  IdempotencyCache idempotency_;
+};
+
+// Serves until SIGTERM/SIGINT (drain, flush, return ok) or a fatal error. Batch lines go
+// to out_fd. SIGHUP reloads the keys file.
+Status run_http(const Options& opts, int out_fd);
+
+}  // namespace ep::ingest

@@ -1,0 +1,98 @@
+#include "metrics.h"
+
+#include <cstdio>
+
+namespace ep::ingest {
+
+const char* reason_name(Reason r) {
+  switch (r) {
+    case Reason::kInvalidJson: return "invalid_json";
+    case Reason::kInvalidPayload: return "invalid_payload";
+    case Reason::kTooLarge: return "payload_too_large";
+    case Reason::kUnauthorized: return "unauthorized";
+    case Reason::kForbidden: return "forbidden";
+    case Reason::kUnsupportedMediaType: return "unsupported_media_type";
+    case Reason::kQuota: return "quota_exceeded";
+    case Reason::kIdempotencyConflict: return "idempotency_conflict";
+    case Reason::kArchive: return "archive_error";
+    case Reason::kCount: break;
+  }
+  return "other";
+}
+
+void Histogram::observe(TimeNs d) {
+  double s = static_cast<double>(d) / kNsPerSec;
+  size_t i = 0;
+  while (i < kBounds.size() && s > kBounds[i]) ++i;
+  buckets_[i]++;
+  count_++;
+  sum_ns_ += d;
+}
+
+void Histogram::render(std::string& out, std::string_view name, std::string_view help) const {
+  std::string n(name);
+  out += "# HELP " + n + " " + std::string(help) + "\n# TYPE " + n + " histogram\n";
+  std::uint64_t cum = 0;
+  char buf[64];
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    cum += buckets_[i];
+    std::snprintf(buf, sizeof buf, "%g", kBounds[i]);
+    out += n + "_bucket{le=\"" + buf + "\"} " + std::to_string(cum) + "\n";
+  }
+  cum += buckets_[kBounds.size()];
+  out += n + "_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
+  std::snprintf(buf, sizeof buf, "%.9f", static_cast<double>(sum_ns_.load()) / kNsPerSec);
+  out += n + "_sum " + buf + "\n";
+  out += n + "_count " + std::to_string(count_.load()) + "\n";
+}
+
+void Metrics::request(unsigned status, TimeNs duration) {
+  if (status < by_status_.size()) by_status_[status]++;
+  latency_.observe(duration);
+}
+
+std::string Metrics::render(const http::ServerStats& server, bool archive) const {
+  std::string out;
+  out.reserve(4096);
+  auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  out += "# HELP ep_ingest_requests_total HTTP requests answered, by status code.\n"
+         "# TYPE ep_ingest_requests_total counter\n";
+  for (size_t s = 0; s < by_status_.size(); ++s) {
+    if (auto v = by_status_[s].load())
+      out += "ep_ingest_requests_total{code=\"" + std::to_string(s) + "\"} " + std::to_string(v) + "\n";
+  }
+  counter("ep_ingest_batches_accepted_total", "Batches acknowledged with 202.", batches_);
+  counter("ep_ingest_points_accepted_total", "Points in acknowledged batches.", points_);
+  counter("ep_ingest_idempotent_replays_total",
+          "Requests answered from the Idempotency-Key cache (nothing emitted).", replays_);
+  out += "# HELP ep_ingest_rejects_total Rejected requests, by reason.\n"
+         "# TYPE ep_ingest_rejects_total counter\n";
+  for (size_t r = 0; r < rejects_.size(); ++r) {
+    out += std::string("ep_ingest_rejects_total{reason=\"") + reason_name(static_cast<Reason>(r)) +
+           "\"} " + std::to_string(rejects_[r].load()) + "\n";
+  }
+  latency_.render(out, "ep_ingest_request_duration_seconds",
+                  "Time from the end of the request header to the response written.");
+  if (archive) {
+    commit_latency_.render(out, "ep_ingest_archive_commit_duration_seconds",
+                           "Duration of one group commit to the archive (write, fsync, rename).");
+    counter("ep_ingest_archive_commits_total", "Group commits to the archive.", commits_);
+    counter("ep_ingest_archive_committed_batches_total", "Batches written by group commits.",
+            committed_batches_);
+  }
+  out += "# HELP ep_ingest_connections_active Open client connections.\n"
+         "# TYPE ep_ingest_connections_active gauge\nep_ingest_connections_active " +
+         std::to_string(server.connections_active) + "\n";
+  counter("ep_ingest_connections_accepted_total", "Connections accepted.", server.connections_accepted);
+  counter("ep_ingest_connections_rejected_total", "Connections refused over --max-connections.",
+          server.connections_rejected);
+  counter("ep_ingest_timeouts_total", "Connections closed by a header, body, idle or write deadline.",
+          server.timeouts);
+  counter("ep_ingest_bad_requests_total", "Unparseable HTTP requests.", server.bad_requests);
+  return out;
+}
+
+}  // namespace ep::ingest

@@ -1,0 +1,39 @@
+#pragma once
+// Everything ep-ingest can be told, filled by main.cpp from flags, env and config.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ep/archive.h"
+#include "ep/http_server.h"
+#include "payload.h"
+
+namespace ep::ingest {
+
+struct Options {
+  // HTTP mode
+  http::ServerOptions server;
+  std::string keys_path;               // --keys FILE
+  std::string pepper;                  // API_KEY_HASH_SALT or [ingest] api-key-hash-salt
+  std::int64_t default_points_per_minute = 0;  // for keys without a plan quota; 0 = unlimited
+  TimeNs idempotency_window = 24 * 3600 * kNsPerSec;
+  size_t idempotency_max_keys = 100000;
+
+  // stdin mode
+  bool stdin_mode = false;
+  std::string tenant;
+  std::string format = "ndjson";  // or "csv"
+  std::string rejects_path;       // empty = stderr
+  std::vector<std::string> inputs;
+  bool strict = false;
+  bool progress = false;
+  size_t csv_batch_points = 1000;      // a device's CSV batch is emitted at this size
+  size_t csv_pending_points = 100000;  // all CSV batches are emitted past this many points
+
+  // both
+  std::string archive_uri;
+  ArchiveOptions archive_options;
+  Limits limits;
+};
+
+}  // namespace ep::ingest

@@ -1,0 +1,75 @@
+#pragma once
+// The ingest payload (DESIGN §4) and the CSV line format of `--stdin --format csv`:
+// pure, allocation-light validators with no I/O, shared by the HTTP and stdin paths and
+// by the fuzz targets. A payload that breaks a rule is rejected whole; the Status
+// message names the field ("metrics[3].value: not a finite number").
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ep/status.h"
+#include "ep/time.h"
+
+namespace ep::ingest {
+
+// Every rule of DESIGN §4, each configurable.
+struct Limits {
+  size_t max_body_bytes = 1 << 20;  // --max-body-bytes (HTTP body or one stdin line)
+  size_t max_points = 10000;        // --max-points per payload
+  size_t max_name_len = 128;        // device and metric names: [A-Za-z0-9._:/-]{1,128}
+  size_t max_unit_len = 16;         // unit: any UTF-8 string up to 16 bytes
+  bool time_bounds = true;          // --no-time-bounds turns the window below off
+  TimeNs max_age = 7 * 24 * 3600 * kNsPerSec;  // ts >= now - max_age
+  TimeNs max_skew = 5 * 60 * kNsPerSec;        // ts <= now + max_skew
+};
+
+// Why a payload was rejected; the HTTP error code and the metrics label.
+enum class RejectKind { kNone, kInvalidJson, kInvalidPayload, kTooLarge };
+const char* reject_name(RejectKind k);  // "invalid_json", "invalid_payload", "payload_too_large"
+
+struct PayloadPoint {
+  std::string_view metric;
+  TimeNs ts = 0;
+  double value = 0;
+  std::string_view unit;  // empty = none
+};
+
+// A parsed payload. The string_views point into `storage` (an in-situ copy of the
+// body), so a Payload is self-contained and reusable: parse into the same object again
+// and its buffers are reused without allocation.
+struct Payload {
+  std::string_view device;
+  std::vector<PayloadPoint> points;
+  RejectKind reject = RejectKind::kNone;
+  std::string storage;
+};
+
+// Parses and validates one payload
+//   {"device_external_id":"meter-001","metrics":[{"name":"voltage","ts":"…","value":229.5,"unit":"V"}]}
+// Unknown fields are ignored; duplicate known fields, an empty or missing metrics array,
+// a bad name, a non-finite or non-numeric value, an unparseable or out-of-window ts and
+// a too-long unit are errors (Code::kData), with out.reject telling the class.
+Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Payload& out);
+
+// One CSV line "device,metric,ts,value[,unit]". Fields may be double-quoted (RFC 4180,
+// "" escapes a quote). ts is RFC 3339; a missing offset means UTC. Views point into
+// `storage` only when a field needed unquoting, else into the line itself.
+struct CsvRow {
+  std::string_view device, metric, unit;
+  TimeNs ts = 0;
+  double value = 0;
+  std::string storage;
+};
+
+// True for a header line ("device,metric,ts,value[,unit]"), which callers skip.
+bool is_csv_header(std::string_view line);
+Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, CsvRow& out);
+
+// Shared field checks (used by both parsers); each returns "" when the value is valid,
+// else the reason without the field name.
+const char* check_name(std::string_view s, const Limits& limits);
+const char* check_unit(std::string_view s, const Limits& limits);
+const char* check_ts(TimeNs ts, const Limits& limits, TimeNs now);
+
+}  // namespace ep::ingest
