@@ -1,0 +1,40 @@
+#pragma once
+// Input records: one NDJSON line holds a "point" or a "batch" (expanded into its
+// points). Parsing is in place with a reused arena, so a line costs no allocation;
+// errors name the field ("points[3].ts: not an RFC 3339 timestamp").
+#include <rapidjson/document.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+#include <memory>
+
+#include "ep/status.h"
+#include "ep/time.h"
+
+namespace ep::features {
+
+class PointSink {
+ public:
+  virtual ~PointSink() = default;
+  virtual void on_point(std::string_view tenant, std::string_view device, std::string_view metric,
+                        TimeNs ts, double value) = 0;
+};
+
+class RecordParser {
+ public:
+  RecordParser();
+  // Parses one line and hands its points to sink. A batch with any bad point is
+  // rejected whole (as ep-ingest does) and hands nothing on.
+  Status parse(std::string_view line, PointSink& sink);
+
+ private:
+  static constexpr size_t kArenaBytes = 64 * 1024;
+  std::vector<TimeNs> times_;  // a batch's parsed timestamps
+  std::string text_;  // the line, copied for in-place parsing
+  std::unique_ptr<char[]> arena_;
+  rapidjson::MemoryPoolAllocator<> pool_;
+  rapidjson::Document doc_;
+};
+
+}  // namespace ep::features

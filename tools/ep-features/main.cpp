@@ -1,0 +1,37 @@
+// ep-features: window records from point/batch records or Postgres datapoints.
+// Steps: parse the command line → build the options → open input and output → run →
+// print the summary → map the result to an exit code.
+#include <string>
+
+#include "cli_options.h"
+#include "ep/log.h"
+#include "ep/ndjson.h"
+#include "pg_io.h"
+#include "run.h"
+
+int main(int argc, char** argv) {
+  ep::features::CliOptions cli;
+  if (auto code = cli.parse(argc, argv)) return *code;
+  ep::ignore_sigpipe();
+
+  ep::RecordWriter out(1);
+  ep::features::RunSummary summary;
+  ep::Status status;
+  if (cli.db_mode()) {
+    status = ep::features::run_db(cli.options(), cli.db(), out, summary);
+  } else {
+    ep::LineReader reader(cli.inputs(), cli.max_line_bytes());
+    status = ep::features::run_stream(cli.options(), cli.stream(), reader, out, summary);
+  }
+  ep::Status closed = out.close();
+  ep::log::info("summary: " + ep::features::format_summary(summary));
+  if (!status.is_ok()) {
+    ep::log::error(status);
+    return status.exit_code();
+  }
+  if (!closed.is_ok()) {
+    ep::log::error(closed);
+    return closed.exit_code();
+  }
+  return summary.rejected > 0 ? ep::exit_code(ep::Code::kData) : 0;
+}
