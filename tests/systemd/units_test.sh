@@ -1,0 +1,150 @@
+#!/bin/bash
+# Installs EdgePulse into a scratch root (mode "install": cmake --install; mode "deb":
+# cpack -G DEB, then dpkg-deb -x) and checks what an operator relies on:
+#   - every unit in systemd/ is installed and passes `systemd-analyze verify`, with its
+#     ExecStart paths rewritten into the scratch root (verify checks they are executable)
+#   - every service is hardened the same way and runs as the edgepulse user
+#   - every timer has its service; every man: reference has an installed man page
+#   - the cron lines run the same jobs as the timers
+#   - edgepulse-job refuses a second concurrent run with exit 75, and misuse with 64
+#   - (deb) the package's control data, maintainer scripts and contents
+# Fails on the first problem, naming it.
+set -euo pipefail
+mode=$1 build=$2 src=$3
+work=$(mktemp -d "${TMPDIR:-/tmp}/ep-units.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+fail() { echo "units_test: $*" >&2; exit 1; }
+
+case "$mode" in
+  install)
+    DESTDIR=$root cmake --install "$build" --prefix /usr >"$work/install.log" 2>&1 \
+      || { cat "$work/install.log" >&2; fail "cmake --install failed"; }
+    ;;
+  deb)
+    (cd "$build" && cpack -G DEB -B "$work/pkg" >"$work/cpack.log" 2>&1) \
+      || { cat "$work/cpack.log" >&2; fail "cpack -G DEB failed"; }
+    deb=$(ls "$work"/pkg/edgepulse_*.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] || fail "cpack produced no edgepulse_*.deb"
+    dpkg-deb --info "$deb" >"$work/info"
+    grep -q "^ Package: edgepulse$" "$work/info" || fail "control: Package is not edgepulse"
+    grep -q "^ Depends:.*adduser" "$work/info" || fail "control: Depends lacks adduser"
+    grep -q "^ Depends:.*libpq5" "$work/info" || fail "control: Depends lacks libpq5 (shlibdeps)"
+    dpkg-deb --ctrl-tarfile "$deb" | tar -t >"$work/ctrl.list"
+    for s in postinst prerm postrm; do
+      grep -qx "\./$s" "$work/ctrl.list" || fail "package lacks $s"
+    done
+    mkdir -p "$work/ctrl" && dpkg-deb -e "$deb" "$work/ctrl"
+    sh -n "$work/ctrl/postinst" || fail "postinst does not parse"
+    grep -q "adduser --system" "$work/ctrl/postinst" || fail "postinst does not create the user"
+    dpkg-deb -x "$deb" "$root"
+    ;;
+  *) fail "usage: units_test.sh install|deb BUILD_DIR SOURCE_DIR" ;;
+esac
+
+unitdir=$root/usr/lib/systemd/system
+job=$root/usr/libexec/edgepulse/edgepulse-job
+[ -x "$job" ] || fail "edgepulse-job not installed at /usr/libexec/edgepulse"
+[ -f "$root/usr/share/doc/edgepulse/examples/edgepulse.env.example" ] || fail "env example not installed"
+[ -f "$root/usr/share/doc/edgepulse/examples/cron/edgepulse.cron" ] || fail "cron example not installed"
+
+# Every unit of the source tree is installed, and there are the ones the docs promise.
+for u in ep-ingest.service ep-api.service ep-score.service ep-score.timer ep-train.service \
+         ep-train.timer ep-alert.service ep-alert.timer ep-retention.service ep-retention.timer; do
+  [ -f "$src/systemd/$u" ] || fail "systemd/$u missing from the source tree"
+done
+for f in "$src"/systemd/*.service "$src"/systemd/*.timer; do
+  [ -f "$unitdir/$(basename "$f")" ] || fail "$(basename "$f") not installed in /usr/lib/systemd/system"
+done
+
+# Rewrite absolute program paths into the scratch root, then verify every unit at once
+# (timers are verified together with the services they trigger).
+mkdir -p "$work/units"
+for f in "$unitdir"/*; do
+  sed -e "s#=/usr/bin/#=$root/usr/bin/#g" -e "s#=/usr/libexec/#=$root/usr/libexec/#g" \
+    "$f" >"$work/units/$(basename "$f")"
+done
+grep -h '^ExecStart=' "$work"/units/*.service | sed 's/^ExecStart=//; s/ .*//' | sort -u >"$work/execs"
+[ -s "$work/execs" ] || fail "no ExecStart lines"
+while read -r exe; do
+  case "$exe" in "$root"/*) ;; *) fail "ExecStart $exe is not an installed EdgePulse program";; esac
+done <"$work/execs"
+if ! (cd "$work/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no ./*.service ./*.timer) \
+     >"$work/verify.log" 2>&1; then
+  cat "$work/verify.log" >&2
+  fail "systemd-analyze verify failed"
+fi
+# verify can succeed with warnings (unknown keys, bad values it ignores): none allowed.
+if [ -s "$work/verify.log" ]; then
+  cat "$work/verify.log" >&2
+  fail "systemd-analyze verify printed warnings"
+fi
+
+# Hardening and identity: the same baseline on every service.
+for f in "$unitdir"/*.service; do
+  n=$(basename "$f")
+  for want in "User=edgepulse" "Group=edgepulse" "EnvironmentFile=/etc/edgepulse/edgepulse.env" \
+              "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" \
+              "PrivateDevices=yes" "CapabilityBoundingSet=" "SystemCallFilter=@system-service" \
+              "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "MemoryDenyWriteExecute=yes"; do
+    grep -qx "$want" "$f" || fail "$n: missing '$want'"
+  done
+  # Only the state directory may be writable.
+  grep '^ReadWritePaths=' "$f" | grep -qv '^ReadWritePaths=/var/lib/edgepulse$' \
+    && fail "$n: ReadWritePaths beyond /var/lib/edgepulse"
+  # Documentation= man pages are installed.
+  for m in $(grep '^Documentation=' "$f" | sed 's/^Documentation=//'); do
+    case "$m" in
+      man:*) page=${m#man:}; name=${page%(*}; sec=${page#*(}; sec=${sec%)}
+             [ -f "$root/usr/share/man/man$sec/$name.$sec" ] || [ -f "$root/usr/share/man/man$sec/$name.$sec.gz" ] \
+               || fail "$n: Documentation=$m but no installed man page $name.$sec" ;;
+    esac
+  done
+done
+grep -qx "Restart=on-failure" "$unitdir/ep-ingest.service" || fail "ep-ingest.service: no Restart=on-failure"
+grep -qx "KillMode=mixed" "$unitdir/ep-ingest.service" || fail "ep-ingest.service: SIGTERM must reach only the pipeline shell"
+grep -qx "Restart=on-failure" "$unitdir/ep-api.service" || fail "ep-api.service: no Restart=on-failure"
+
+# Timers trigger their own oneshot service; cron runs the same jobs.
+cron=$src/examples/cron/edgepulse.cron
+for t in "$unitdir"/*.timer; do
+  n=$(basename "$t" .timer)
+  [ -f "$unitdir/$n.service" ] || fail "$n.timer has no $n.service"
+  grep -qx "Unit=$n.service" "$t" || fail "$n.timer: Unit= is not $n.service"
+  grep -qx "Type=oneshot" "$unitdir/$n.service" || fail "$n.service: timer jobs must be Type=oneshot"
+  jobname=$(grep '^ExecStart=' "$unitdir/$n.service" | awk '{print $2}')
+  grep -v '^#' "$cron" | grep -q "\$J $jobname " || fail "cron has no line for job '$jobname' ($n.timer)"
+done
+grep -qx "OnUnitActiveSec=600s" "$unitdir/ep-score.timer" || fail "ep-score.timer: interval is not SCORE_INTERVAL_SEC's default (600s)"
+grep -q '^\*/10 ' "$cron" || fail "cron: score does not run every 10 minutes (SCORE_INTERVAL_SEC default)"
+
+# The job runner: misuse is 64, a second concurrent run of a job is 75.
+set +e
+env -u DATABASE_URL "$job" score >/dev/null 2>"$work/err"; rc=$?
+set -e
+[ "$rc" = 64 ] || fail "edgepulse-job without DATABASE_URL: exit $rc, want 64"
+grep -q "DATABASE_URL is not set" "$work/err" || fail "edgepulse-job: no message for missing DATABASE_URL"
+set +e
+DATABASE_URL=postgresql://127.0.0.1:1/x "$job" frobnicate >/dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 64 ] || fail "edgepulse-job frobnicate: exit $rc, want 64"
+"$job" --help | grep -q "edgepulse-job score" || fail "edgepulse-job --help does not list the jobs"
+
+mkdir -p "$work/locks"
+for j in score train alert retention ingest; do
+  # Hold the job's lock as a running job would; the second run must not start anything.
+  set +e
+  flock "$work/locks/$j.lock" env EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" \
+    DATABASE_URL=postgresql://127.0.0.1:1/x EP_TENANTS=acme "$job" "$j" >/dev/null 2>"$work/err"
+  rc=$?
+  set -e
+  [ "$rc" = 75 ] || { cat "$work/err" >&2; fail "edgepulse-job $j while locked: exit $rc, want 75"; }
+  grep -q "another run holds" "$work/err" || fail "edgepulse-job $j: no message when locked"
+done
+# Unlocked, the job gets past the lock and fails on the missing program instead.
+set +e
+EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" DATABASE_URL=postgresql://127.0.0.1:1/x \
+  EP_TENANTS=acme "$job" alert >/dev/null 2>"$work/err"; rc=$?
+set -e
+[ "$rc" != 0 ] && [ "$rc" != 75 ] || fail "edgepulse-job alert unlocked with no programs: exit $rc"
+echo "units_test: $mode: $(ls "$unitdir" | wc -l) units verified"
