@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -86,6 +87,7 @@ class FileArchive final : public Archive {
   Status list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) override;
   Result<std::string> get(const ArchiveObject& o) override;
   Status remove(const ArchiveObject& o) override;
+  Result<std::uint64_t> remove_stale(TimeNs before) override;
   const std::string& uri() const override { return uri_; }
 
  private:
@@ -306,6 +308,29 @@ Status FileArchive::remove(const ArchiveObject& o) {
     dir = dir.substr(0, dir.rfind('/'));
   }
   return fs::fsync_dir(dir);
+}
+
+Result<std::uint64_t> FileArchive::remove_stale(TimeNs before) {
+  // Temp files live in day directories: <root>/<tenant>/<yyyy>/<mm>/<dd>/.tmp-*.
+  std::uint64_t removed = 0;
+  std::error_code ec;
+  namespace sfs = std::filesystem;
+  for (auto it = sfs::recursive_directory_iterator(root_, ec); !ec && it != sfs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it.depth() > 4) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    std::string name = it->path().filename().string();
+    if (!name.starts_with(".tmp-")) continue;
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    TimeNs mtime = static_cast<TimeNs>(st.st_mtim.tv_sec) * kNsPerSec + st.st_mtim.tv_nsec;
+    if (mtime >= before) continue;
+    if (::unlink(it->path().c_str()) == 0) removed++;
+  }
+  if (ec) return Status::io(root_ + ": " + ec.message());
+  return removed;
 }
 
 }  // namespace

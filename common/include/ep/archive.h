@@ -74,6 +74,13 @@ class Archive {
 
   virtual const std::string& uri() const = 0;
 
+  // Removes leftovers of interrupted writes (file:// temp files) last modified before
+  // `before`; returns how many. Backends without such leftovers return 0.
+  virtual Result<std::uint64_t> remove_stale(TimeNs before) {
+    (void)before;
+    return std::uint64_t{0};
+  }
+
   // Where the object of a batch lives (whether or not it exists): key and URI.
   ArchiveObject locate(const std::string& tenant, const std::string& batch_id,
                        TimeNs received_at) const;

@@ -1,0 +1,164 @@
+// The sub-command table, option registration, filter resolution and the object check
+// shared by replay and verify.
+#include <algorithm>
+#include <cctype>
+
+#include "archive_tool.h"
+#include "ep/crypto.h"
+#include "ep/json.h"
+#include "ep/records.h"
+
+namespace ep::archive_tool {
+namespace {
+
+std::string summary_write(const Summary& s) {
+  return "archived " + std::to_string(s.written) + " batches (" + std::to_string(s.bytes) +
+         " bytes), passed " +
+         std::to_string(s.passed) + " other records, rejected " + std::to_string(s.rejected);
+}
+std::string summary_replay(const Summary& s) {
+  return "replayed " + std::to_string(s.passed) + " of " + std::to_string(s.objects) +
+         " objects (" + std::to_string(s.bytes) + " bytes), " + std::to_string(s.corrupt) +
+         " corrupt";
+}
+std::string summary_verify(const Summary& s) {
+  return "verified " + std::to_string(s.objects) + " objects (" + std::to_string(s.bytes) +
+         " bytes): " + std::to_string(s.objects - s.corrupt - s.missing) + " ok, " +
+         std::to_string(s.corrupt) + " corrupt, " + std::to_string(s.missing) + " missing";
+}
+std::string summary_ls(const Summary& s) {
+  return std::to_string(s.objects) + " objects, " + std::to_string(s.bytes) + " bytes";
+}
+std::string summary_prune(const Summary& s) {
+  return "pruned " + std::to_string(s.removed) + " of " + std::to_string(s.objects) +
+         " objects (" + std::to_string(s.bytes) + " bytes)";
+}
+
+// "2026-01-05T10:00:00Z", "2026-01-05" or a duration ("24h": that long before now).
+Result<TimeNs> parse_when(const std::string& flag, const std::string& s, const Clock& clock,
+                          bool end_of_day) {
+  ParseTimeOptions po;
+  po.assume_utc = true;
+  po.allow_date_only = true;
+  if (auto t = parse_rfc3339(s, po)) {
+    bool date_only = s.size() == 10;
+    return date_only && end_of_day ? *t + 86400 * kNsPerSec - 1 : *t;
+  }
+  if (auto d = parse_duration(s)) return clock.now() - *d;
+  return Status::usage(flag + " " + s + ": expected an RFC 3339 time, a date or a duration (24h, 7d)");
+}
+
+}  // namespace
+
+Status resolve(Options& o, const Clock& clock, bool need_older_than) {
+  if (!o.from_s.empty()) {
+    auto t = parse_when("--from", o.from_s, clock, false);
+    if (!t) return t.status();
+    o.from = *t;
+  }
+  if (!o.to_s.empty()) {
+    auto t = parse_when("--to", o.to_s, clock, true);
+    if (!t) return t.status();
+    o.to = *t;
+  }
+  if (o.from > o.to) return Status::usage("--from is after --to");
+  if (need_older_than) {
+    if (o.older_than_s.empty()) return Status::usage("prune needs --older-than DUR (e.g. 90d)");
+    auto d = parse_duration(o.older_than_s);
+    if (!d || *d <= 0)
+      return Status::usage("--older-than " + o.older_than_s + ": expected a positive duration (90d)");
+    o.older_than = *d;
+  }
+  if (o.group == 0) return Status::usage("--group must be at least 1");
+  return Status::ok();
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"write", "Archive stdin batches; pass them on with \"raw\" replaced by \"archive\" (default)",
+       false, run_write, summary_write},
+      {"replay", "Emit archived batch records (source \"replay\") in received order per tenant",
+       true, run_replay, summary_replay},
+      {"verify", "Recompute every object's sha256; report corrupt and missing objects (exit 65)",
+       true, run_verify, summary_verify},
+      {"ls", "List objects: counts and bytes per tenant and day (or per object)", true, run_ls,
+       summary_ls},
+      {"prune", "Remove objects whose day is older than --older-than", true, run_prune,
+       summary_prune},
+  };
+  return kCommands;
+}
+
+void register_commands(Cli& cli, Options& o, std::vector<CLI::App*>& subs) {
+  CLI::App& app = cli.app();
+  const char* kArch = "Archive";
+  app.add_option("--archive", o.archive, "Archive URI: file:///path or s3://bucket/prefix")
+      ->envname("EDGEPULSE_ARCHIVE")
+      ->group(kArch);
+  app.add_option("--s3-endpoint", o.s3_endpoint,
+                 "S3-compatible endpoint, e.g. https://<account>.r2.cloudflarestorage.com "
+                 "(default $AWS_ENDPOINT_URL_S3, else AWS)")
+      ->group(kArch);
+  app.add_option("--s3-region", o.s3_region, "SigV4 region (default $AWS_REGION, else auto)")
+      ->group(kArch);
+  const char* kFilter = "Filters (replay, verify, ls, prune)";
+  app.add_option("--tenant", o.tenant, "Only this tenant")->group(kFilter);
+  app.add_option("--from", o.from_s, "Received at or after TS (RFC 3339, date, or a duration ago)")
+      ->group(kFilter);
+  app.add_option("--to", o.to_s, "Received at or before TS (a date includes the whole day)")
+      ->group(kFilter);
+  const char* kWrite = "write";
+  app.add_option("--group", o.group, "Batches per group commit (they share the fsyncs)")
+      ->group(kWrite);
+  app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line")
+      ->group(kWrite);
+  cli.add_inputs();
+  app.require_subcommand(0, 1);
+  for (const auto& c : commands()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    sub->fallthrough();
+    std::string name = c.name;
+    if (name == "write") cli.add_inputs(sub);
+    if (name == "replay") sub->add_option("--device", o.device, "Only this device");
+    if (name == "verify")
+      sub->add_option("--expect", o.expect,
+                      "Batch records (ep-ingest or ep-archive output) whose objects must exist; "
+                      "checks only those")
+          ->type_name("FILE");
+    if (name == "ls") sub->add_flag("--objects", o.objects, "One line per object instead of per day");
+    if (name == "prune") {
+      sub->add_option("--older-than", o.older_than_s, "Remove days older than DUR (e.g. 90d)");
+      sub->add_flag("--dry-run", o.dry_run, "Only list what would be removed");
+    }
+    subs.push_back(sub);
+  }
+}
+
+Status check_object(std::string_view bytes, const ArchiveObject& o, rapidjson::Document& doc) {
+  if (bytes.empty() || bytes.back() != '\n') return Status::data("truncated (no final newline)");
+  std::string_view line = bytes.substr(0, bytes.size() - 1);
+  if (line.find('\n') != std::string_view::npos) return Status::data("more than one line");
+  EP_RETURN_IF_ERROR(parse_json(line, doc));
+  if (!doc.IsObject() || kind_of(doc) != Kind::kBatch) return Status::data("not a batch record");
+  auto id = get_string(doc, "batch_id");
+  if (!id) return id.status();
+  if (*id != o.batch_id) return Status::data("batch_id: \"" + std::string(*id) + "\" does not match the key");
+  auto tenant = get_string(doc, "tenant");
+  if (!tenant) return tenant.status();
+  if (*tenant != o.tenant) return Status::data("tenant: \"" + std::string(*tenant) + "\" does not match the key");
+  auto received = get_time(doc, "received_at");
+  if (!received) return received.status();
+  constexpr TimeNs kDay = 86400 * kNsPerSec;
+  auto day = [](TimeNs t) { return t >= 0 ? t / kDay : -((-t + kDay - 1) / kDay); };
+  if (day(*received) != day(o.received_at)) return Status::data("received_at: day does not match the key");
+  auto raw = get_string(doc, "raw");
+  if (!raw) return raw.status();
+  auto sha = get_string(doc, "sha256");
+  if (!sha) return sha.status();
+  std::string want(*sha);
+  std::transform(want.begin(), want.end(), want.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (crypto::sha256_hex(*raw) != want) return Status::data("sha256: does not match raw");
+  return Status::ok();
+}
+
+}  // namespace ep::archive_tool
