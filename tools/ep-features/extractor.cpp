@@ -201,9 +201,11 @@ void Extractor::add_time(Series& s, TimeNs ts, double v) {
     s.started = true;
     s.next_start = align_down(ts, opts_.hop.duration);
     s.first_ts = s.watermark = ts;
-  } else if (!s.emitted_any && ts < s.next_start) {
-    s.next_start = align_down(ts, opts_.hop.duration);  // nothing emitted yet: widen
+  } else if (!s.emitted_any) {
+    // Nothing emitted yet: every window is still open; an earlier point widens them.
+    if (ts < s.next_start) s.next_start = align_down(ts, opts_.hop.duration);
   } else if (earliest_start(ts) < s.next_start) {
+    // A window holding ts has been emitted (or skipped as empty): too late.
     ++stats_.late;
     return;
   }

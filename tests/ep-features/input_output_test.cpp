@@ -1,0 +1,151 @@
+// Record parsing (errors name the field) and window serialisation (parses back as a
+// DESIGN §3 window record; undefined features absent).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ep/json.h"
+#include "ep/records.h"
+#include "input.h"
+#include "output.h"
+#include "test_util.h"
+
+namespace ep::features {
+namespace {
+
+struct Pt {
+  std::string t, d, m;
+  TimeNs ts;
+  double v;
+};
+class Points final : public PointSink {
+ public:
+  void on_point(std::string_view t, std::string_view d, std::string_view m, TimeNs ts,
+                double v) override {
+    got.push_back({std::string(t), std::string(d), std::string(m), ts, v});
+  }
+  std::vector<Pt> got;
+};
+
+std::string parse_error(std::string_view line) {
+  RecordParser p;
+  Points sink;
+  Status st = p.parse(line, sink);
+  EXPECT_TRUE(sink.got.empty()) << line;
+  return st.is_ok() ? "ok" : st.message();
+}
+
+TEST(RecordParser, PointAndBatch) {
+  RecordParser p;
+  Points s;
+  ASSERT_TRUE(p.parse(R"({"kind":"point","tenant":"acme","device":"m1","metric":"v","ts":"2026-01-05T10:00:00+01:00","value":229.5,"unit":"V","extra":[1]})", s).is_ok());
+  ASSERT_TRUE(p.parse(R"({"kind":"batch","batch_id":"b","tenant":"acme","device":"m2","points":[{"metric":"a","ts":"2026-01-05T09:00:01Z","value":1},{"metric":"b","ts":"2026-01-05T09:00:02.5Z","value":-2e3}],"raw":"{}"})", s).is_ok());
+  ASSERT_EQ(s.got.size(), 3u);
+  EXPECT_EQ(s.got[0].ts, test::kT0 + 9 * 3600 * test::kS);
+  EXPECT_EQ(s.got[0].v, 229.5);
+  EXPECT_EQ(s.got[2].d, "m2");
+  EXPECT_EQ(s.got[2].m, "b");
+  EXPECT_EQ(s.got[2].ts, test::kT0 + 9 * 3600 * test::kS + 2500 * kNsPerMs);
+  EXPECT_EQ(s.got[2].v, -2000);
+}
+
+TEST(RecordParser, ErrorsNameTheField) {
+  EXPECT_EQ(parse_error("not json"), "invalid JSON at byte 1: Invalid value.");
+  EXPECT_EQ(parse_error("[1,2]"), "record is not a JSON object");
+  EXPECT_EQ(parse_error(R"({"tenant":"t"})"), "kind: required");
+  EXPECT_EQ(parse_error(R"({"kind":"window","tenant":"t"})"),
+            "kind: expected \"point\" or \"batch\", got \"window\"");
+  EXPECT_EQ(parse_error(R"({"kind":"point","tenant":"t","device":"d","ts":"2026-01-05T10:00:00Z","value":1})"),
+            "metric: required");
+  EXPECT_EQ(parse_error(R"({"kind":"point","tenant":"","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})"),
+            "tenant: empty");
+  EXPECT_EQ(parse_error(R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"yesterday","value":1})"),
+            "ts: not an RFC 3339 timestamp");
+  EXPECT_EQ(parse_error(R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":"1"})"),
+            "value: not a finite number");
+  EXPECT_EQ(parse_error(R"({"kind":"batch","tenant":"t","device":"d","points":{}})"),
+            "points: required array");
+  // One bad point rejects the whole batch: nothing of it reaches the sink.
+  EXPECT_EQ(parse_error(R"({"kind":"batch","tenant":"t","device":"d","points":[{"metric":"a","ts":"2026-01-05T10:00:00Z","value":1},{"metric":"a","ts":"2026-13-05T10:00:00Z","value":1}]})"),
+            "points[1].ts: not an RFC 3339 timestamp");
+  EXPECT_EQ(parse_error(R"({"kind":"batch","tenant":"t","device":"d","points":[7]})"),
+            "points[0]: not an object");
+}
+
+TEST(RecordParser, ReusesItsArenaAcrossLongAndShortLines) {
+  RecordParser p;
+  Points s;
+  std::string big = R"({"kind":"batch","tenant":"t","device":"d","points":[)";
+  for (int i = 0; i < 5000; ++i)
+    big += std::string(i ? "," : "") + R"({"metric":"m","ts":"2026-01-05T10:00:00Z","value":)" +
+           std::to_string(i) + "}";
+  big += "]}";
+  ASSERT_TRUE(p.parse(big, s).is_ok());
+  ASSERT_TRUE(p.parse(R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})", s).is_ok());
+  EXPECT_EQ(s.got.size(), 5001u);
+  EXPECT_EQ(s.got[4999].v, 4999);
+}
+
+TEST(WindowJson, ParsesBackAsAWindowRecord) {
+  SeriesId id{"acme", "meter \"1\"", "v", {}};
+  JsonWriter jw;
+  jw.start_object();
+  jw.kv("kind", "window");
+  jw.kv("tenant", id.tenant);
+  jw.kv("device", id.device);
+  jw.kv("metric", id.metric);
+  jw.end_object();
+  id.json_prefix = std::string(jw.view().substr(0, jw.view().size() - 1));
+  WindowOut w;
+  w.series = &id;
+  w.start = test::kT0;
+  w.end = test::kT0 + 300 * test::kS;
+  w.n = 3;
+  w.expected = 300;
+  w.features.set(kMean, 0.1);
+  w.features.set(kStuck, 1);
+  w.features.set(kStd, std::nan(""));  // undefined: must not appear
+  w.features.set(kSlope, -1.5e-9);
+  std::string line;
+  append_window_json(line, w);
+  EXPECT_EQ(line,
+            R"({"kind":"window","tenant":"acme","device":"meter \"1\"","metric":"v","start":"2026-01-05T00:00:00.000Z","end":"2026-01-05T00:05:00.000Z","n":3,"expected":300,"features":{"mean":0.1,"slope":-1.5e-09,"stuck":true}})");
+  rapidjson::Document doc;
+  ASSERT_TRUE(parse_json(line, doc).is_ok());
+  Window back;
+  ASSERT_TRUE(parse_record(doc, back).is_ok());
+  EXPECT_EQ(back.device, "meter \"1\"");
+  EXPECT_EQ(back.n, 3);
+  EXPECT_EQ(back.expected, 300);
+  EXPECT_EQ(*back.feature("mean"), 0.1);
+  EXPECT_EQ(*back.feature("stuck"), 1);
+  EXPECT_EQ(back.feature("std"), nullptr);
+
+  w.expected = -1;  // unknown interval: field omitted
+  line.clear();
+  append_window_json(line, w);
+  EXPECT_EQ(line.find("expected"), std::string::npos);
+}
+
+TEST(Options, ParsesWindowsAndRejectsMisuse) {
+  auto w = parse_extent("32pts");
+  ASSERT_TRUE(w.is_ok());
+  EXPECT_TRUE(w->count);
+  EXPECT_EQ(w->points, 32);
+  auto d = parse_extent("5m");
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(d->duration, 300 * test::kS);
+  EXPECT_FALSE(parse_extent("0pts").is_ok());
+  EXPECT_FALSE(parse_extent("abc").is_ok());
+  EXPECT_FALSE(parse_extent("-5s").is_ok());
+  Options o;
+  o.window = *w;
+  o.hop = *d;
+  EXPECT_EQ(o.finalize().code(), Code::kUsage);  // count window, time hop
+  Options t;
+  EXPECT_TRUE(t.finalize().is_ok());
+  EXPECT_EQ(t.hop, t.window);  // tumbling by default
+}
+
+}  // namespace
+}  // namespace ep::features
