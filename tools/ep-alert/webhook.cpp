@@ -119,7 +119,7 @@ Result<ReceivedWebhook> parse_request_dump(std::string_view text) {
     if (!parser.is_done()) {
       if (parser.chunked()) return Status::data("body: chunked body is incomplete");
       return Status::data("body: shorter than Content-Length (" +
-                          std::to_string(buf.size() - used) + " < " +
+                          std::to_string(req.body().size()) + " < " +
                           std::to_string(*parser.content_length()) + " bytes)");
     }
     w.body = req.body();
@@ -163,7 +163,6 @@ Verdict verify(const ReceivedWebhook& w, const std::vector<std::string>& keys, T
                format_duration(tolerance);
     return v;
   }
-  std::string expected;
   std::vector<std::string> wanted;
   for (const auto& k : keys) wanted.push_back(sign({k}, w.id, ts, w.body).substr(3));
   size_t n_sigs = 0;
