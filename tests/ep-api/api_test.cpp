@@ -1,0 +1,391 @@
+// ep-api over a real socket against a real Postgres: every route, tenant isolation
+// (another tenant's id is 404, never 403 or data), pagination, and error shapes.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "ep/json.h"
+#include "fixture.h"
+
+namespace ep::api::test {
+namespace {
+
+rapidjson::Document json(const Reply& r) {
+  rapidjson::Document d;
+  EXPECT_TRUE(parse_json(r.body, d).is_ok()) << r.body;
+  return d;
+}
+
+// Asserts the error shape {"error":…,"details":…} and returns the details.
+std::string error_of(const Reply& r, long status) {
+  EXPECT_EQ(r.status, status) << r.body;
+  auto d = json(r);
+  EXPECT_TRUE(d.IsObject() && d.HasMember("error") && d["error"].IsString()) << r.body;
+  EXPECT_TRUE(d.HasMember("details") && d["details"].IsString()) << r.body;
+  return d.HasMember("details") && d["details"].IsString() ? d["details"].GetString() : "";
+}
+
+class Api : public ::testing::Test {
+ protected:
+  Env& env = Env::get();
+  const Seed& s = env.seed();
+};
+
+TEST_F(Api, HealthNeedsNoKey) {
+  auto r = env.get("/v1/health", "");
+  EXPECT_EQ(r.status, 200);
+  auto d = json(r);
+  EXPECT_STREQ(d["status"].GetString(), "ok");
+  EXPECT_STREQ(d["database"].GetString(), "ok");
+}
+
+TEST_F(Api, MissingMalformedAndRevokedKeysAre401) {
+  EXPECT_NE(error_of(env.get("/v1/devices", ""), 401).find("X-API-Key"), std::string::npos);
+  error_of(env.get("/v1/devices", "not-a-key"), 401);
+  error_of(env.get("/v1/devices", s.acme_revoked_key), 401);
+  // Right prefix, wrong secret.
+  std::string forged = s.acme_key.substr(0, 12) + std::string(32, 'A');
+  error_of(env.get("/v1/devices", forged), 401);
+  EXPECT_EQ(env.get("/v1/devices", "").headers["www-authenticate"], "ApiKey header=\"X-API-Key\"");
+}
+
+TEST_F(Api, MeNamesTheTenant) {
+  auto d = json(env.get("/v1/me", s.acme_key));
+  EXPECT_STREQ(d["tenant"].GetString(), "acme");
+  EXPECT_STREQ(d["plan"]["name"].GetString(), "default");
+}
+
+TEST_F(Api, UnknownRouteIs404AndWrongMethodIs405) {
+  error_of(env.get("/v1/nope", s.acme_key), 404);
+  error_of(env.call("PUT", "/v1/devices", s.acme_key), 405);
+  error_of(env.call("DELETE", "/v1/metrics/" + s.acme_voltage, s.acme_key), 405);
+}
+
+TEST_F(Api, UnknownQueryParameterIsAnError) {
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?lable=spike", s.acme_key), 400),
+            "lable: unknown query parameter");
+}
+
+TEST_F(Api, DevicesListOnlyTheTenantsOwn) {
+  auto d = json(env.get("/v1/devices", s.acme_key));
+  ASSERT_EQ(d["items"].Size(), 2u);
+  EXPECT_STREQ(d["items"][0]["external_id"].GetString(), "meter-1");
+  EXPECT_EQ(d["items"][0]["metrics"].GetInt64(), 1);
+  EXPECT_TRUE(d["items"][0]["last_seen"].IsString());
+  EXPECT_TRUE(d["next_cursor"].IsNull());
+  auto g = json(env.get("/v1/devices", s.globex_key));
+  ASSERT_EQ(g["items"].Size(), 1u);
+  EXPECT_STREQ(g["items"][0]["external_id"].GetString(), "g-1");
+}
+
+TEST_F(Api, OtherTenantsIdsAre404NotForbidden) {
+  for (const std::string& path :
+       {"/v1/devices/" + s.globex_dev, "/v1/metrics/" + s.globex_temp,
+        "/v1/alert-rules/" + s.globex_rule, "/v1/webhooks/" + s.globex_hook,
+        "/v1/series?metric_id=" + s.globex_temp}) {
+    auto r = env.get(path, s.acme_key);
+    error_of(r, 404);
+    EXPECT_EQ(r.body.find("g-1"), std::string::npos) << path;
+  }
+  error_of(env.call("PATCH", "/v1/alert-rules/" + s.globex_rule, s.acme_key, R"({"min_score":0.1})"), 404);
+  error_of(env.call("DELETE", "/v1/alert-rules/" + s.globex_rule, s.acme_key), 404);
+  error_of(env.call("PATCH", "/v1/webhooks/" + s.globex_hook, s.acme_key, R"({"enabled":false})"), 404);
+  error_of(env.call("DELETE", "/v1/webhooks/" + s.globex_hook, s.acme_key), 404);
+  error_of(env.call("POST", "/v1/webhooks/" + s.globex_hook + "/rotate-secret", s.acme_key), 404);
+  // The globex rows are untouched.
+  auto g = json(env.get("/v1/alert-rules/" + s.globex_rule, s.globex_key));
+  EXPECT_DOUBLE_EQ(g["min_score"].GetDouble(), 0.6);
+  // A filter on another tenant's metric finds nothing rather than leaking or failing.
+  auto a = json(env.get("/v1/anomalies?metric_id=" + s.globex_temp, s.acme_key));
+  EXPECT_EQ(a["items"].Size(), 0u);
+  // Malformed ids cannot exist either.
+  error_of(env.get("/v1/devices/not-a-uuid", s.acme_key), 404);
+}
+
+TEST_F(Api, AnomaliesNewestFirstWithFilters) {
+  auto d = json(env.get("/v1/anomalies", s.acme_key));
+  ASSERT_EQ(d["items"].Size(), 2u);
+  EXPECT_STREQ(d["items"][0]["label"].GetString(), "drop");  // newer
+  EXPECT_STREQ(d["items"][1]["label"].GetString(), "spike");
+  EXPECT_STREQ(d["items"][1]["device"].GetString(), "meter-1");
+  EXPECT_STREQ(d["items"][1]["start"].GetString(), s.spike_start.c_str());
+  EXPECT_STREQ(d["items"][1]["explanation"][0]["feature"].GetString(), "max");
+  auto f = json(env.get("/v1/anomalies?metric_id=" + s.acme_voltage, s.acme_key));
+  ASSERT_EQ(f["items"].Size(), 1u);
+  EXPECT_DOUBLE_EQ(f["items"][0]["score"].GetDouble(), 0.93);
+  EXPECT_EQ(json(env.get("/v1/anomalies?label=drop", s.acme_key))["items"].Size(), 1u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?min_score=0.9", s.acme_key))["items"].Size(), 1u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?device_id=" + s.acme_dev2, s.acme_key))["items"].Size(), 1u);
+  // window_end in [from, to): the spike window ends at spike_end.
+  EXPECT_EQ(json(env.get("/v1/anomalies?from=" + s.spike_end, s.acme_key))["items"].Size(), 2u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?from=2h", s.acme_key))["items"].Size(), 1u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?to=" + s.spike_end, s.acme_key))["items"].Size(), 0u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?from=30d", s.acme_key))["items"].Size(), 2u);
+}
+
+TEST_F(Api, AnomaliesBadInputNamesTheParameter) {
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?min_score=abc", s.acme_key), 400), "min_score: not a number");
+  EXPECT_NE(error_of(env.get("/v1/anomalies?min_score=2", s.acme_key), 400).find("min_score: out of range"),
+            std::string::npos);
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?metric_id=x", s.acme_key), 400), "metric_id: not a UUID");
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?from=yesterday", s.acme_key), 400),
+            "from: not an RFC 3339 time or a duration");
+  EXPECT_NE(error_of(env.get("/v1/anomalies?label=weird", s.acme_key), 400).find("label:"), std::string::npos);
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=%%%", s.acme_key), 400),
+            "cursor: malformed percent-encoding");
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=Zm9v", s.acme_key), 400), "cursor: malformed");
+  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=0", s.acme_key), 400).find("limit"), std::string::npos);
+  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=1.5", s.acme_key), 400).find("limit"), std::string::npos);
+}
+
+// Walks a listing one item per page; returns the ids in order and checks no repeats.
+std::vector<std::string> walk(Env& env, const std::string& path, const std::string& key,
+                              const char* id_field) {
+  std::vector<std::string> ids;
+  std::string cursor;
+  for (int pages = 0; pages < 100; ++pages) {
+    std::string sep = path.find('?') == std::string::npos ? "?" : "&";
+    auto r = env.get(path + sep + "limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor), key);
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto d = json(r);
+    if (!d.IsObject() || !d["items"].IsArray()) break;
+    for (auto& it : d["items"].GetArray()) ids.emplace_back(it[id_field].GetString());
+    if (d["next_cursor"].IsNull()) break;
+    cursor = d["next_cursor"].GetString();
+  }
+  std::set<std::string> uniq(ids.begin(), ids.end());
+  EXPECT_EQ(uniq.size(), ids.size()) << path << ": a page repeated an item";
+  return ids;
+}
+
+TEST_F(Api, CursorPaginationVisitsEveryItemOnce) {
+  EXPECT_EQ(walk(env, "/v1/anomalies", s.acme_key, "label"),
+            (std::vector<std::string>{"drop", "spike"}));
+  EXPECT_EQ(walk(env, "/v1/devices", s.acme_key, "external_id"),
+            (std::vector<std::string>{"meter-1", "meter-2"}));
+  EXPECT_EQ(walk(env, "/v1/metrics", s.acme_key, "name"),
+            (std::vector<std::string>{"voltage", "current"}));
+  EXPECT_EQ(walk(env, "/v1/alerts", s.acme_key, "alert_id"),
+            (std::vector<std::string>{"al-2", "al-1"}));
+  EXPECT_EQ(walk(env, "/v1/batches", s.acme_key, "batch_id").size(), 5u);
+  EXPECT_EQ(walk(env, "/v1/models", s.acme_key, "sha256"), (std::vector<std::string>{"bb", "aa"}));
+}
+
+TEST_F(Api, MetricsCarryLastSeenAndRecentPoints) {
+  auto d = json(env.get("/v1/metrics/" + s.acme_current, s.acme_key));
+  EXPECT_STREQ(d["name"].GetString(), "current");
+  EXPECT_STREQ(d["device"].GetString(), "meter-2");
+  EXPECT_TRUE(d["last_seen"].IsString());
+  EXPECT_GE(d["points_last_hour"].GetInt64(), 50);
+  EXPECT_EQ(d["anomalies_24h"].GetInt64(), 1);
+  auto l = json(env.get("/v1/metrics?device_id=" + s.acme_dev1, s.acme_key));
+  ASSERT_EQ(l["items"].Size(), 1u);
+  EXPECT_STREQ(l["items"][0]["unit"].GetString(), "V");
+}
+
+TEST_F(Api, CreateDeviceAndMetric) {
+  auto r = env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"new-dev"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto d = json(r);
+  std::string id = d["device_id"].GetString();
+  EXPECT_EQ(r.headers["location"], "/v1/devices/" + id);
+  error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"new-dev"})"), 409);
+  // The same name in another tenant is a different device.
+  EXPECT_EQ(env.call("POST", "/v1/devices", s.globex_key, R"({"external_id":"new-dev"})").status, 201);
+  EXPECT_EQ(error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"bad name"})"), 400),
+            "external_id: must match [A-Za-z0-9._:/-]{1,128}");
+  EXPECT_EQ(error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"x","extra":1})"), 400),
+            "extra: unknown field");
+  EXPECT_NE(error_of(env.call("POST", "/v1/devices", s.acme_key, "{not json"), 400).find("body"),
+            std::string::npos);
+  error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"y"})", "text/plain"), 400);
+
+  auto m = env.call("POST", "/v1/metrics", s.acme_key,
+                    R"({"device_id":")" + id + R"(","name":"temp","unit":"C","expected_interval_sec":60})");
+  ASSERT_EQ(m.status, 201) << m.body;
+  auto md = json(m);
+  EXPECT_DOUBLE_EQ(md["expected_interval_sec"].GetDouble(), 60);
+  EXPECT_TRUE(md["last_seen"].IsNull());
+  error_of(env.call("POST", "/v1/metrics", s.acme_key, R"({"device_id":")" + id + R"(","name":"temp"})"), 409);
+  // Another tenant's device cannot take metrics from us.
+  EXPECT_EQ(error_of(env.call("POST", "/v1/metrics", s.acme_key,
+                              R"({"device_id":")" + s.globex_dev + R"(","name":"x"})"), 400),
+            "device_id: no such device");
+}
+
+TEST_F(Api, AlertRuleLifecycle) {
+  auto r = env.call("POST", "/v1/alert-rules", s.acme_key,
+                    R"({"name":"drops","metric":"volt*","min_score":0.7,"labels":["drop"],)"
+                    R"("consecutive":2,"cooldown_sec":600,"webhook_id":")" + s.acme_hook + R"("})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto d = json(r);
+  std::string id = d["rule_id"].GetString();
+  EXPECT_STREQ(d["device"].GetString(), "*");
+  EXPECT_STREQ(d["labels"][0].GetString(), "drop");
+  EXPECT_DOUBLE_EQ(d["cooldown_sec"].GetDouble(), 600);
+  auto p = env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key,
+                    R"({"min_score":0.8,"enabled":false,"webhook_id":null})");
+  ASSERT_EQ(p.status, 200) << p.body;
+  auto pd = json(p);
+  EXPECT_DOUBLE_EQ(pd["min_score"].GetDouble(), 0.8);
+  EXPECT_FALSE(pd["enabled"].GetBool());
+  EXPECT_TRUE(pd["webhook_id"].IsNull());
+  EXPECT_EQ(pd["consecutive"].GetInt64(), 2);  // untouched
+  EXPECT_STREQ(pd["metric"].GetString(), "volt*");
+  EXPECT_EQ(error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key, R"({"labels":["bogus"]})"), 400)
+                .substr(0, 10), "labels[0]:");
+  EXPECT_EQ(error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key,
+                              R"({"webhook_id":")" + s.globex_hook + R"("})"), 400),
+            "webhook_id: no such webhook");
+  error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key, R"({"name":"high-score"})"), 409);
+  error_of(env.call("POST", "/v1/alert-rules", s.acme_key, R"({"min_score":0.5})"), 400);
+  EXPECT_EQ(env.call("DELETE", "/v1/alert-rules/" + id, s.acme_key).status, 204);
+  error_of(env.get("/v1/alert-rules/" + id, s.acme_key), 404);
+  error_of(env.call("DELETE", "/v1/alert-rules/" + id, s.acme_key), 404);
+  auto l = json(env.get("/v1/alert-rules", s.acme_key));
+  ASSERT_EQ(l["items"].Size(), 1u);
+  EXPECT_STREQ(l["items"][0]["name"].GetString(), "high-score");
+}
+
+TEST_F(Api, WebhookSecretShownOnceAndRotates) {
+  auto r = env.call("POST", "/v1/webhooks", s.acme_key,
+                    R"({"name":"pager","url":"https://hooks.example.com/ep","timeout_ms":2000})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto d = json(r);
+  std::string id = d["webhook_id"].GetString();
+  std::string secret = d["secret"].GetString();
+  EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
+  EXPECT_EQ(r.headers["cache-control"], "no-store");
+  auto g = json(env.get("/v1/webhooks/" + id, s.acme_key));
+  EXPECT_FALSE(g.HasMember("secret"));
+  EXPECT_EQ(env.get("/v1/webhooks", s.acme_key).body.find(secret), std::string::npos);
+  auto rot = env.call("POST", "/v1/webhooks/" + id + "/rotate-secret", s.acme_key);
+  ASSERT_EQ(rot.status, 200) << rot.body;
+  std::string secret2 = json(rot)["secret"].GetString();
+  EXPECT_NE(secret2, secret);
+  EXPECT_EQ(secret2.rfind("whsec_", 0), 0u);
+  auto p = json(env.call("PATCH", "/v1/webhooks/" + id, s.acme_key, R"({"enabled":false,"max_attempts":3})"));
+  EXPECT_FALSE(p["enabled"].GetBool());
+  EXPECT_EQ(p["max_attempts"].GetInt64(), 3);
+  EXPECT_EQ(error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"x","url":"ftp://a"})"), 400),
+            "url: required, an http:// or https:// URL");
+  error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"ops","url":"http://a.b/"})"), 409);
+  EXPECT_EQ(env.call("DELETE", "/v1/webhooks/" + id, s.acme_key).status, 204);
+  error_of(env.get("/v1/webhooks/" + id, s.acme_key), 404);
+}
+
+TEST_F(Api, BatchesSummariseIngestionHealth) {
+  auto d = json(env.get("/v1/batches", s.acme_key));
+  EXPECT_EQ(d["summary"]["loaded"].GetInt64(), 4);
+  EXPECT_EQ(d["summary"]["failed"].GetInt64(), 1);
+  EXPECT_EQ(d["summary"]["received"].GetInt64(), 0);
+  EXPECT_EQ(d["summary"]["points"].GetInt64(), 50);
+  ASSERT_EQ(d["items"].Size(), 5u);
+  auto f = json(env.get("/v1/batches?status=failed", s.acme_key));
+  ASSERT_EQ(f["items"].Size(), 1u);
+  EXPECT_STREQ(f["items"][0]["error"].GetString(), "COPY failed");
+  EXPECT_STREQ(f["items"][0]["device"].GetString(), "meter-1");
+  error_of(env.get("/v1/batches?status=lost", s.acme_key), 400);
+}
+
+TEST_F(Api, AlertsCarryEveryAttempt) {
+  auto d = json(env.get("/v1/alerts?status=failed", s.acme_key));
+  ASSERT_EQ(d["items"].Size(), 1u);
+  const auto& a = d["items"][0];
+  EXPECT_STREQ(a["alert_id"].GetString(), "al-2");
+  EXPECT_STREQ(a["webhook"].GetString(), "ops");
+  EXPECT_STREQ(a["rule"].GetString(), "high-score");
+  EXPECT_STREQ(a["device"].GetString(), "meter-2");
+  EXPECT_EQ(a["attempts"].GetInt64(), 3);
+  ASSERT_EQ(a["attempt_log"].Size(), 3u);
+  EXPECT_EQ(a["attempt_log"][2]["http_status"].GetInt(), 500);
+  EXPECT_EQ(json(env.get("/v1/alerts", s.globex_key))["items"].Size(), 1u);
+}
+
+TEST_F(Api, ModelsListVersionsNewestFirst) {
+  auto d = json(env.get("/v1/models?metric_id=" + s.acme_voltage, s.acme_key));
+  ASSERT_EQ(d["items"].Size(), 2u);
+  EXPECT_EQ(d["items"][0]["version"].GetInt64(), 2);
+  EXPECT_TRUE(d["items"][0]["active"].GetBool());
+  EXPECT_DOUBLE_EQ(d["items"][0]["threshold"].GetDouble(), 0.62);
+  EXPECT_EQ(d["items"][0]["meta"]["windows"].GetInt(), 72);
+  EXPECT_EQ(json(env.get("/v1/models?active=false", s.acme_key))["items"].Size(), 1u);
+}
+
+TEST_F(Api, UsagePerDayAndPlan) {
+  auto d = json(env.get("/v1/usage", s.acme_key));
+  EXPECT_EQ(d["days"].Size(), 2u);
+  EXPECT_EQ(d["days"][1]["points_ingested"].GetInt64(), 2000);
+  EXPECT_GE(d["series"].GetInt64(), 2);
+  EXPECT_EQ(d["plan"]["retention_days"].GetInt64(), 30);
+}
+
+TEST_F(Api, SeriesIsDownsampledAndKeepsTheAnomaly) {
+  auto r = env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=100", s.acme_key);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = json(r);
+  EXPECT_EQ(d["total_points"].GetInt64(), s.voltage_points);
+  EXPECT_TRUE(d["downsampled"].GetBool());
+  const auto& pts = d["points"];
+  // LTTB's budget plus at most two kept extremes per flagged window.
+  EXPECT_LE(pts.Size(), 102u);
+  EXPECT_GE(pts.Size(), 90u);
+  bool spike = false;
+  std::int64_t prev = 0;
+  for (auto& p : pts.GetArray()) {
+    EXPECT_GT(p[0].GetInt64(), prev);
+    prev = p[0].GetInt64();
+    spike = spike || p[1].GetDouble() == 300;
+  }
+  EXPECT_TRUE(spike) << "the spike was averaged away";
+  int flagged = 0;
+  for (auto& sc : d["scores"].GetArray())
+    if (sc["anomaly"].GetBool()) {
+      ++flagged;
+      EXPECT_STREQ(sc["label"].GetString(), "spike");
+      EXPECT_STREQ(sc["start"].GetString(), s.spike_start.c_str());
+    }
+  EXPECT_EQ(flagged, 1);
+  EXPECT_EQ(d["scores"].Size(), 72u);
+  // Small enough: every point, not downsampled.
+  auto all = json(env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=20000", s.acme_key));
+  EXPECT_FALSE(all["downsampled"].GetBool());
+  EXPECT_EQ(all["points"].Size(), static_cast<size_t>(s.voltage_points));
+  EXPECT_EQ(error_of(env.get("/v1/series", s.acme_key), 400), "metric_id: required");
+  error_of(env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=2", s.acme_key), 400);
+  EXPECT_EQ(error_of(env.get("/v1/series?metric_id=" + s.acme_voltage +
+                             "&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", s.acme_key), 400),
+            "from: must be before to");
+}
+
+TEST_F(Api, DashboardAndOpenApiAreServed) {
+  auto r = env.get("/", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(r.headers["content-security-policy"].find("default-src 'self'"), std::string::npos);
+  EXPECT_NE(r.body.find("app.js"), std::string::npos);
+  EXPECT_EQ(env.get("/app.js", "").status, 200);
+  EXPECT_EQ(env.get("/style.css", "").status, 200);
+  auto o = env.get("/v1/openapi.json", "");
+  EXPECT_EQ(o.status, 200);
+  EXPECT_STREQ(json(o)["openapi"].GetString(), "3.1.0");
+  error_of(env.get("/nope.html", ""), 404);
+}
+
+TEST_F(Api, RowLevelSecurityHoldsEvenWithoutATenantFilter) {
+  // The API's session context, applied by hand: a query that forgets tenant_id still
+  // sees only the tenant's rows.
+  auto c = pg::Conn::connect(env.db_url(), "ep-api-test");
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE(c->begin().is_ok());
+  ASSERT_TRUE(c->run("SELECT set_config('role', 'edgepulse_app', true), set_config($1, $2, true)",
+                     {pg::kTenantSetting, s.acme_id}).is_ok());
+  auto r = c->exec("SELECT DISTINCT tenant_id::text FROM devices");
+  ASSERT_TRUE(r.is_ok());
+  ASSERT_EQ(r->size(), 1);
+  EXPECT_EQ(r->str(0, 0), s.acme_id);
+  ASSERT_TRUE(c->rollback().is_ok());
+}
+
+}  // namespace
+}  // namespace ep::api::test

@@ -1,0 +1,58 @@
+// ep-api: the tenant-scoped REST API and dashboard over Postgres (DESIGN §2, §12).
+#include <boost/asio/signal_set.hpp>
+
+#include "api.h"
+#include "ep/cli.h"
+#include "ep/keys.h"
+#include "ep/log.h"
+#include "ep/pg.h"
+#include "server.h"
+
+int main(int argc, char** argv) {
+  ep::Cli cli("ep-api", "Tenant-scoped REST API and dashboard over Postgres.",
+              "Reads: HTTP requests with X-API-Key. Writes: JSON; the dashboard at /.",
+              "ep-api --listen 127.0.0.1:8788 --db postgresql:///edgepulse   # then open http://127.0.0.1:8788/");
+  auto& app = cli.app();
+  ep::http::ServerOptions sopts;
+  sopts.listen = "127.0.0.1:8788";
+  sopts.threads = 4;
+  sopts.max_body_bytes = 64 << 10;
+  std::string db, salt;
+  double cache_ttl = 30;
+  ep::api::Options aopts;
+  app.add_option("--listen", sopts.listen, "HOST:PORT to listen on (port 0: any free port)");
+  app.add_option("--db", db, "Postgres URL (default $DATABASE_URL, then libpq's PG* variables)")
+      ->envname("DATABASE_URL");
+  app.add_option("--threads", sopts.threads, "Server threads")->check(CLI::Range(1, 256));
+  app.add_option("--max-connections", sopts.max_connections, "Concurrent connections; more get 503");
+  app.add_option("--key-cache-ttl", cache_ttl,
+                 "Seconds an API key lookup is cached (a revoked key works at most this long)")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--pool-size", aopts.max_idle_connections, "Idle Postgres connections kept");
+  app.add_option("--api-key-hash-salt", salt, "API key pepper (prefer the environment)")
+      ->envname("API_KEY_HASH_SALT");
+  if (auto code = cli.parse(argc, argv)) return *code;
+
+  auto pepper = ep::keys::pepper_from_env(salt);
+  if (!pepper) return cli.usage_error(pepper.status().message());
+  aopts.pepper = *pepper;
+  aopts.db_url = ep::pg::resolve_url(db);
+  aopts.key_cache_ttl = static_cast<ep::TimeNs>(cache_ttl * ep::kNsPerSec);
+  ep::api::Api api(aopts);
+  if (ep::Status st = api.check_database(); !st.is_ok()) {
+    ep::log::error(st.with_context(ep::pg::redact_url(aopts.db_url)));
+    return st.exit_code();
+  }
+  auto server = ep::http::Server::listen(sopts, ep::api::make_handler(api));
+  if (!server) {
+    ep::log::error(server.status());
+    return server.status().exit_code();
+  }
+  boost::asio::signal_set signals((*server)->context(), SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) (*server)->stop();
+  });
+  ep::log::info("listening on http://" + (*server)->address());
+  bool clean = (*server)->run();
+  return clean ? 0 : 75;
+}

@@ -1,0 +1,44 @@
+#include "server.h"
+
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace ep::api {
+
+namespace bhttp = boost::beast::http;
+
+Request from_beast(const http::Request& req) {
+  Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = req.body();
+  return r;
+}
+
+http::Response to_beast(const http::Request& req, Response&& res) {
+  http::Response out{static_cast<bhttp::status>(res.status), req.version()};
+  out.keep_alive(req.keep_alive());
+  if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
+  for (auto& [k, v] : res.headers) out.set(k, v);
+  bool head = req.method() == bhttp::verb::head;
+  out.body() = head ? std::string() : std::move(res.body);
+  out.prepare_payload();
+  return out;
+}
+
+http::Handler make_handler(Api& api) {
+  return [&api](http::Request&& req, http::Respond respond) {
+    Response res = api.handle(from_beast(req));
+    respond(to_beast(req, std::move(res)));
+  };
+}
+
+}  // namespace ep::api
