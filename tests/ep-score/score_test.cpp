@@ -1,0 +1,306 @@
+#include "score.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ep/fsutil.h"
+#include "ep/iforest.h"
+
+using namespace ep;
+using namespace ep::score;
+
+namespace {
+
+const std::vector<std::string> kNames = {"mean", "std", "median", "mad", "min", "max",
+                                         "range", "slope", "missing_rate", "stuck"};
+
+// A normal window: level ~230, noise sd ~1 (sums of uniforms: deterministic).
+std::vector<double> normal_row(iforest::Rng& rng) {
+  double m = 230 + (rng.uniform() + rng.uniform() + rng.uniform() - 1.5);
+  double sd = 1 + 0.2 * (rng.uniform() - 0.5);
+  return {m, sd, m + 0.1 * (rng.uniform() - 0.5), 0.67 * sd, m - 2.5 * sd, m + 2.5 * sd,
+          5 * sd, 0.01 * (rng.uniform() - 0.5), 0, 0};
+}
+
+Window window_of(const std::string& device, int i, const std::vector<double>& row) {
+  Window w;
+  w.tenant = "acme";
+  w.device = device;
+  w.metric = "voltage";
+  w.start = (1767225600LL + i * 300LL) * kNsPerSec;
+  w.end = w.start + 300 * kNsPerSec;
+  w.n = 300;
+  w.expected = 300;
+  for (std::size_t f = 0; f < kNames.size(); ++f) w.features.push_back({kNames[f], row[f]});
+  return w;
+}
+
+model::Model train_model(const std::string& device) {
+  iforest::Rng rng(11);
+  const std::size_t n = 1000;
+  std::vector<std::vector<double>> rows;
+  for (std::size_t i = 0; i < n; ++i) rows.push_back(normal_row(rng));
+  model::Model m;
+  m.tenant = "acme";
+  m.device = device;
+  m.metric = "voltage";
+  m.windows = n;
+  m.features = kNames;
+  arma::mat X(kNames.size(), n);
+  for (std::size_t f = 0; f < kNames.size(); ++f) {
+    std::vector<double> col(n);
+    for (std::size_t j = 0; j < n; ++j) col[j] = rows[j][f];
+    auto rs = model::robust_stats(col);
+    m.center.push_back(rs.center);
+    m.scale.push_back(rs.scale);
+    for (std::size_t j = 0; j < n; ++j) X(f, j) = (rows[j][f] - rs.center) / rs.scale;
+  }
+  m.forest = std::move(iforest::Forest::fit(X, m.params)).value();
+  arma::vec s = m.forest.score(X);
+  std::vector<double> sv(s.begin(), s.end());
+  m.contamination = 0.01;
+  m.threshold = model::quantile_in_place(sv, 0.99);
+  return m;
+}
+
+const std::string& store_dir() {
+  static const std::string dir = [] {
+    std::string d = ::testing::TempDir() + "/ep_score_models";
+    std::filesystem::remove_all(d);
+    model::Store store(d);
+    model::Model a = train_model("d");
+    model::Model g = train_model(model::kGroupDevice);
+    EXPECT_TRUE(store.save(a).is_ok());
+    EXPECT_TRUE(store.save(g).is_ok());
+    return d;
+  }();
+  return dir;
+}
+
+// A row with some features changed.
+std::vector<double> base_row() {
+  iforest::Rng rng(99);
+  std::vector<double> r = normal_row(rng);
+  r[0] = r[2] = 230;
+  r[1] = 1;
+  r[3] = 0.67;
+  r[4] = 227.5;
+  r[5] = 232.5;
+  r[6] = 5;
+  r[7] = 0;
+  return r;
+}
+
+Scored score_one(Scorer& s, const std::string& device, int i, const std::vector<double>& row) {
+  Status err;
+  Scored out = s.score(window_of(device, i, row), err);
+  EXPECT_TRUE(err.is_ok()) << err.message();
+  return out;
+}
+
+}  // namespace
+
+TEST(Scorer, NormalWindowIsNormalAndNamesTheModel) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  Scored r = score_one(s, "d", 0, base_row());
+  EXPECT_FALSE(r.score.anomaly);
+  EXPECT_EQ(r.score.label, "normal");
+  EXPECT_EQ(r.score.model, "acme/d/voltage@1");
+  EXPECT_EQ(r.score.status, "");
+  EXPECT_GE(r.score.score, 0.0);
+  EXPECT_LT(r.score.score, 0.5);
+  EXPECT_EQ(r.score.explanation.size(), 3u);
+}
+
+TEST(Scorer, LabelsEachAnomalyType) {
+  model::Store store(store_dir());
+  struct Case {
+    const char* label;
+    std::function<void(std::vector<double>&)> edit;
+  };
+  std::vector<Case> cases = {
+      {"spike", [](auto& r) { r[5] = 260; r[6] = r[5] - r[4]; r[1] = 4; }},
+      {"drop", [](auto& r) { r[4] = 200; r[6] = r[5] - r[4]; r[1] = 4; }},
+      {"drift", [](auto& r) { for (int f : {0, 2, 4, 5}) r[f] += 15; r[7] = 0.05; }},
+      {"missingness", [](auto& r) { r[8] = 0.5; }},
+      {"stuck", [](auto& r) { r[9] = 1; r[1] = r[3] = r[6] = 0; r[4] = r[5] = r[0]; }},
+  };
+  for (const auto& c : cases) {
+    Scorer s(Options{}, &store);
+    auto row = base_row();
+    c.edit(row);
+    Scored r = score_one(s, "d", 0, row);
+    EXPECT_TRUE(r.score.anomaly) << c.label;
+    EXPECT_EQ(r.score.label, c.label);
+    EXPECT_GT(r.score.score, 0.5) << c.label;
+    EXPECT_TRUE(r.onset) << c.label;
+  }
+}
+
+TEST(Scorer, ExplanationNamesTopFeatureWithValueBaselineAndRobustZ) {
+  model::Store store(store_dir());
+  auto m = store.load({"acme", "d", "voltage"});
+  ASSERT_TRUE(m.is_ok());
+  Scorer s(Options{}, &store);
+  auto row = base_row();
+  row[8] = 0.3;  // missing_rate: constant 0 in training, scale floor 0.01 -> z = 30
+  Scored r = score_one(s, "d", 0, row);
+  ASSERT_FALSE(r.score.explanation.empty());
+  const Explanation& e = r.score.explanation[0];
+  EXPECT_EQ(e.feature, "missing_rate");
+  EXPECT_DOUBLE_EQ(e.value, 0.3);
+  EXPECT_DOUBLE_EQ(e.baseline, m->center[8]);
+  EXPECT_DOUBLE_EQ(e.z, (0.3 - m->center[8]) / m->scale[8]);
+  EXPECT_NEAR(e.z, 30, 1e-9);
+  for (std::size_t i = 1; i < r.score.explanation.size(); ++i)
+    EXPECT_LE(std::fabs(r.score.explanation[i].z), std::fabs(r.score.explanation[i - 1].z));
+}
+
+TEST(Scorer, LevelShiftStopsAlarmingAfterKWindows) {
+  model::Store store(store_dir());
+  for (std::size_t k : {12u, 5u}) {
+    Options opt;
+    opt.adapt_after = k;
+    Scorer s(opt, &store);
+    iforest::Rng rng(3);
+    int i = 0;
+    for (; i < 20; ++i) EXPECT_FALSE(score_one(s, "d", i, base_row()).score.anomaly);
+    std::vector<bool> flags;
+    for (int j = 0; j < 40; ++j, ++i) {
+      auto row = normal_row(rng);
+      for (int f : {0, 2, 4, 5}) row[f] += 20;  // the new normal: +20 sigma
+      flags.push_back(score_one(s, "d", i, row).score.anomaly);
+    }
+    // Windows 1..K of the new level alarm; from K+1 it is the new normal. Later windows
+    // may still see the model's ordinary false-positive rate (1% contamination), so
+    // allow one stray alarm after the first 10 quiet windows.
+    for (std::size_t j = 0; j < k; ++j) EXPECT_TRUE(flags[j]) << "k=" << k << " window " << j;
+    for (std::size_t j = k; j < k + 10; ++j) EXPECT_FALSE(flags[j]) << "k=" << k << " window " << j;
+    EXPECT_LE(std::count(flags.begin() + static_cast<long>(k), flags.end(), true), 1) << "k=" << k;
+  }
+}
+
+TEST(Scorer, SpikesDoNotMoveTheBaseline) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  auto spike = base_row();
+  spike[5] = 260;
+  spike[6] = spike[5] - spike[4];
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_TRUE(score_one(s, "d", 2 * i, spike).score.anomaly) << i;
+    EXPECT_FALSE(score_one(s, "d", 2 * i + 1, base_row()).score.anomaly) << i;
+  }
+}
+
+TEST(Scorer, OnsetMarksTheFirstWindowOfAnEvent) {
+  model::Store store(store_dir());
+  Options opt;
+  opt.event_gap = 2;
+  Scorer s(opt, &store);
+  auto spike = base_row();
+  spike[5] = 260;
+  spike[6] = spike[5] - spike[4];
+  EXPECT_TRUE(score_one(s, "d", 0, spike).onset);
+  EXPECT_FALSE(score_one(s, "d", 1, spike).onset);   // same event
+  EXPECT_FALSE(score_one(s, "d", 2, base_row()).onset);
+  EXPECT_FALSE(score_one(s, "d", 3, spike).onset);   // gap of 1 < 2: still the same event
+  EXPECT_FALSE(score_one(s, "d", 4, base_row()).onset);
+  EXPECT_FALSE(score_one(s, "d", 5, base_row()).onset);
+  Scored again = score_one(s, "d", 6, spike);
+  EXPECT_TRUE(again.score.anomaly);
+  EXPECT_TRUE(again.onset);  // a new event after 2 normal windows
+  EXPECT_NE(to_record(again).find(R"(,"onset":true})"), std::string::npos);
+  EXPECT_EQ(to_record(score_one(s, "d", 7, base_row())).find("onset"), std::string::npos);
+}
+
+TEST(Scorer, SeriesWithoutModelUsesGroupModelElseFallback) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  EXPECT_EQ(score_one(s, "other", 0, base_row()).score.model, "acme/*/voltage@1");
+  Window w = window_of("x", 0, base_row());
+  w.metric = "current";
+  Status err;
+  Scored r = s.score(w, err);
+  EXPECT_EQ(r.score.model, "fallback");
+  EXPECT_EQ(r.score.status, "warming");
+}
+
+TEST(Scorer, FallbackWarmsUpThenScoresByRobustZ) {
+  Options opt;
+  opt.fallback_min = 8;
+  Scorer s(opt, nullptr);
+  iforest::Rng rng(5);
+  for (int i = 0; i < 8; ++i) {
+    Scored r = score_one(s, "d", i, normal_row(rng));
+    EXPECT_EQ(r.score.model, "fallback");
+    EXPECT_EQ(r.score.status, "warming");
+    EXPECT_EQ(r.score.score, 0);
+    EXPECT_FALSE(r.score.anomaly);
+    EXPECT_TRUE(r.score.explanation.empty());
+  }
+  for (int i = 8; i < 40; ++i) EXPECT_FALSE(score_one(s, "d", i, normal_row(rng)).score.anomaly);
+  auto drop = normal_row(rng);
+  drop[4] = 150;
+  drop[6] = drop[5] - drop[4];
+  Scored r = score_one(s, "d", 40, drop);
+  EXPECT_TRUE(r.score.anomaly);
+  EXPECT_EQ(r.score.label, "drop");
+  EXPECT_EQ(r.score.status, "warming");
+  EXPECT_GT(r.score.score, 0.9);
+  ASSERT_FALSE(r.score.explanation.empty());
+}
+
+TEST(Scorer, CorruptModelIsReportedAndTheSeriesFallsBack) {
+  std::string d = ::testing::TempDir() + "/ep_score_corrupt";
+  std::filesystem::remove_all(d);
+  model::Store store(d);
+  model::Model m = train_model("bad");
+  ASSERT_TRUE(store.save(m).is_ok());
+  std::string path = store.series_dir(m.key()) + "/1.json";
+  std::string text = *fs::read_file(path);
+  text[text.find("\"windows\":1000") + 11] = '2';
+  ASSERT_TRUE(fs::write_file_atomic(path, text).is_ok());
+  Scorer s(Options{}, &store);
+  Status err;
+  Scored r = s.score(window_of("bad", 0, base_row()), err);
+  EXPECT_EQ(err.code(), Code::kData);
+  EXPECT_NE(err.message().find("checksum: mismatch"), std::string::npos);
+  EXPECT_EQ(r.score.model, "fallback");
+}
+
+TEST(Scorer, ModelLoadedOnceAndReloadedOnlyAfterEviction) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  for (int i = 0; i < 50; ++i) score_one(s, "d", i, base_row());
+  EXPECT_EQ(s.model_loads(), 1);
+  Options small;
+  small.model_cache = 1;
+  Scorer t(small, &store);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(score_one(t, "d", i, base_row()).score.model, "acme/d/voltage@1");
+    EXPECT_EQ(score_one(t, "other", i, base_row()).score.model, "acme/*/voltage@1");
+  }
+  EXPECT_EQ(t.model_loads(), 10);
+}
+
+TEST(LabelFor, RulesOnRobustZ) {
+  std::vector<std::string> n = {"mean", "min", "max", "missing_rate", "stuck"};
+  std::vector<double> v(5, 0), b(5, 0);
+  EXPECT_EQ(label_for(n, v, b, {0, 0, 9, 0, 0}), "spike");
+  EXPECT_EQ(label_for(n, v, b, {0, -9, 1, 0, 0}), "drop");
+  EXPECT_EQ(label_for(n, v, b, {8, 7, 9, 0, 0}), "drift");
+  EXPECT_EQ(label_for(n, v, b, {0, 0, 1, 6, 0}), "missingness");
+  std::vector<double> stuck_v = {0, 0, 0, 0, 1};
+  EXPECT_EQ(label_for(n, stuck_v, b, {0, 0, 0, 0, 100}), "stuck");
+  EXPECT_EQ(label_for({"slope"}, {1}, {0}, {-7}), "drift");
+  EXPECT_EQ(label_for({"last"}, {1}, {0}, {-7}), "drop");
+}
+
+TEST(FallbackScore, HalfAtZ0) {
+  EXPECT_DOUBLE_EQ(fallback_score(5, 5), 0.5);
+  EXPECT_DOUBLE_EQ(fallback_score(-5, 5), 0.5);
+  EXPECT_DOUBLE_EQ(fallback_score(0, 5), 0);
+  EXPECT_LT(fallback_score(4, 5), fallback_score(6, 5));
+}

@@ -1,0 +1,128 @@
+// Process-level tests of the ep-train binary.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "ep/fsutil.h"
+
+namespace {
+
+struct Proc {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string dir_for(const std::string& name) {
+  std::string d = ::testing::TempDir() + "/ep_train_cli_" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+Proc run(const std::string& args, const std::string& stdin_text, const std::string& dir) {
+  std::string in = dir + "/stdin", out = dir + "/stdout", err = dir + "/stderr";
+  { std::ofstream(in) << stdin_text; }
+  std::string cmd = std::string(EP_TRAIN_BIN) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  int st = std::system(cmd.c_str());
+  Proc r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = *ep::fs::read_file(out);
+  r.err = *ep::fs::read_file(err);
+  return r;
+}
+
+std::string windows(const std::string& device, int n) {
+  std::ostringstream s;
+  for (int i = 0; i < n; ++i) {
+    double m = 230 + (i * 7919 % 100) / 100.0;
+    s << R"({"kind":"window","tenant":"acme","device":")" << device
+      << R"(","metric":"voltage","start":"2026-01-01T)" << 10 + i / 60 << ":" << (i % 60 < 10 ? "0" : "")
+      << i % 60 << R"(:00Z","end":"2026-01-01T)" << 10 + i / 60 << ":" << (i % 60 < 10 ? "0" : "") << i % 60
+      << R"(:59Z","n":60,"expected":60,"features":{"mean":)" << m << R"(,"max":)" << m + 1
+      << R"(,"stuck":false}})" << "\n";
+  }
+  return s.str();
+}
+
+}  // namespace
+
+TEST(EpTrainCli, TrainsListsAndShowsModels) {
+  std::string d = dir_for("list");
+  Proc r = run("--models " + d + "/models", windows("d1", 100) + windows("d2", 100), d);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("id":"acme/d1/voltage@1")"), std::string::npos);
+  EXPECT_NE(r.err.find("2 models written"), std::string::npos);
+  r = run("--models " + d + "/models", windows("d1", 100), d);  // retrain d1 -> @2
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("--models " + d + "/models --list", "", d);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::regex id(R"re("id":"([^"]+)")re");
+  std::vector<std::string> ids;
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), id), end; it != end; ++it)
+    ids.push_back((*it)[1]);
+  EXPECT_EQ(ids, (std::vector<std::string>{"acme/d1/voltage@1", "acme/d1/voltage@2",
+                                           "acme/d2/voltage@1"}));
+  r = run("--models " + d + "/models --show acme/d1/voltage", "", d);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(R"({"format":"edgepulse-model","format_version":1,"checksum":"sha256:)", 0), 0u);
+  EXPECT_NE(r.out.find(R"("version":2)"), std::string::npos);
+  r = run("--models " + d + "/models --show acme/d1/voltage@1", "", d);
+  EXPECT_NE(r.out.find(R"("version":1)"), std::string::npos);
+  r = run("--models " + d + "/models --show acme/zz/voltage", "", d);
+  EXPECT_EQ(r.code, 65);
+  EXPECT_EQ(r.err, "ep-train: acme/zz/voltage: no model\n");
+}
+
+TEST(EpTrainCli, ModelsDirFromEnvironment) {
+  std::string d = dir_for("env");
+  Proc r = run("", windows("d1", 40), d);
+  EXPECT_EQ(r.code, 64);
+  std::string cmd = "MODEL_ARTEFACT_STORE=" + d + "/m " + std::string(EP_TRAIN_BIN) + " <" + d +
+                    "/stdin >/dev/null 2>&1";
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0);
+  EXPECT_TRUE(std::filesystem::exists(d + "/m/acme/d1/voltage/1.json"));
+}
+
+TEST(EpTrainCli, BadLinesReportedWithLineNumberAndExit65) {
+  std::string d = dir_for("bad");
+  std::string in = windows("d1", 40);
+  in.insert(in.find('\n') + 1, "{\"kind\":\"window\",\"tenant\":\"acme\"}\n");
+  in += "garbage\n";
+  Proc r = run("--models " + d + "/models", in, d);
+  EXPECT_EQ(r.code, 65);
+  EXPECT_NE(r.err.find("ep-train: stdin:2: device: required"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ep-train: stdin:42: invalid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2 rejected; 1 models written"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(d + "/models/acme/d1/voltage/1.json"));
+}
+
+TEST(EpTrainCli, TooFewWindowsIsNotAnErrorButSaysSo) {
+  std::string d = dir_for("few");
+  Proc r = run("--models " + d + "/models --min-windows 50", windows("d1", 10), d);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("acme/d1/voltage: no model: only 10 windows (need 50)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(EpTrainCli, HelpOptionsAreAllInTheManPage) {
+  std::string d = dir_for("man");
+  Proc r = run("--help", "", d);
+  ASSERT_EQ(r.code, 0);
+  auto man = ep::fs::read_file(EP_TRAIN_MAN);
+  ASSERT_TRUE(man.is_ok()) << "man page missing";
+  std::regex opt(R"((--[a-z][a-z-]+))");
+  std::set<std::string> opts;
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), opt), end; it != end; ++it)
+    opts.insert((*it)[1]);
+  // roff escapes hyphens as "\-": compare against the page with those unescaped.
+  std::string page = std::regex_replace(*man, std::regex(R"(\\-)"), "-");
+  for (const auto& o : opts)
+    EXPECT_NE(page.find(o), std::string::npos) << o << " is not documented in the man page";
+}

@@ -1,0 +1,152 @@
+#include "ep/iforest.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+using namespace ep::iforest;
+
+namespace {
+
+// Normal cluster around 0 plus `outliers` points far away, as features x samples.
+arma::mat cluster_with_outliers(std::size_t normal, std::size_t outliers, std::uint64_t seed) {
+  Rng rng(seed);
+  arma::mat X(3, normal + outliers);
+  for (std::size_t j = 0; j < X.n_cols; ++j)
+    for (std::size_t f = 0; f < 3; ++f) {
+      // Sum of uniforms: roughly normal, deterministic.
+      double v = rng.uniform() + rng.uniform() + rng.uniform() - 1.5;
+      X(f, j) = j < normal ? v : v + 8.0 * (f == j % 3 ? 1 : -1);
+    }
+  return X;
+}
+
+int depth_of(const std::vector<Node>& nodes, std::size_t i) {
+  if (nodes[i].feature < 0) return 0;
+  return 1 + std::max(depth_of(nodes, i + 1), depth_of(nodes, static_cast<std::size_t>(nodes[i].right)));
+}
+
+}  // namespace
+
+TEST(AveragePathLength, MatchesHandComputedValues) {
+  EXPECT_EQ(average_path_length(0), 0.0);
+  EXPECT_EQ(average_path_length(1), 0.0);
+  EXPECT_EQ(average_path_length(2), 1.0);
+  // c(3) = 2 (ln 2 + gamma) - 2*2/3
+  EXPECT_NEAR(average_path_length(3), 2 * (std::log(2.0) + 0.5772156649015329) - 4.0 / 3, 1e-12);
+  // c(256) = 2 (ln 255 + gamma) - 2*255/256 = 10.244770...
+  EXPECT_NEAR(average_path_length(256), 10.24477, 1e-5);
+}
+
+TEST(Rng, SameSeedSameSequenceAndBoundedDraws) {
+  Rng a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 1000; ++i) {
+    auto x = a.next();
+    EXPECT_EQ(x, b.next());
+    differs |= x != c.next();
+  }
+  EXPECT_TRUE(differs);
+  int hist[7] = {};
+  for (int i = 0; i < 70000; ++i) {
+    auto v = a.below(7);
+    ASSERT_LT(v, 7u);
+    ++hist[v];
+    double u = a.uniform();
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+  }
+  for (int h : hist) EXPECT_NEAR(h, 10000, 500);
+}
+
+TEST(Tree, PathLengthCountsEdgesPlusLeafAdjustment) {
+  Tree t;
+  auto& n = t.nodes();
+  // root: x0 < 0.5 ? leaf(1) : (x1 < 0 ? leaf(3) : leaf(1))
+  n.push_back({0, 2, 0.5, 5});
+  n.push_back({-1, 0, average_path_length(1), 1});
+  n.push_back({1, 4, 0.0, 4});
+  n.push_back({-1, 0, average_path_length(3), 3});
+  n.push_back({-1, 0, average_path_length(1), 1});
+  double a[2] = {0.2, 5}, b[2] = {0.7, -1}, c[2] = {0.7, 1};
+  EXPECT_DOUBLE_EQ(t.path_length(a), 1.0);
+  EXPECT_DOUBLE_EQ(t.path_length(b), 2.0 + average_path_length(3));
+  EXPECT_DOUBLE_EQ(t.path_length(c), 2.0);
+  // Encoding round trip keeps structure and leaf adjustments.
+  auto back = Tree::decode(t.encode(), 2);
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_DOUBLE_EQ(back->path_length(b), 2.0 + average_path_length(3));
+  EXPECT_DOUBLE_EQ(back->path_length(c), 2.0);
+}
+
+TEST(Forest, ScoreIsTwoToTheMinusNormalisedPathLength) {
+  Tree t;
+  t.nodes().push_back({0, 2, 0.5, 4});
+  t.nodes().push_back({-1, 0, average_path_length(1), 1});
+  t.nodes().push_back({-1, 0, average_path_length(3), 3});
+  auto f = Forest::assemble(1, 4, 2, {t, t});
+  ASSERT_TRUE(f.is_ok());
+  double lo = 0.1, hi = 0.9;
+  EXPECT_DOUBLE_EQ(f->score(&lo), std::exp2(-1.0 / average_path_length(4)));
+  EXPECT_DOUBLE_EQ(f->score(&hi), std::exp2(-(1.0 + average_path_length(3)) / average_path_length(4)));
+}
+
+TEST(Forest, TreesRespectHeightLimitCeilLog2Psi) {
+  arma::mat X = cluster_with_outliers(2000, 0, 1);
+  auto f = Forest::fit(X, Params{.trees = 20, .sample = 256, .seed = 9});
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(f->psi(), 256);
+  EXPECT_EQ(f->height_limit(), 8);
+  for (const auto& t : f->trees()) {
+    EXPECT_LE(depth_of(t.nodes(), 0), 8);
+    EXPECT_EQ(t.nodes()[0].size, 256u);
+  }
+  auto small = Forest::fit(X.cols(0, 99), Params{.trees = 5, .sample = 256, .seed = 9});
+  ASSERT_TRUE(small.is_ok());
+  EXPECT_EQ(small->psi(), 100);  // psi capped at the rows available
+  EXPECT_EQ(small->height_limit(), 7);
+}
+
+TEST(Forest, SameSeedIsBitReproducibleOtherSeedDiffers) {
+  arma::mat X = cluster_with_outliers(1000, 5, 3);
+  auto a = Forest::fit(X, Params{.trees = 50, .sample = 128, .seed = 77});
+  auto b = Forest::fit(X, Params{.trees = 50, .sample = 128, .seed = 77});
+  auto c = Forest::fit(X, Params{.trees = 50, .sample = 128, .seed = 78});
+  ASSERT_TRUE(a.is_ok() && b.is_ok() && c.is_ok());
+  bool any_diff = false;
+  for (std::size_t i = 0; i < a->trees().size(); ++i) {
+    EXPECT_EQ(a->trees()[i].encode(), b->trees()[i].encode());
+    any_diff |= a->trees()[i].encode() != c->trees()[i].encode();
+  }
+  EXPECT_TRUE(any_diff);
+  arma::vec sa = a->score(X), sb = b->score(X);
+  for (std::size_t j = 0; j < X.n_cols; ++j) EXPECT_EQ(sa[j], sb[j]);  // bit-identical
+}
+
+TEST(Forest, OutliersScoreHigherThanNormalPoints) {
+  arma::mat X = cluster_with_outliers(1000, 10, 5);
+  auto f = Forest::fit(X, Params{});
+  ASSERT_TRUE(f.is_ok());
+  arma::vec s = f->score(X);
+  double max_normal = s.head(1000).max(), min_outlier = s.tail(10).min();
+  EXPECT_GT(min_outlier, max_normal);
+  EXPECT_GT(min_outlier, 0.6);
+  EXPECT_LT(arma::median(s.head(1000)), 0.5);
+}
+
+TEST(Forest, RejectsEmptyAndNonFiniteTrainingData) {
+  EXPECT_EQ(Forest::fit(arma::mat(3, 0), Params{}).status().code(), ep::Code::kData);
+  arma::mat X(2, 10, arma::fill::ones);
+  X(1, 3) = std::nan("");
+  EXPECT_EQ(Forest::fit(X, Params{}).status().code(), ep::Code::kData);
+}
+
+TEST(Tree, DecodeRejectsTruncatedOrWrongDimensions) {
+  arma::mat X = cluster_with_outliers(300, 0, 2);
+  auto f = Forest::fit(X, Params{.trees = 1, .sample = 64, .seed = 1});
+  ASSERT_TRUE(f.is_ok());
+  std::string enc = f->trees()[0].encode();
+  EXPECT_TRUE(Tree::decode(enc, 3).is_ok());
+  EXPECT_FALSE(Tree::decode(enc, 1).is_ok());  // feature index out of range
+  EXPECT_FALSE(Tree::decode(enc.substr(0, enc.size() / 2), 3).is_ok());
+}
