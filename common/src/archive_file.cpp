@@ -94,6 +94,7 @@ class FileArchive final : public Archive {
   // mkdir -p below the root; the parent of every directory it creates goes to `sync`.
   Status ensure_dir(const std::string& rel, std::set<std::string>& sync);
   std::string path_of(const std::string& key) const { return root_ + "/" + key; }
+  Status remove_empty_dirs(std::string dir);
 
   std::string uri_, root_;
 };
@@ -300,10 +301,13 @@ Status FileArchive::remove(const ArchiveObject& o) {
     if (errno == ENOENT) return Status::not_found(o.uri + ": no such object");
     return sys_error(path, errno);
   }
-  // Remove the day, month, year and tenant directories once they are empty, then sync
-  // the deepest surviving directory.
-  std::string dir = path.substr(0, path.rfind('/'));
-  for (int level = 0; level < 4; ++level) {
+  return remove_empty_dirs(path.substr(0, path.rfind('/')));
+}
+
+Status FileArchive::remove_empty_dirs(std::string dir) {
+  // The day, month, year and tenant directories go once empty; then the deepest
+  // surviving directory is synced.
+  for (int level = 0; level < 4 && dir.size() > root_.size(); ++level) {
     if (::rmdir(dir.c_str()) < 0) break;  // ENOTEMPTY (or EEXIST): still in use
     dir = dir.substr(0, dir.rfind('/'));
   }
@@ -313,6 +317,7 @@ Status FileArchive::remove(const ArchiveObject& o) {
 Result<std::uint64_t> FileArchive::remove_stale(TimeNs before) {
   // Temp files live in day directories: <root>/<tenant>/<yyyy>/<mm>/<dd>/.tmp-*.
   std::uint64_t removed = 0;
+  std::set<std::string> emptied;
   std::error_code ec;
   namespace sfs = std::filesystem;
   for (auto it = sfs::recursive_directory_iterator(root_, ec); !ec && it != sfs::recursive_directory_iterator();
@@ -327,9 +332,14 @@ Result<std::uint64_t> FileArchive::remove_stale(TimeNs before) {
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     TimeNs mtime = static_cast<TimeNs>(st.st_mtim.tv_sec) * kNsPerSec + st.st_mtim.tv_nsec;
     if (mtime >= before) continue;
-    if (::unlink(it->path().c_str()) == 0) removed++;
+    if (::unlink(it->path().c_str()) == 0) {
+      removed++;
+      emptied.insert(it->path().parent_path().string());
+    }
   }
   if (ec) return Status::io(root_ + ": " + ec.message());
+  // Day directories that held only temp files go too, as after a prune.
+  for (const auto& dir : emptied) (void)remove_empty_dirs(dir);
   return removed;
 }
 
