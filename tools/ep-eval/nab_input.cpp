@@ -225,7 +225,7 @@ Result<CorpusLoad> load_corpus(const CorpusSpec& spec) {
   Score s;
   Status st = read_records(spec.score_inputs, spec.strict, load.input,
                            [&](const rapidjson::Value& obj, Kind kind) -> Status {
-                             if (kind != Kind::kScore) return kIgnored;
+                             if (kind != Kind::kScore) return kIgnoredRecord;
                              EP_RETURN_IF_ERROR(parse_record(obj, s));
                              auto it = index.find(s.device + "/" + s.metric);
                              if (it == index.end()) {

@@ -14,7 +14,7 @@
 
 #include "ep/status.h"
 #include "nab.h"
-#include "records_in.h"
+#include "ep/record_input.h"
 
 namespace ep::eval::nab {
 

@@ -3,7 +3,7 @@
 #include "ep/log.h"
 #include "events.h"
 #include "nab_input.h"
-#include "records_in.h"
+#include "ep/record_input.h"
 #include "report.h"
 
 namespace ep::eval {
@@ -51,7 +51,7 @@ Result<Outcome> run_events(const Options& o) {
                                     }
                                     if (kind == Kind::kUnknown)
                                       return Status::data("kind: expected \"score\"");
-                                    return kIgnored;
+                                    return kIgnoredRecord;
                                   }));
   summarise("scores", score_stats);
 

@@ -1,5 +1,5 @@
 #pragma once
-// Reading NDJSON records for ep-eval: every line is parsed as JSON and handed to a
+// Reading NDJSON records (ep-eval, ep-plot): every line is parsed as JSON and handed to a
 // callback; a line that is not JSON, or that the callback refuses, is reported with its
 // stream and line number, counted, and skipped (or ends the read with --strict).
 #include <rapidjson/document.h>
@@ -13,7 +13,7 @@
 #include "ep/records.h"
 #include "ep/status.h"
 
-namespace ep::eval {
+namespace ep {
 
 struct InputStats {
   std::int64_t lines = 0;     // non-blank lines
@@ -23,9 +23,9 @@ struct InputStats {
 };
 
 // Returns Status::ok() when the callback accepted a record, a data error (the reason,
-// without location) to reject the line, or `kIgnored` to skip a record of another kind.
+// without location) to reject the line, or `kIgnoredRecord` to skip a record of another kind.
 using RecordFn = std::function<Status(const rapidjson::Value& obj, Kind kind)>;
-inline const Status kIgnored{Code::kConflict, "ignored"};
+inline const Status kIgnoredRecord{Code::kConflict, "ignored"};
 
 // Reads every line of `paths` (empty or "-": stdin). Rejects are logged through
 // ep::log::reject. Returns an I/O error for unreadable input, the first reject's status
@@ -33,4 +33,4 @@ inline const Status kIgnored{Code::kConflict, "ignored"};
 Status read_records(const std::vector<std::string>& paths, bool strict, InputStats& stats,
                     const RecordFn& fn);
 
-}  // namespace ep::eval
+}  // namespace ep

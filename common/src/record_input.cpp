@@ -1,9 +1,9 @@
-#include "records_in.h"
+#include "ep/record_input.h"
 
 #include "ep/json.h"
 #include "ep/log.h"
 
-namespace ep::eval {
+namespace ep {
 
 Status read_records(const std::vector<std::string>& paths, bool strict, InputStats& stats,
                     const RecordFn& fn) {
@@ -28,7 +28,7 @@ Status read_records(const std::vector<std::string>& paths, bool strict, InputSta
       ++stats.records;
       continue;
     }
-    if (st.code() == kIgnored.code() && st.message() == kIgnored.message()) {
+    if (st.code() == kIgnoredRecord.code() && st.message() == kIgnoredRecord.message()) {
       ++stats.ignored;
       continue;
     }
@@ -41,4 +41,4 @@ Status read_records(const std::vector<std::string>& paths, bool strict, InputSta
   return reader.status();
 }
 
-}  // namespace ep::eval
+}  // namespace ep
