@@ -61,6 +61,11 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   std::string err;
   RejectKind kind = RejectKind::kNone;
 
+  // RapidJSON stops on numbers beyond double range (1e999) before calling us; when that
+  // happens at a metric's value, it is a non-finite value, not a syntax error.
+  bool at_value() const { return skip_ == 0 && !skip_next_ && state_ == State::kMetricValue && field_ == Field::kValue; }
+  std::string value_path() const { return metric_path(Field::kValue); }
+
   bool Null() { return scalar(Type::kNull, 0, {}); }
   bool Bool(bool) { return scalar(Type::kBool, 0, {}); }
   bool Int(int i) { return scalar(Type::kNumber, i, {}); }
@@ -190,7 +195,6 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   // An unknown key: its value (scalar or nested) is skipped, then `back` resumes.
   bool skip_value(State back) {
     skip_next_ = true;
-    skip_back_ = back;
     state_ = back;
     return true;
   }
@@ -268,7 +272,6 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   unsigned root_seen_ = 0, seen_ = 0;
   int skip_ = 0;
   bool skip_next_ = false;
-  State skip_back_ = State::kStart;
 };
 
 }  // namespace
@@ -301,6 +304,8 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
   rapidjson::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r) {
     if (r.Code() == rapidjson::kParseErrorTermination) return fail(h.kind, std::move(h.err));
+    if (r.Code() == rapidjson::kParseErrorNumberTooBig && h.at_value())
+      return fail(RejectKind::kInvalidPayload, h.value_path() + ": not a finite number");
     return fail(RejectKind::kInvalidJson, "invalid JSON at byte " + std::to_string(r.Offset()) +
                                               ": " + rapidjson::GetParseError_En(r.Code()));
   }

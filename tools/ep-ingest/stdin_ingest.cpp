@@ -5,10 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <unordered_map>
+#include <map>
 
 #include "batch.h"
 #include "ep/archive.h"
@@ -192,7 +193,7 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
   JsonWriter w;
   Payload payload;
   CsvRow row;
-  std::unordered_map<std::string, CsvGroup> groups;
+  std::map<std::string, CsvGroup> groups;  // ordered: batches come out in device order
   size_t pending_points = 0;
   std::vector<PayloadPoint> points;
   Status fatal;

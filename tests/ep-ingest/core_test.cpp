@@ -1,0 +1,104 @@
+// Quota, idempotency cache and key store (ep-ingest core), with explicit times.
+#include <gtest/gtest.h>
+
+#include "auth.h"
+#include "ep/keys.h"
+#include "idempotency.h"
+
+namespace ep::ingest {
+namespace {
+
+constexpr TimeNs kT0 = 1'764'000'000LL * kNsPerSec;
+
+TEST(Quota, TakesWholeRequestsAndRefillsContinuously) {
+  Quota q;
+  EXPECT_EQ(q.take("a", 60, 60, kT0), 0);      // the full minute's allowance
+  EXPECT_EQ(q.take("a", 1, 60, kT0), 1);       // empty: one point per second
+  EXPECT_EQ(q.take("a", 10, 60, kT0), 10);     // ten points need ten seconds
+  EXPECT_EQ(q.take("a", 10, 60, kT0 + 10 * kNsPerSec), 0);
+  EXPECT_EQ(q.take("b", 60, 60, kT0), 0) << "tenants have separate buckets";
+}
+
+TEST(Quota, UnlimitedAndOversizedRequests) {
+  Quota q;
+  EXPECT_EQ(q.take("a", 1'000'000, 0, kT0), 0);
+  EXPECT_EQ(q.take("a", 61, 60, kT0), 60) << "never fits: wait a minute and split";
+}
+
+TEST(Quota, RefundGivesPointsBack) {
+  Quota q;
+  EXPECT_EQ(q.take("a", 50, 60, kT0), 0);
+  EXPECT_GT(q.take("a", 50, 60, kT0), 0);
+  q.refund("a", 50);
+  EXPECT_EQ(q.take("a", 50, 60, kT0), 0);
+}
+
+TEST(IdempotencyCache, ReplaysMismatchesAndInFlight) {
+  IdempotencyCache c(60 * kNsPerSec, 100);
+  EXPECT_EQ(c.begin("t", "k", "sha1", kT0).outcome, IdempotencyCache::Outcome::kNew);
+  EXPECT_EQ(c.begin("t", "k", "sha1", kT0).outcome, IdempotencyCache::Outcome::kInFlight);
+  c.complete("t", "k", "batch-1", 3, kT0);
+  auto r = c.begin("t", "k", "sha1", kT0 + kNsPerSec);
+  EXPECT_EQ(r.outcome, IdempotencyCache::Outcome::kReplay);
+  EXPECT_EQ(r.batch_id, "batch-1");
+  EXPECT_EQ(r.points, 3);
+  EXPECT_EQ(c.begin("t", "k", "sha2", kT0).outcome, IdempotencyCache::Outcome::kMismatch);
+  EXPECT_EQ(c.begin("u", "k", "sha2", kT0).outcome, IdempotencyCache::Outcome::kNew) << "per tenant";
+}
+
+TEST(IdempotencyCache, AbandonedKeysCanBeRetried) {
+  IdempotencyCache c(60 * kNsPerSec, 100);
+  EXPECT_EQ(c.begin("t", "k", "sha1", kT0).outcome, IdempotencyCache::Outcome::kNew);
+  c.abandon("t", "k");
+  EXPECT_EQ(c.begin("t", "k", "sha1", kT0).outcome, IdempotencyCache::Outcome::kNew);
+}
+
+TEST(IdempotencyCache, EntriesExpireAfterTheWindowAndAreBounded) {
+  IdempotencyCache c(60 * kNsPerSec, 10);
+  c.begin("t", "k", "sha1", kT0);
+  c.complete("t", "k", "b", 1, kT0);
+  EXPECT_EQ(c.begin("t", "k", "sha1", kT0 + 61 * kNsPerSec).outcome, IdempotencyCache::Outcome::kNew);
+  for (int i = 0; i < 100; ++i) {
+    std::string k = "key" + std::to_string(i);
+    c.begin("t", k, "s", kT0 + 62 * kNsPerSec);
+    c.complete("t", k, "b", 1, kT0 + 62 * kNsPerSec);
+  }
+  EXPECT_LE(c.size(), 11u);
+}
+
+TEST(KeyStore, AuthenticatesAndClassifiesFailures) {
+  KeyStore ks("pepper");
+  std::string good = keys::generate_key(), revoked = keys::generate_key(), off = keys::generate_key();
+  auto entry = [&](const std::string& k, const std::string& tenant) {
+    keys::KeyEntry e;
+    e.prefix = std::string(keys::parse_key(k)->prefix);
+    e.hash = keys::hash_key("pepper", k);
+    e.tenant = tenant;
+    e.points_per_minute = 600;
+    return e;
+  };
+  auto r = entry(revoked, "acme");
+  r.revoked_at = kT0;
+  auto d = entry(off, "gone");
+  d.tenant_disabled = true;
+  ks.set({entry(good, "acme"), r, d});
+  AuthResult a = ks.authenticate(good);
+  EXPECT_EQ(a.http_status, 0u);
+  EXPECT_EQ(a.tenant, "acme");
+  EXPECT_EQ(a.points_per_minute, 600);
+  EXPECT_EQ(ks.authenticate("").http_status, 401u);
+  EXPECT_EQ(ks.authenticate("ep_short").http_status, 401u);
+  // Right prefix, wrong secret.
+  std::string forged = good.substr(0, 12) + std::string(32, 'x');
+  EXPECT_EQ(ks.authenticate(forged).http_status, 401u);
+  EXPECT_EQ(ks.authenticate(forged).detail, "X-API-Key: unknown key");
+  EXPECT_EQ(ks.authenticate(revoked).http_status, 403u);
+  EXPECT_EQ(ks.authenticate(off).http_status, 403u);
+  // Another pepper: nothing verifies.
+  KeyStore other("other");
+  other.set({entry(good, "acme")});
+  EXPECT_EQ(other.authenticate(good).http_status, 401u);
+}
+
+}  // namespace
+}  // namespace ep::ingest

@@ -1,0 +1,236 @@
+// The payload and CSV validators (pure functions): one test per bad-input class.
+#include "payload.h"
+
+#include <gtest/gtest.h>
+
+#include "batch.h"
+#include "ep/crypto.h"
+#include "ep/json.h"
+#include "ep/records.h"
+
+namespace ep::ingest {
+namespace {
+
+constexpr TimeNs kNow = 1'764'000'000LL * kNsPerSec;  // 2025-11-24T16:00:00Z
+
+std::string body(const std::string& metrics, const std::string& device = R"("device_external_id":"meter-001",)") {
+  return "{" + device + R"("metrics":[)" + metrics + "]}";
+}
+const std::string kTs = "2025-11-24T15:59:00Z";
+std::string metric(const std::string& value = "229.5", const std::string& extra = "") {
+  return R"({"name":"voltage","ts":")" + kTs + R"(","value":)" + value + extra + "}";
+}
+
+struct Bad {
+  std::string input;
+  RejectKind kind;
+  std::string detail;
+};
+
+Status parse(const std::string& s, Payload& p, Limits l = {}) { return parse_payload(s, l, kNow, p); }
+
+TEST(ParsePayload, SeedPayloadParses) {
+  Payload p;
+  std::string s = R"({"device_external_id":"meter-001","metrics":[{"name":"voltage","ts":"2025-11-24T15:45:00Z","value":229.5,"unit":"V"}]})";
+  ASSERT_TRUE(parse(s, p).is_ok());
+  EXPECT_EQ(p.device, "meter-001");
+  ASSERT_EQ(p.points.size(), 1u);
+  EXPECT_EQ(p.points[0].metric, "voltage");
+  EXPECT_EQ(p.points[0].value, 229.5);
+  EXPECT_EQ(p.points[0].unit, "V");
+  EXPECT_EQ(p.points[0].ts, *parse_rfc3339("2025-11-24T15:45:00Z"));
+}
+
+TEST(ParsePayload, UnknownFieldsAreIgnoredAtAnyDepth) {
+  Payload p;
+  std::string s = R"({"x":{"metrics":[1,{"a":[]}]},"device_external_id":"d","metrics":[{"name":"n","extra":[{"value":"no"}],"ts":")" +
+                  kTs + R"(","value":-1e3,"unit":null}],"y":null})";
+  ASSERT_TRUE(parse(s, p).is_ok()) << parse(s, p).message();
+  EXPECT_EQ(p.points[0].value, -1000);
+  EXPECT_TRUE(p.points[0].unit.empty());
+}
+
+TEST(ParsePayload, EscapedStringsAreDecoded) {
+  Payload p;
+  std::string s = R"({"device_external_id":"d\u002d1","metrics":[{"name":"t","ts":")" + kTs +
+                  R"(","value":1,"unit":"\u00b0C"}]})";
+  ASSERT_TRUE(parse(s, p).is_ok());
+  EXPECT_EQ(p.device, "d-1");
+  EXPECT_EQ(p.points[0].unit, "\xC2\xB0" "C");
+}
+
+TEST(ParsePayload, AnyOffsetAndNanosecondsAreAccepted) {
+  Payload p;
+  std::string s = R"({"device_external_id":"d","metrics":[{"name":"t","ts":"2025-11-24T17:59:00.123456789+02:00","value":1}]})";
+  ASSERT_TRUE(parse(s, p).is_ok());
+  EXPECT_EQ(p.points[0].ts, *parse_rfc3339("2025-11-24T15:59:00.123456789Z"));
+}
+
+TEST(ParsePayload, EachBadInputClassIsRejectedNamingTheField) {
+  Limits small;
+  small.max_points = 3;
+  small.max_body_bytes = 4096;
+  std::vector<Bad> cases = {
+      {"", RejectKind::kInvalidJson, "invalid JSON at byte 0: The document is empty."},
+      {"{\"device_external_id\":\"d\",", RejectKind::kInvalidJson,
+       "invalid JSON at byte 26: Missing a name for object member."},
+      {body(metric()) + "x", RejectKind::kInvalidJson,
+       "invalid JSON at byte 107: The document root must not be followed by other values."},
+      {std::string("{\"a\":\"\xff\"}"), RejectKind::kInvalidJson,
+       "invalid JSON at byte 6: Invalid encoding in string."},
+      {std::string("{}\0", 3), RejectKind::kInvalidJson, "invalid JSON at byte 2: NUL byte"},
+      {"[]", RejectKind::kInvalidPayload, "payload: not a JSON object"},
+      {"42", RejectKind::kInvalidPayload, "payload: not a JSON object"},
+      {R"({"metrics":[]})", RejectKind::kInvalidPayload, "device_external_id: required"},
+      {R"({"device_external_id":"d"})", RejectKind::kInvalidPayload, "metrics: required"},
+      {R"({"device_external_id":"d","metrics":[]})", RejectKind::kInvalidPayload, "metrics: empty"},
+      {R"({"device_external_id":"d","metrics":{}})", RejectKind::kInvalidPayload, "metrics: not an array"},
+      {R"({"device_external_id":7,"metrics":[]})", RejectKind::kInvalidPayload, "device_external_id: not a string"},
+      {R"({"device_external_id":"a b","metrics":[]})", RejectKind::kInvalidPayload,
+       "device_external_id: invalid character (allowed: A-Z a-z 0-9 . _ : / -)"},
+      {R"({"device_external_id":"","metrics":[]})", RejectKind::kInvalidPayload, "device_external_id: empty"},
+      {"{\"device_external_id\":\"" + std::string(129, 'a') + "\",\"metrics\":[]}", RejectKind::kInvalidPayload,
+       "device_external_id: longer than 128 bytes"},
+      {R"({"device_external_id":"d","device_external_id":"e","metrics":[]})", RejectKind::kInvalidPayload,
+       "device_external_id: duplicate field"},
+      {body("1"), RejectKind::kInvalidPayload, "metrics[0]: not an object"},
+      {body(metric() + ",[]"), RejectKind::kInvalidPayload, "metrics[1]: not an object"},
+      {body(R"({"ts":")" + kTs + R"(","value":1})"), RejectKind::kInvalidPayload, "metrics[0].name: required"},
+      {body(R"({"name":"v","value":1})"), RejectKind::kInvalidPayload, "metrics[0].ts: required"},
+      {body(R"({"name":"v","ts":")" + kTs + R"("})"), RejectKind::kInvalidPayload, "metrics[0].value: required"},
+      {body(R"({"name":"v/ü","ts":")" + kTs + R"(","value":1})"), RejectKind::kInvalidPayload,
+       "metrics[0].name: invalid character (allowed: A-Z a-z 0-9 . _ : / -)"},
+      {body(R"({"name":5,"ts":")" + kTs + R"(","value":1})"), RejectKind::kInvalidPayload, "metrics[0].name: not a string"},
+      {body(metric() + "," + metric("NaN")), RejectKind::kInvalidPayload, "metrics[1].value: not a finite number"},
+      {body(metric("-Infinity")), RejectKind::kInvalidPayload, "metrics[0].value: not a finite number"},
+      {body(metric("1e999")), RejectKind::kInvalidPayload, "metrics[0].value: not a finite number"},
+      {body(metric("\"229.5\"")), RejectKind::kInvalidPayload, "metrics[0].value: not a number"},
+      {body(metric("null")), RejectKind::kInvalidPayload, "metrics[0].value: not a number"},
+      {body(metric("true")), RejectKind::kInvalidPayload, "metrics[0].value: not a number"},
+      {body(metric("[1]")), RejectKind::kInvalidPayload, "metrics[0].value: not a number"},
+      {body(metric("1", R"(,"value":2)")), RejectKind::kInvalidPayload, "metrics[0].value: duplicate field"},
+      {body(R"({"name":"v","ts":"2025-11-24 15:59:00","value":1})"), RejectKind::kInvalidPayload,
+       "metrics[0].ts: not an RFC 3339 timestamp"},
+      {body(R"({"name":"v","ts":"2025-02-30T00:00:00Z","value":1})"), RejectKind::kInvalidPayload,
+       "metrics[0].ts: not an RFC 3339 timestamp"},
+      {body(R"({"name":"v","ts":1764000000,"value":1})"), RejectKind::kInvalidPayload, "metrics[0].ts: not a string"},
+      {body(R"({"name":"v","ts":"2025-11-17T15:59:59Z","value":1})"), RejectKind::kInvalidPayload,
+       "metrics[0].ts: too far in the past (use --no-time-bounds for backfill)"},
+      {body(R"({"name":"v","ts":"2025-11-24T16:05:01Z","value":1})"), RejectKind::kInvalidPayload,
+       "metrics[0].ts: too far in the future"},
+      {body(metric("1", R"(,"unit":"12345678901234567")")), RejectKind::kInvalidPayload,
+       "metrics[0].unit: longer than 16 bytes"},
+      {body(metric("1", R"(,"unit":3)")), RejectKind::kInvalidPayload, "metrics[0].unit: not a string"},
+      {body(metric() + "," + metric() + "," + metric() + "," + metric()), RejectKind::kTooLarge,
+       "metrics: more than 3 points"},
+      {std::string(4097, ' '), RejectKind::kTooLarge, "body: larger than 4096 bytes"},
+  };
+  for (const auto& c : cases) {
+    Payload p;
+    Status s = parse(c.input, p, small);
+    EXPECT_FALSE(s.is_ok()) << c.input;
+    EXPECT_EQ(s.code(), Code::kData) << c.input;
+    EXPECT_EQ(s.message(), c.detail) << c.input;
+    EXPECT_EQ(p.reject, c.kind) << c.input << " -> " << s.message();
+    EXPECT_TRUE(p.points.empty());
+  }
+}
+
+TEST(ParsePayload, TimeBoundsCanBeTurnedOffAndMoved) {
+  Payload p;
+  Limits l;
+  l.time_bounds = false;
+  std::string s = body(R"({"name":"v","ts":"1999-01-01T00:00:00Z","value":1})");
+  EXPECT_TRUE(parse(s, p, l).is_ok());
+  l.time_bounds = true;
+  l.max_age = 365LL * 86400 * 30 * kNsPerSec;
+  EXPECT_TRUE(parse(s, p, l).is_ok());
+}
+
+TEST(ParsePayload, ReusingThePayloadObjectGivesIndependentResults) {
+  Payload p;
+  ASSERT_TRUE(parse(body(metric("1") + "," + metric("2")), p).is_ok());
+  ASSERT_TRUE(parse(body(metric("3"), R"("device_external_id":"other",)"), p).is_ok());
+  EXPECT_EQ(p.device, "other");
+  ASSERT_EQ(p.points.size(), 1u);
+  EXPECT_EQ(p.points[0].value, 3);
+}
+
+TEST(ParseCsv, ValidLinesParse) {
+  CsvRow r;
+  Limits l;
+  ASSERT_TRUE(parse_csv_line("meter-001,voltage,2025-11-24T15:59:00Z,229.5,V", l, kNow, r).is_ok());
+  EXPECT_EQ(r.device, "meter-001");
+  EXPECT_EQ(r.metric, "voltage");
+  EXPECT_EQ(r.value, 229.5);
+  EXPECT_EQ(r.unit, "V");
+  ASSERT_TRUE(parse_csv_line("d,m,2025-11-24 15:59:00,-1e2", l, kNow, r).is_ok());  // no offset: UTC
+  EXPECT_EQ(r.ts, *parse_rfc3339("2025-11-24T15:59:00Z"));
+  EXPECT_EQ(r.value, -100);
+  EXPECT_TRUE(r.unit.empty());
+  ASSERT_TRUE(parse_csv_line(R"("d","m ",2025-11-24T15:59:00Z, +7 ,"°C, ""x""")", l, kNow, r).code() == Code::kData);
+  ASSERT_TRUE(parse_csv_line(R"("d","m",2025-11-24T15:59:00Z, +7 ,"say ""hi""")", l, kNow, r).is_ok());
+  EXPECT_EQ(r.value, 7);
+  EXPECT_EQ(r.unit, "say \"hi\"");
+}
+
+TEST(ParseCsv, HeaderIsRecognised) {
+  EXPECT_TRUE(is_csv_header("device,metric,ts,value,unit"));
+  EXPECT_TRUE(is_csv_header("\xEF\xBB\xBF" "device,metric,ts,value"));
+  EXPECT_FALSE(is_csv_header("d,m,2025-11-24T15:59:00Z,1"));
+}
+
+TEST(ParseCsv, EachBadInputClassIsRejectedNamingTheField) {
+  Limits l;
+  l.max_body_bytes = 200;
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"d,m,2025-11-24T15:59:00Z", "expected 4 or 5 fields (device,metric,ts,value[,unit]), got 3"},
+      {"d,m,2025-11-24T15:59:00Z,1,V,x", "expected 4 or 5 fields (device,metric,ts,value[,unit]), got more than 5"},
+      {"d d,m,2025-11-24T15:59:00Z,1", "device: invalid character (allowed: A-Z a-z 0-9 . _ : / -)"},
+      {",m,2025-11-24T15:59:00Z,1", "device: empty"},
+      {"d,,2025-11-24T15:59:00Z,1", "metric: empty"},
+      {"d,m,yesterday,1", "ts: not an RFC 3339 timestamp"},
+      {"d,m,2020-01-01T00:00:00Z,1", "ts: too far in the past (use --no-time-bounds for backfill)"},
+      {"d,m,2025-11-24T15:59:00Z,", "value: not a number"},
+      {"d,m,2025-11-24T15:59:00Z,12abc", "value: not a number"},
+      {"d,m,2025-11-24T15:59:00Z,nan", "value: not a finite number"},
+      {"d,m,2025-11-24T15:59:00Z,inf", "value: not a finite number"},
+      {"d,m,2025-11-24T15:59:00Z,1e999", "value: not a finite number"},
+      {"d,m,2025-11-24T15:59:00Z,1,12345678901234567", "unit: longer than 16 bytes"},
+      {"\"d,m,2025-11-24T15:59:00Z,1", "field 1: unterminated quote"},
+      {"\"d\"x,m,2025-11-24T15:59:00Z,1", "field 1: text after closing quote"},
+      {"d,m,2025-11-24T15:59:00Z,1,\xC3", "line: invalid UTF-8"},
+      {std::string(201, 'a'), "line: longer than 200 bytes"},
+  };
+  for (const auto& [in, want] : cases) {
+    CsvRow r;
+    Status s = parse_csv_line(in, l, kNow, r);
+    EXPECT_EQ(s.code(), Code::kData) << in;
+    EXPECT_EQ(s.message(), want) << in;
+  }
+}
+
+TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
+  Payload p;
+  std::string raw = body(metric("229.5", R"(,"unit":"V")") + "," + metric("-0.25"));
+  ASSERT_TRUE(parse(raw, p).is_ok());
+  JsonWriter w;
+  write_batch(w, BatchMeta{"0192", "acme", p.device, "http", kNow}, p.points, raw);
+  std::string line(w.view());
+  EXPECT_EQ(line.rfind(R"({"kind":"batch","batch_id":"0192","tenant":"acme","device":"meter-001","source":"http",)"
+                      R"("received_at":"2025-11-24T16:00:00.000Z","sha256":")", 0), 0u) << line;
+  EXPECT_NE(line.find(R"("points":[{"metric":"voltage","ts":"2025-11-24T15:59:00.000Z","value":229.5,"unit":"V"},)"
+                      R"({"metric":"voltage","ts":"2025-11-24T15:59:00.000Z","value":-0.25}],"raw":")"),
+            std::string::npos) << line;
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(line, d).is_ok());
+  Batch b;
+  ASSERT_TRUE(parse_record(d, b).is_ok());
+  EXPECT_EQ(b.raw, raw);
+  EXPECT_EQ(b.sha256, crypto::sha256_hex(raw));
+  ASSERT_EQ(b.points.size(), 2u);
+  EXPECT_EQ(b.points[1].value, -0.25);
+}
+
+}  // namespace
+}  // namespace ep::ingest
