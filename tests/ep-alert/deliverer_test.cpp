@@ -47,12 +47,16 @@ class DelivererTest : public ::testing::Test {
                                              });
   }
 
-  Delivery delivery(int window) {
+  Delivery delivery(int window, const std::string& device = "meter-001") {
     Delivery d;
-    d.alert_id = make_alert_id("r", "acme", "meter-001", "voltage", window_end(window));
+    d.alert_id = make_alert_id("r", "acme", device, "voltage", window_end(window));
     d.webhook = "ops";
     d.type = "anomaly.detected";
     d.rule = "r";
+    d.tenant = "acme";
+    d.device = device;
+    d.metric = "voltage";
+    d.end = window_end(window);
     d.body = "{\"window\":" + std::to_string(window) + "}";
     d.created = d.next_attempt = clock_.now();
     return d;
@@ -119,7 +123,7 @@ TEST_F(DelivererTest, JitterSpreadsRetriesOverTheWholeInterval) {
   std::vector<Action> first_fail(30, Action::reply(503));
   receiver_.script(first_fail, Action::reply(200));
   make(receiver_.url(), HttpClientOptions{5 * kNsPerSec, 2 * kNsPerSec, "", 64, "t"});
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(deliverer_->add(delivery(i)));
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(deliverer_->add(delivery(0, "m" + std::to_string(i))));
   drain();
   TimeNs lo = INT64_MAX, hi = INT64_MIN;
   int delivered = 0;
@@ -223,4 +227,18 @@ TEST_F(DelivererTest, MaxAgeEndsRetries) {
   EXPECT_EQ(reports_[0].outcome, Outcome::kFailed);
   EXPECT_EQ(reports_[0].error.rfind("gave up: next attempt in 1s would pass the max age of 10ms", 0), 0u)
       << reports_[0].error;
+}
+
+TEST_F(DelivererTest, EventsOfOneSeriesAreDeliveredInWindowOrder) {
+  // The detection fails twice; its resolve (a later window) must not overtake it.
+  receiver_.script({Action::reply(500), Action::reply(500)}, Action::reply(200));
+  make(receiver_.url(), HttpClientOptions{kNsPerSec, 2 * kNsPerSec, "", 8, "t"});
+  ASSERT_TRUE(deliverer_->add(delivery(0)));
+  ASSERT_TRUE(deliverer_->add(delivery(1)));
+  drain();
+  auto got = receiver_.received();
+  ASSERT_EQ(got.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].header("webhook-id"), delivery(0).alert_id) << i;
+  EXPECT_EQ(got[3].header("webhook-id"), delivery(1).alert_id);
+  EXPECT_EQ(got[2].answered, 200);
 }

@@ -57,15 +57,42 @@ bool Deliverer::add(Delivery d) {
   std::string key = d.key();
   auto [it, inserted] = state_.deliveries.emplace(key, std::move(d));
   if (!inserted) return false;
+  track(it->second);
   schedule(it->second);
   return true;
 }
 
+std::string Deliverer::order_key(const Delivery& d) {
+  return State::series_key(d.rule, d.tenant, d.device, d.metric) + '\x1f' + d.webhook;
+}
+
 void Deliverer::schedule(const Delivery& d) { due_.emplace(d.next_attempt, d.key()); }
+
+void Deliverer::track(const Delivery& d) { unsettled_ends_[order_key(d)].insert(d.end); }
+
+void Deliverer::untrack(const Delivery& d) {
+  std::string ok = order_key(d);
+  auto it = unsettled_ends_.find(ok);
+  if (it != unsettled_ends_.end()) {
+    auto e = it->second.find(d.end);
+    if (e != it->second.end()) it->second.erase(e);
+    if (it->second.empty()) unsettled_ends_.erase(it);
+  }
+  // Whatever waited behind it may go now (start() re-checks the order).
+  auto b = blocked_.find(ok);
+  if (b == blocked_.end()) return;
+  TimeNs now = clock_.now();
+  for (auto& key : b->second) due_.emplace(now, std::move(key));
+  blocked_count_ -= b->second.size();
+  blocked_.erase(b);
+}
 
 void Deliverer::resume_pending() {
   for (auto& [key, d] : state_.deliveries)
-    if (!d.failed) schedule(d);
+    if (!d.failed) {
+      track(d);
+      schedule(d);
+    }
 }
 
 size_t Deliverer::requeue_failed(TimeNs created_after, const std::string& rule,
@@ -81,6 +108,7 @@ size_t Deliverer::requeue_failed(TimeNs created_after, const std::string& rule,
     d.created = now;  // a fresh max-age budget
     d.next_attempt = now;
     state_.disabled.erase(d.webhook);
+    track(d);
     schedule(d);
     ++n;
   }
@@ -98,9 +126,16 @@ void Deliverer::fail(Delivery& d, Outcome o, std::string error, TimeNs duration,
   if (o == Outcome::kDisabled) ++stats_.disabled;
   else ++stats_.failed;
   report_({&d, o, duration, sent});
+  untrack(d);
 }
 
 void Deliverer::start(Delivery& d) {
+  std::string ok = order_key(d);
+  if (auto it = unsettled_ends_.find(ok); it != unsettled_ends_.end() && *it->second.begin() < d.end) {
+    blocked_[ok].push_back(d.key());  // an earlier event of this series goes first
+    ++blocked_count_;
+    return;
+  }
   if (auto dis = state_.disabled.find(d.webhook); dis != state_.disabled.end()) {
     fail(d, Outcome::kDisabled,
          "endpoint disabled since " + format_rfc3339(dis->second.since) + " (" +
@@ -137,7 +172,9 @@ void Deliverer::settle(Delivery& d, const HttpResult& r) {
   if (r.status >= 200 && r.status < 300) {
     ++stats_.delivered;
     report_({&d, Outcome::kDelivered, r.duration, true});
-    state_.deliveries.erase(d.key());
+    Delivery done = std::move(d);
+    state_.deliveries.erase(done.key());
+    untrack(done);
     return;
   }
   if (r.status == 410) {

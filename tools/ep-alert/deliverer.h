@@ -9,10 +9,13 @@
 //   connection errors            retried: full jitter, delay uniform in [0, min(max,
 //                                base * 2^(attempt-1))], or Retry-After when given;
 //                                failed after max_attempts or past max_age
+// Per (rule, series, webhook) deliveries go out in window order: a later event (say the
+// resolve) waits while an earlier one (its detection) is still pending or retrying.
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -66,14 +69,17 @@ class Deliverer {
   Status pump(TimeNs max_wait, int extra_fd = -1, bool* extra_ready = nullptr,
               bool start_new = true);
   // Not yet settled: queued, waiting for a retry, or in flight.
-  size_t unsettled() const { return due_.size() + in_flight_.size(); }
+  size_t unsettled() const { return due_.size() + in_flight_.size() + blocked_count_; }
   // Time until the next queued attempt is due (0 if one is due now; large if none).
   TimeNs time_to_next_due() const;
 
   const DelivererStats& stats() const { return stats_; }
 
  private:
+  static std::string order_key(const Delivery& d);
   void schedule(const Delivery& d);
+  void track(const Delivery& d);
+  void untrack(const Delivery& d);
   void start(Delivery& d);
   void settle(Delivery& d, const HttpResult& r);
   void fail(Delivery& d, Outcome o, std::string error, TimeNs duration, bool sent);
@@ -86,6 +92,10 @@ class Deliverer {
   Report report_;
   std::multimap<TimeNs, std::string> due_;                // next_attempt -> key
   std::unordered_map<std::uint64_t, std::string> in_flight_;  // tag -> key
+  // Window ends of unsettled deliveries per order_key, and keys waiting behind them.
+  std::unordered_map<std::string, std::multiset<TimeNs>> unsettled_ends_;
+  std::unordered_map<std::string, std::vector<std::string>> blocked_;
+  size_t blocked_count_ = 0;
   std::uint64_t next_tag_ = 1;
   std::mt19937_64 rng_;
   DelivererStats stats_;

@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
                         "Rewrite the state file at most this often"};
   for (size_t i = 0; i < durations.size(); ++i)
     app.add_option(durations[i].name, durations[i].text, help[i])
-        ->type_name("DUR")->group(kDelivery);
+        ->type_name("DUR")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->group(kDelivery);
   cli.add_inputs();
 
   CLI::App* retry = app.add_subcommand("retry", "Re-send failed deliveries kept in --state (dead letters)");
@@ -96,7 +98,9 @@ int main(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand(
       "verify", "Check a received webhook (HTTP request dump: headers + body) against a secret");
   verify->add_option("--secret", vopts.secrets,
-                     "whsec_… secret, env:NAME or file:PATH; repeat during a rotation")->required();
+                     "whsec_… secret, env:NAME or file:PATH; repeat during a rotation")
+      ->required()
+      ->allow_extra_args(false);  // one value per --secret; the dump file is positional
   std::string tolerance = "5m";
   verify->add_option("--tolerance", tolerance, "Accepted webhook-timestamp skew")->type_name("DUR");
   verify->add_option("dump", vopts.inputs, "Request dump; none or - means stdin")->type_name("FILE");
