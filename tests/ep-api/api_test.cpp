@@ -2,6 +2,11 @@
 // (another tenant's id is 404, never 403 or data), pagination, and error shapes.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
 #include <set>
 
 #include "ep/json.h"
@@ -385,6 +390,53 @@ TEST_F(Api, RowLevelSecurityHoldsEvenWithoutATenantFilter) {
   ASSERT_EQ(r->size(), 1);
   EXPECT_EQ(r->str(0, 0), s.acme_id);
   ASSERT_TRUE(c->rollback().is_ok());
+}
+
+// Runs a node script from tests/ep-api against this server; returns its exit status and
+// output (stdout and stderr).
+std::pair<int, std::string> run_node(Env& env, const char* script) {
+  const Seed& s = env.seed();
+  JsonWriter w;
+  w.start_object();
+  w.kv("acme_key", s.acme_key);
+  w.kv("globex_key", s.globex_key);
+  w.kv("acme_voltage", s.acme_voltage);
+  w.kv("globex_temp", s.globex_temp);
+  w.kv("globex_dev", s.globex_dev);
+  w.kv("acme_hook", s.acme_hook);
+  w.kv("globex_hook", s.globex_hook);
+  w.kv("globex_rule", s.globex_rule);
+  w.kv("spike_start", s.spike_start);
+  w.end_object();
+  std::string node_modules = EP_NODE_DIR "/node_modules";
+  if (::access((node_modules + "/ajv").c_str(), R_OK) != 0 ||
+      ::access((node_modules + "/playwright-core").c_str(), R_OK) != 0)
+    return {-1, "npm packages missing: run `npm install` in " EP_NODE_DIR};
+  ::setenv("EP_API_BASE", env.base().c_str(), 1);
+  ::setenv("EP_FIXTURE", w.take().c_str(), 1);
+  ::setenv("EP_NODE_MODULES", node_modules.c_str(), 1);
+  ::setenv("EP_WORK_DIR", EP_WORK_DIR, 1);
+  std::string cmd = std::string("node " EP_TEST_DIR "/") + script + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
+}
+
+TEST_F(Api, OpenApiDocumentMatchesEveryRouteAndResponse) {
+  auto [rc, out] = run_node(env, "openapi_check.mjs");
+  EXPECT_EQ(rc, 0) << out;
+  std::cout << out;
+}
+
+TEST_F(Api, DashboardShowsTheInjectedSpikeInChromium) {
+  auto [rc, out] = run_node(env, "dashboard_check.mjs");
+  EXPECT_EQ(rc, 0) << out;
+  std::cout << out;
 }
 
 }  // namespace

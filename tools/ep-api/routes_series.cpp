@@ -1,6 +1,8 @@
 // GET /v1/series: one series' values and scores for a chart, downsampled on the server
 // (LTTB) so the browser draws at most max_points however many points lie behind, with
 // the extremes of every anomalous window kept.
+#include <algorithm>
+
 #include "ep/json.h"
 #include "lttb.h"
 #include "routes.h"
@@ -19,16 +21,20 @@ Result<Response> get_series(Ctx& c) {
 
   auto meta = c.db.exec(
       "SELECT m.name, m.unit, d.external_id, d.device_id::text, "
-      "  (SELECT max(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id) "
+      "  (SELECT max(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id), "
+      "  (SELECT min(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id) "
       "FROM metrics m JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
       "WHERE m.tenant_id = $1 AND m.metric_id = $2",
       {c.tenant.id, *metric_id});
   if (!meta) return meta.status();
   // Another tenant's metric is as absent as a deleted one.
   if (meta->empty()) return Status::not_found("metric " + *metric_id + " not found");
-  // Default range: the day up to the last point (or now when the series is empty).
+  // Default range: the day up to the last point (or now when the series is empty),
+  // starting no earlier than the first point.
   TimeNs to = to_q ? *to_q : meta->is_null(0, 4) ? c.now : meta->get_ts(0, 4) + 1000;
+  // A young series starts at its first point rather than a mostly empty day.
   TimeNs from = from_q ? *from_q : to - c.opts.default_series_range;
+  if (!from_q && !meta->is_null(0, 5)) from = std::max(from, meta->get_ts(0, 5));
   if (from >= to) return Status::usage("from: must be before to");
 
   auto scores = c.db.exec(
