@@ -271,6 +271,7 @@ ep::Result<Rows> Conn::exec(std::string_view sql, std::initializer_list<Param> p
 }
 
 Status Conn::run(std::string_view sql, std::initializer_list<Param> params) {
+  if (params.size() == 0) return exec(sql).status();  // simple protocol: several statements allowed
   return exec(sql, params).status();
 }
 

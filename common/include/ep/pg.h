@@ -125,7 +125,8 @@ class Conn {
   // Extended protocol with text parameters ($1, $2, ...).
   ep::Result<Rows> exec(std::string_view sql, std::initializer_list<Param> params);
   ep::Result<Rows> exec(std::string_view sql, const std::vector<Param>& params);
-  // Same, discarding the rows.
+  // Same, discarding the rows. Without parameters it uses the simple protocol, so the
+  // text may hold several statements.
   Status run(std::string_view sql, std::initializer_list<Param> params = {});
 
   // Transactions (see also Transaction below).
