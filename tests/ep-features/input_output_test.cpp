@@ -149,3 +149,67 @@ TEST(Options, ParsesWindowsAndRejectsMisuse) {
 
 }  // namespace
 }  // namespace ep::features
+
+namespace ep::features {
+namespace {
+
+// The flat fast path must agree with the RapidJSON path: whatever it accepts, the DOM
+// accepts with the same point; whatever the DOM rejects, it rejects.
+TEST(RecordParser, FastPathAgreesWithTheDomPath) {
+  const std::string ok_tail = R"("ts":"2026-01-05T10:00:00.5+01:00","value":)";
+  std::vector<std::string> lines = {
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"(  { "kind" : "point" , "tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value": -0.5e+3 }  )",
+      R"({"value":229.5,"ts":"2026-01-05T10:00:00Z","metric":"m","device":"d","tenant":"t","kind":"point","unit":"V","ok":true,"n":null})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1,"extra":{"a":1}})",
+      R"({"kind":"point","tenant":"t\u0041","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1,"kind":"batch"})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":01})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1.})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":.5})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":+1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1e})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1e999})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":NaN})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":"1"})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1}x)",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1,})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z" "value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1)",
+      R"({"kind":"point","tenant":"","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"bad","value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"({"kind":"Point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":tru})",
+      "{\"kind\":\"point\",\"tenant\":\"t\x01\",\"device\":\"d\",\"metric\":\"m\",\"ts\":\"2026-01-05T10:00:00Z\",\"value\":1}",
+      R"({"kind":"point","tenant":"tenant-é","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1})",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":1}{})",
+      R"({})",
+      R"()",
+      R"({"kind":"point","tenant":"t","device":"d","metric":"m","ts":"2026-01-05T10:00:00Z","value":-})",
+  };
+  int fast_accepted = 0;
+  for (const auto& line : lines) {
+    FlatPoint fp;
+    bool fast = parse_flat_point(line, fp);
+    RecordParser dom(false);
+    Points got;
+    Status st = dom.parse(line, got);
+    SCOPED_TRACE(line);
+    if (fast) {
+      ++fast_accepted;
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      ASSERT_EQ(got.got.size(), 1u);
+      EXPECT_EQ(got.got[0].t, fp.tenant);
+      EXPECT_EQ(got.got[0].d, fp.device);
+      EXPECT_EQ(got.got[0].m, fp.metric);
+      EXPECT_EQ(got.got[0].ts, fp.ts);
+      EXPECT_EQ(got.got[0].v, fp.value);
+    }
+    if (!st.is_ok()) EXPECT_FALSE(fast);
+  }
+  EXPECT_EQ(fast_accepted, 5);  // the first three, the duplicate kind, the UTF-8 tenant
+}
+
+}  // namespace
+}  // namespace ep::features

@@ -2,6 +2,8 @@
 
 #include <rapidjson/error/en.h>
 
+#include <charconv>
+#include <cmath>
 #include <memory>
 
 #include "ep/json.h"
@@ -18,12 +20,149 @@ Status name_field(const rapidjson::Value& o, const char* key, std::string_view p
   return Status::ok();
 }
 
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Scans a JSON string starting at the opening quote; false on escapes or control
+// characters (left to RapidJSON).
+bool scan_string(std::string_view s, size_t& i, std::string_view& out) {
+  size_t start = ++i;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      out = s.substr(start, i - start);
+      ++i;
+      return true;
+    }
+    if (c == '\\' || c < 0x20) return false;
+    ++i;
+  }
+  return false;
+}
+
+// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool scan_number(std::string_view s, size_t& i, std::string_view& out) {
+  size_t start = i;
+  auto digit = [&](size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (s[i] == '0') ++i;
+  else while (digit(i)) ++i;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  out = s.substr(start, i - start);
+  return true;
+}
+
+bool scan_literal(std::string_view s, size_t& i) {
+  for (std::string_view lit : {"true", "false", "null"}) {
+    if (s.substr(i, lit.size()) == lit) {
+      i += lit.size();
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
-RecordParser::RecordParser()
-    : arena_(new char[kArenaBytes]), pool_(arena_.get(), kArenaBytes), doc_(&pool_) {}
+bool parse_flat_point(std::string_view s, FlatPoint& out) {
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < s.size() && is_ws(s[i])) ++i;
+  };
+  skip();
+  if (i >= s.size() || s[i] != '{') return false;
+  ++i;
+  // Fields seen (first occurrence wins, as RapidJSON's FindMember does).
+  enum : unsigned { kKind = 1, kTenant = 2, kDevice = 4, kMetric = 8, kTs = 16, kValue = 32 };
+  unsigned seen = 0;
+  std::string_view ts, value;
+  skip();
+  if (i < s.size() && s[i] == '}') return false;
+  for (;;) {
+    skip();
+    std::string_view key;
+    if (i >= s.size() || s[i] != '"' || !scan_string(s, i, key)) return false;
+    skip();
+    if (i >= s.size() || s[i] != ':') return false;
+    ++i;
+    skip();
+    if (i >= s.size()) return false;
+    char c = s[i];
+    std::string_view str, num;
+    bool is_str = false, is_num = false;
+    if (c == '"') {
+      if (!scan_string(s, i, str)) return false;
+      is_str = true;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      if (!scan_number(s, i, num)) return false;
+      is_num = true;
+    } else if (!scan_literal(s, i)) {
+      return false;  // nested object or array, or invalid: the DOM path decides
+    }
+    // First occurrence of a field wins (as RapidJSON's FindMember); it must have the
+    // right type, else the DOM path reports the error.
+    auto take = [&](unsigned bit, std::string_view& dst, bool ok) {
+      if (seen & bit) return true;
+      seen |= bit;
+      dst = is_str ? str : num;
+      return ok;
+    };
+    bool ok = true;
+    if (key == "kind") {
+      if (!(seen & kKind)) {
+        seen |= kKind;
+        ok = is_str && str == "point";  // batches and other kinds: DOM path
+      }
+    } else if (key == "tenant") ok = take(kTenant, out.tenant, is_str);
+    else if (key == "device") ok = take(kDevice, out.device, is_str);
+    else if (key == "metric") ok = take(kMetric, out.metric, is_str);
+    else if (key == "ts") ok = take(kTs, ts, is_str);
+    else if (key == "value") ok = take(kValue, value, is_num);
+    if (!ok) return false;
+    skip();
+    if (i < s.size() && s[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < s.size() && s[i] == '}') {
+      ++i;
+      break;
+    }
+    return false;
+  }
+  skip();
+  if (i != s.size()) return false;
+  if (seen != (kKind | kTenant | kDevice | kMetric | kTs | kValue)) return false;
+  if (out.tenant.empty() || out.device.empty() || out.metric.empty()) return false;
+  auto t = parse_rfc3339(ts);
+  if (!t) return false;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), out.value);
+  if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(out.value))
+    return false;
+  out.ts = *t;
+  return true;
+}
+
+RecordParser::RecordParser(bool fast)
+    : fast_(fast),
+      arena_(new char[kArenaBytes]), pool_(arena_.get(), kArenaBytes), doc_(&pool_) {}
 
 Status RecordParser::parse(std::string_view line, PointSink& sink) {
+  FlatPoint fp;
+  if (fast_ && parse_flat_point(line, fp)) {
+    sink.on_point(fp.tenant, fp.device, fp.metric, fp.ts, fp.value);
+    return Status::ok();
+  }
   text_.assign(line);
   pool_.Clear();  // keeps the arena; frees only chunks a large line added
   doc_.ParseInsitu<rapidjson::kParseFullPrecisionFlag>(text_.data());
