@@ -2,10 +2,15 @@
 // (another tenant's id is 404, never 403 or data), pagination, and error shapes.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <thread>
 #include <iostream>
 #include <set>
 
@@ -437,6 +442,50 @@ TEST_F(Api, DashboardShowsTheInjectedSpikeInChromium) {
   auto [rc, out] = run_node(env, "dashboard_check.mjs");
   EXPECT_EQ(rc, 0) << out;
   std::cout << out;
+}
+
+}  // namespace
+}  // namespace ep::api::test
+
+namespace ep::api::test {
+namespace {
+
+// The binary against the fixture's database: serves, then drains on SIGTERM and exits 0.
+TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
+  Env& env = Env::get();
+  std::string err = std::string(EP_WORK_DIR) + "/process.err";
+  ::mkdir(EP_WORK_DIR, 0755);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::execl(EP_API_BIN, EP_API_BIN, "--listen", "127.0.0.1:0", "--db", env.db_url().c_str(),
+            "--api-key-hash-salt", kPepper, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait for "listening on http://ADDR" (an observable condition, polled).
+  std::string addr;
+  for (int i = 0; i < 1000 && addr.empty(); ++i) {
+    std::ifstream in(err);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto p = line.find("listening on http://");
+      if (p != std::string::npos) addr = line.substr(p + 20);
+    }
+    if (addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(addr.empty()) << "no listening line";
+  std::string cmd = "curl -s -H 'X-API-Key: " + env.seed().acme_key + "' http://" + addr + "/v1/me";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[512] = {0};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, p);
+  ::pclose(p);
+  EXPECT_NE(std::string(buf, n).find("\"tenant\":\"acme\""), std::string::npos) << buf;
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
 }
 
 }  // namespace
