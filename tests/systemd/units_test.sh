@@ -39,7 +39,25 @@ case "$mode" in
     grep -q "adduser --system" "$work/ctrl/postinst" || fail "postinst does not create the user"
     dpkg-deb -x "$deb" "$root"
     ;;
-  *) fail "usage: units_test.sh install|deb BUILD_DIR SOURCE_DIR" ;;
+  script)
+    # scripts/install staged into a scratch root, with a non-default score interval.
+    mkdir -p "$root/etc/edgepulse"
+    sed 's/^SCORE_INTERVAL_SEC=.*/SCORE_INTERVAL_SEC=300/' "$src/examples/edgepulse.env.example" \
+      >"$root/etc/edgepulse/edgepulse.env"
+    "$src/scripts/install" --build-dir "$build" --destdir "$root" >"$work/install.log" 2>&1 \
+      || { cat "$work/install.log" >&2; fail "scripts/install failed"; }
+    for d in var/lib/edgepulse/archive var/lib/edgepulse/models var/lib/edgepulse/locks; do
+      [ -d "$root/$d" ] || fail "scripts/install did not create /$d"
+    done
+    grep -q '^SCORE_INTERVAL_SEC=300$' "$root/etc/edgepulse/edgepulse.env" \
+      || fail "scripts/install overwrote an existing env file"
+    grep -qx 'OnUnitActiveSec=300s' "$root/etc/systemd/system/ep-score.timer.d/interval.conf" \
+      || fail "scripts/install did not write the score interval drop-in"
+    # Idempotent: a second run succeeds and changes nothing it should keep.
+    "$src/scripts/install" --build-dir "$build" --destdir "$root" >/dev/null 2>&1 \
+      || fail "scripts/install is not idempotent"
+    ;;
+  *) fail "usage: units_test.sh install|deb|script BUILD_DIR SOURCE_DIR" ;;
 esac
 
 unitdir=$root/usr/lib/systemd/system
