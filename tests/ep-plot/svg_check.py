@@ -2,8 +2,10 @@
 """Process-level ep-plot test: renders a 1M-point series with three injected anomalies
 and checks the SVG with xml.etree: well-formed, one shaded rect per flagged window, the
 spike kept in the downsampled line, few points drawn; bad input lines exit 65.
-Usage: svg_check.py EP_PLOT_BINARY
+Also checks that every option of --help is in the man page.
+Usage: svg_check.py EP_PLOT_BINARY MAN_PAGE
 """
+import re
 import json
 import math
 import os
@@ -62,6 +64,10 @@ def main():
         spike = next(r for r in rects if r.get("data-label") == "spike")
         x0, w = float(spike.get("x")), float(spike.get("width"))
         assert any(x0 - 1 <= x <= x0 + w + 1 for x in xs), (xs, x0, w)
+    help_text = subprocess.run([ep_plot, "--help"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    man = open(sys.argv[2]).read().replace("\\-", "-")
+    missing = sorted(o for o in set(re.findall(r"--[a-z][a-z-]+", help_text)) if o not in man)
+    assert not missing, "options missing from the man page: %s" % missing
     print("svg_check: 1M points rendered; 3 flagged windows shaded; spike kept; %d points drawn" % len(pts))
 
 

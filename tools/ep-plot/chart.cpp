@@ -22,6 +22,18 @@ std::string value_label(double v) {
   return buf;
 }
 
+// Axis labels with as many decimals as the axis span needs ("41160", "0.25").
+std::string axis_label(double v, double span) {
+  char buf[32];
+  if (std::fabs(v) >= 1e7 || span < 1e-4) {
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  } else {
+    int decimals = std::clamp(2 - static_cast<int>(std::floor(std::log10(span))), 0, 6);
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  }
+  return buf;
+}
+
 std::string time_label(TimeNs t, TimeNs span) {
   std::string s = format_rfc3339(t);  // 2026-01-05T10:00:00.000Z
   if (span <= 86400 * kNsPerSec) return s.substr(11, 8);       // 10:00:00
@@ -156,6 +168,7 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
   // Flagged windows: shaded over both bands, labelled at the top.
   auto regions = flagged_regions(d.scores);
   svg += "<g class=\"flags\">\n";
+  double label_free_x = -1;  // labels that would overlap the previous one are left out
   for (const Region& r : regions) {
     double x0 = X(r.start), x1 = std::max(X(r.end), x0 + 1.0);
     svg += R"(<rect class="flag" x=")" + num(x0) + R"(" y=")" + num(value_top) + R"(" width=")" +
@@ -164,8 +177,11 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
            R"(" data-label=")" + xml_escape(r.label) + R"("><title>)" + xml_escape(r.label) + " " +
            format_rfc3339(r.start) + " .. " + format_rfc3339(r.end) + " score " + value_label(r.score) +
            "</title></rect>\n";
-    svg += R"(<text class="flag-label" x=")" + num(x0 + 2) + R"(" y=")" + num(value_top + 11) + R"(">)" +
-           xml_escape(r.label) + "</text>\n";
+    if (x0 + 2 >= label_free_x) {
+      svg += R"(<text class="flag-label" x=")" + num(x0 + 2) + R"(" y=")" + num(value_top + 11) +
+             R"(">)" + xml_escape(r.label) + "</text>\n";
+      label_free_x = x0 + 2 + 6.5 * static_cast<double>(r.label.size()) + 4;
+    }
   }
   svg += "</g>\n";
 
@@ -176,20 +192,23 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
     svg += R"(<line class="grid" x1=")" + num(left) + R"(" x2=")" + num(left + plot_w) + R"(" y1=")" +
            num(y) + R"(" y2=")" + num(y) + R"("/>)";
     svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(y + 4) + R"(" text-anchor="end">)" +
-           value_label(v) + "</text>\n";
+           axis_label(v, vmax - vmin) + "</text>\n";
     TimeNs t = t0 + (t1 - t0) / 4 * k;
     double x = X(t);
     svg += R"(<line class="axis" x1=")" + num(x) + R"(" x2=")" + num(x) + R"(" y1=")" +
            num(score_top + score_h) + R"(" y2=")" + num(score_top + score_h + 4) + R"("/>)";
-    svg += R"(<text x=")" + num(x) + R"(" y=")" + num(H - bottom + 18) + R"(" text-anchor="middle">)" +
-           time_label(t, t1 - t0) + "</text>\n";
+    svg += R"(<text x=")" + num(x) + R"(" y=")" + num(H - bottom + 18) + R"(" text-anchor=")" +
+           (k == 0 ? "start" : k == 4 ? "end" : "middle") + R"(">)" + time_label(t, t1 - t0) + "</text>\n";
   }
   svg += R"(<rect fill="none" class="axis" x=")" + num(left) + R"(" y=")" + num(value_top) +
          R"(" width=")" + num(plot_w) + R"(" height=")" + num(value_h) + R"("/>)" "\n";
   svg += R"(<rect fill="none" class="axis" x=")" + num(left) + R"(" y=")" + num(score_top) +
          R"(" width=")" + num(plot_w) + R"(" height=")" + num(score_h) + R"("/>)" "\n";
-  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + 10) +
-         R"(" text-anchor="end">score</text>)" "\n";
+  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + score_h / 2 + 4) +
+         R"(" text-anchor="end">score</text>)";
+  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + 8) + R"(" text-anchor="end">1</text>)";
+  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + score_h) +
+         R"(" text-anchor="end">0</text>)" "\n";
 
   // Values, downsampled.
   auto keep = select_points(d.points, regions, target);
