@@ -120,10 +120,37 @@ void append_rfc3339(std::string& out, TimeNs t) {
   std::int64_t y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                        static_cast<long long>(y), m, d, sod / 3600, sod / 60 % 60, sod % 60, msr);
-  out.append(buf, static_cast<size_t>(n));
+  if (y < 0 || y > 9999) {
+    char buf[40];
+    int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                          static_cast<long long>(y), m, d, sod / 3600, sod / 60 % 60, sod % 60, msr);
+    out.append(buf, static_cast<size_t>(n));
+    return;
+  }
+  // The common case by hand: snprintf dominated batch serialisation (ep-ingest).
+  char buf[24];
+  auto two = [&](int at, unsigned v) {
+    buf[at] = static_cast<char>('0' + v / 10);
+    buf[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  auto yy = static_cast<unsigned>(y);
+  two(0, yy / 100);
+  two(2, yy % 100);
+  buf[4] = '-';
+  two(5, m);
+  buf[7] = '-';
+  two(8, d);
+  buf[10] = 'T';
+  two(11, static_cast<unsigned>(sod / 3600));
+  buf[13] = ':';
+  two(14, static_cast<unsigned>(sod / 60 % 60));
+  buf[16] = ':';
+  two(17, static_cast<unsigned>(sod % 60));
+  buf[19] = '.';
+  buf[20] = static_cast<char>('0' + msr / 100);
+  two(21, static_cast<unsigned>(msr % 100));
+  buf[23] = 'Z';
+  out.append(buf, sizeof buf);
 }
 
 std::string format_rfc3339(TimeNs t) {

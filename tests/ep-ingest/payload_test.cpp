@@ -234,3 +234,44 @@ TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
 
 }  // namespace
 }  // namespace ep::ingest
+
+namespace ep::ingest {
+namespace {
+
+TEST(AppendJsonString, EscapesExactlyAsRapidJsonDoes) {
+  std::string all;
+  for (int c = 0; c < 0x80; ++c) all.push_back(static_cast<char>(c));
+  all += "\xC2\xB0" "C \xE2\x82\xAC \xF0\x9F\x98\x80 / \\ \"";
+  for (const std::string& s : {all, std::string(), std::string("plain"), std::string("\"\"\\\\\n")}) {
+    JsonWriter w;
+    w.str(s);
+    std::string mine;
+    append_json_string(mine, s);
+    EXPECT_EQ(mine, std::string(w.view()));
+  }
+}
+
+TEST(AppendRfc3339, MatchesTheReferenceFormatting) {
+  // The hand-written fast path against snprintf, over 4 centuries of pseudo-random instants.
+  std::uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 200000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    TimeNs t = static_cast<TimeNs>(x % (400ULL * 365 * 86400 * kNsPerSec)) - 100LL * 365 * 86400 * kNsPerSec;
+    std::int64_t ms = t >= 0 ? t / kNsPerMs : -((-t + kNsPerMs - 1) / kNsPerMs);
+    std::int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    std::int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int sod = static_cast<int>(secs - days * 86400);
+    std::int64_t y;
+    unsigned m, d;
+    civil_from_days(days, y, m, d);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y), m, d,
+                  sod / 3600, sod / 60 % 60, sod % 60, static_cast<int>(ms - secs * 1000));
+    ASSERT_EQ(format_rfc3339(t), buf) << t;
+  }
+}
+
+}  // namespace
+}  // namespace ep::ingest

@@ -2,6 +2,7 @@
 // Builds the `batch` record (DESIGN §3) straight from a parsed payload, without the
 // intermediate ep::Batch copy (the hot path of both HTTP and stdin ingest).
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "ep/json.h"
@@ -18,5 +19,11 @@ struct BatchMeta {
 // carries the sha256 of raw (computed unless sha256_hex is given) and raw itself.
 void write_batch(JsonWriter& w, const BatchMeta& meta, std::span<const PayloadPoint> points,
                  std::string_view raw, std::string_view sha256_hex = {});
+
+// Appends s as a JSON string literal (quotes included), escaped exactly as RapidJSON's
+// Writer does (short forms for \b \f \n \r \t, \u00XX for other control characters,
+// '"' and '\\'; UTF-8 passes through). Copies unescaped runs whole: the raw body is most
+// of a batch record, and escaping it byte by byte through the Writer was the hot spot.
+void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace ep::ingest

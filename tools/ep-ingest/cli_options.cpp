@@ -53,6 +53,9 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
   app.add_option("--archive", o.archive_uri,
                  "Store each batch durably here before acknowledging it (file:///DIR or s3://BUCKET/PREFIX)")
       ->type_name("URI")->group(kLimits);
+  app.add_option("--archive-writers", o.archive_writers,
+                 "HTTP: batches synced to the archive concurrently (group commit per writer)")
+      ->type_name("N")->check(CLI::Range(1, 1024))->group(kLimits);
   app.add_option("--s3-endpoint", o.archive_options.s3_endpoint, "S3-compatible endpoint URL")
       ->type_name("URL")->group(kLimits);
   app.add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest HTTP body or stdin line")

@@ -1,16 +1,27 @@
 #include "committer.h"
 
+#include <algorithm>
+
 namespace ep::ingest {
 
 Committer::Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
-                     std::function<void(const Status&)> on_output_error)
+                     std::function<void(const Status&)> on_output_error, int workers)
     : archive_(archive), out_(out), metrics_(metrics), on_output_error_(std::move(on_output_error)) {
-  thread_ = std::thread([this] { loop(); });
+  // Without an archive there is nothing to wait for but a write(2): the request thread
+  // writes its own line (under out_mu_), which costs less than waking a committer.
+  if (archive_)
+    for (int i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] { loop(); });
 }
 
 Committer::~Committer() { stop(); }
 
 void Committer::submit(Item&& item) {
+  if (!archive_) {
+    std::vector<Item> one;
+    one.push_back(std::move(item));
+    commit(one);
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     if (!stop_) {
@@ -26,9 +37,10 @@ void Committer::stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
-    cv_.notify_one();
+    cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 Status Committer::output_status() const {
@@ -40,9 +52,17 @@ void Committer::loop() {
   std::vector<Item> group;
   std::unique_lock lock(mu_);
   for (;;) {
+    ++idle_;
     cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+    --idle_;
     if (queue_.empty()) break;  // stop_ and drained
-    group.swap(queue_);
+    // Take a fair share, so idle committers pick up the rest and sync in parallel.
+    size_t share = (queue_.size() + static_cast<size_t>(idle_)) / static_cast<size_t>(idle_ + 1);
+    for (size_t i = 0; i < share; ++i) {
+      group.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (!queue_.empty()) cv_.notify_one();
     lock.unlock();
     commit(group);
     group.clear();
@@ -66,6 +86,7 @@ void Committer::commit(std::vector<Item>& group) {
       else if (!out[i].is_ok()) results[i] = out[i].status();
     }
   }
+  std::unique_lock out_lock(out_mu_);
   bool output_ok;
   {
     std::lock_guard lock(mu_);
@@ -85,6 +106,7 @@ void Committer::commit(std::vector<Item>& group) {
       if (on_output_error_) on_output_error_(err);
     }
   }
+  out_lock.unlock();
   for (size_t i = 0; i < group.size(); ++i) {
     // With an archive the batch is durable even if stdout failed (replay recovers it);
     // without one, a batch that was not written was not accepted.

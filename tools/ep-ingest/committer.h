@@ -1,9 +1,14 @@
 #pragma once
-// Group commit (DESIGN §6): request threads hand finished batch records to one committer
-// thread, which takes everything queued, stores it in the archive with one put_many
-// (sharing fsyncs), then writes the batch lines to stdout in one go, and only then
-// tells each request its outcome — so a 202 always means "durable, then emitted".
+// Group commit (DESIGN §6): request threads hand finished batch records to committer
+// threads. Each takes its share of what is queued, stores it in the archive with one
+// put_many (sharing directory fsyncs), then writes the batch lines to stdout, and only
+// then tells each request its outcome — so a 202 always means "durable, then emitted".
+// Several committers run at once because the file system batches concurrent fdatasync
+// calls into one journal commit (measured on ext4: 7.4 ms per file one at a time,
+// 0.55 ms per file with 16 at once); one committer would serialise them.
+// Without an archive, submit() writes the line in the calling thread.
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -29,8 +34,9 @@ class Committer {
 
   // archive may be null (then "durable" means "written to stdout"). on_output_error is
   // called once if stdout fails (the caller stops the server).
+  // workers: committer threads (1 is enough without an archive).
   Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
-            std::function<void(const Status&)> on_output_error);
+            std::function<void(const Status&)> on_output_error, int workers = 1);
   ~Committer();
   void submit(Item&& item);
   // Processes everything queued, then ends the thread.
@@ -46,12 +52,14 @@ class Committer {
   RecordWriter& out_;
   Metrics& metrics_;
   std::function<void(const Status&)> on_output_error_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // queue_, idle_, stop_, output_status_
   std::condition_variable cv_;
-  std::vector<Item> queue_;
+  std::deque<Item> queue_;
+  int idle_ = 0;
   bool stop_ = false;
   Status output_status_;
-  std::thread thread_;
+  std::mutex out_mu_;  // stdout: one group's lines at a time
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace ep::ingest

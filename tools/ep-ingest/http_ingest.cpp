@@ -209,7 +209,7 @@ Status run_http(const Options& opts, int out_fd) {
   Committer committer(archive.get(), out, metrics, [&](const Status& s) {
     log::error(s);
     if (server_ptr) server_ptr->stop();
-  });
+  }, archive ? opts.archive_writers : 1);
   HttpIngest service(opts, keys, committer, metrics, SystemClock::instance());
   auto server = http::Server::listen(
       opts.server,

@@ -33,6 +33,7 @@ struct Options {
   // both
   std::string archive_uri;
   ArchiveOptions archive_options;
+  int archive_writers = 32;  // HTTP: committer threads writing to the archive concurrently
   Limits limits;
 };
 
