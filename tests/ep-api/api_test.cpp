@@ -1,8 +1,7 @@
 // ep-api over a real socket against a real Postgres: every route, tenant isolation
 // (another tenant's id is 404, never 403 or data), pagination, and error shapes.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,9 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <thread>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include "ep/json.h"
 #include "fixture.h"
@@ -97,9 +96,12 @@ TEST_F(Api, OtherTenantsIdsAre404NotForbidden) {
     error_of(r, 404);
     EXPECT_EQ(r.body.find("g-1"), std::string::npos) << path;
   }
-  error_of(env.call("PATCH", "/v1/alert-rules/" + s.globex_rule, s.acme_key, R"({"min_score":0.1})"), 404);
+  error_of(
+      env.call("PATCH", "/v1/alert-rules/" + s.globex_rule, s.acme_key, R"({"min_score":0.1})"),
+      404);
   error_of(env.call("DELETE", "/v1/alert-rules/" + s.globex_rule, s.acme_key), 404);
-  error_of(env.call("PATCH", "/v1/webhooks/" + s.globex_hook, s.acme_key, R"({"enabled":false})"), 404);
+  error_of(env.call("PATCH", "/v1/webhooks/" + s.globex_hook, s.acme_key, R"({"enabled":false})"),
+           404);
   error_of(env.call("DELETE", "/v1/webhooks/" + s.globex_hook, s.acme_key), 404);
   error_of(env.call("POST", "/v1/webhooks/" + s.globex_hook + "/rotate-secret", s.acme_key), 404);
   // The globex rows are untouched.
@@ -125,7 +127,8 @@ TEST_F(Api, AnomaliesNewestFirstWithFilters) {
   EXPECT_DOUBLE_EQ(f["items"][0]["score"].GetDouble(), 0.93);
   EXPECT_EQ(json(env.get("/v1/anomalies?label=drop", s.acme_key))["items"].Size(), 1u);
   EXPECT_EQ(json(env.get("/v1/anomalies?min_score=0.9", s.acme_key))["items"].Size(), 1u);
-  EXPECT_EQ(json(env.get("/v1/anomalies?device_id=" + s.acme_dev2, s.acme_key))["items"].Size(), 1u);
+  EXPECT_EQ(json(env.get("/v1/anomalies?device_id=" + s.acme_dev2, s.acme_key))["items"].Size(),
+            1u);
   // window_end in [from, to): the spike window ends at spike_end.
   EXPECT_EQ(json(env.get("/v1/anomalies?from=" + s.spike_end, s.acme_key))["items"].Size(), 2u);
   EXPECT_EQ(json(env.get("/v1/anomalies?from=2h", s.acme_key))["items"].Size(), 1u);
@@ -134,18 +137,24 @@ TEST_F(Api, AnomaliesNewestFirstWithFilters) {
 }
 
 TEST_F(Api, AnomaliesBadInputNamesTheParameter) {
-  EXPECT_EQ(error_of(env.get("/v1/anomalies?min_score=abc", s.acme_key), 400), "min_score: not a number");
-  EXPECT_NE(error_of(env.get("/v1/anomalies?min_score=2", s.acme_key), 400).find("min_score: out of range"),
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?min_score=abc", s.acme_key), 400),
+            "min_score: not a number");
+  EXPECT_NE(error_of(env.get("/v1/anomalies?min_score=2", s.acme_key), 400)
+                .find("min_score: out of range"),
             std::string::npos);
-  EXPECT_EQ(error_of(env.get("/v1/anomalies?metric_id=x", s.acme_key), 400), "metric_id: not a UUID");
+  EXPECT_EQ(error_of(env.get("/v1/anomalies?metric_id=x", s.acme_key), 400),
+            "metric_id: not a UUID");
   EXPECT_EQ(error_of(env.get("/v1/anomalies?from=yesterday", s.acme_key), 400),
             "from: not an RFC 3339 time or a duration");
-  EXPECT_NE(error_of(env.get("/v1/anomalies?label=weird", s.acme_key), 400).find("label:"), std::string::npos);
+  EXPECT_NE(error_of(env.get("/v1/anomalies?label=weird", s.acme_key), 400).find("label:"),
+            std::string::npos);
   EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=%%%", s.acme_key), 400),
             "cursor: malformed percent-encoding");
   EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=Zm9v", s.acme_key), 400), "cursor: malformed");
-  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=0", s.acme_key), 400).find("limit"), std::string::npos);
-  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=1.5", s.acme_key), 400).find("limit"), std::string::npos);
+  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=0", s.acme_key), 400).find("limit"),
+            std::string::npos);
+  EXPECT_NE(error_of(env.get("/v1/anomalies?limit=1.5", s.acme_key), 400).find("limit"),
+            std::string::npos);
 }
 
 // Walks a listing one item per page; returns the ids in order and checks no repeats.
@@ -201,32 +210,42 @@ TEST_F(Api, CreateDeviceAndMetric) {
   EXPECT_EQ(r.headers["location"], "/v1/devices/" + id);
   error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"new-dev"})"), 409);
   // The same name in another tenant is a different device.
-  EXPECT_EQ(env.call("POST", "/v1/devices", s.globex_key, R"({"external_id":"new-dev"})").status, 201);
-  EXPECT_EQ(error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"bad name"})"), 400),
-            "external_id: must match [A-Za-z0-9._:/-]{1,128}");
-  EXPECT_EQ(error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"x","extra":1})"), 400),
-            "extra: unknown field");
+  EXPECT_EQ(env.call("POST", "/v1/devices", s.globex_key, R"({"external_id":"new-dev"})").status,
+            201);
+  EXPECT_EQ(
+      error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"bad name"})"), 400),
+      "external_id: must match [A-Za-z0-9._:/-]{1,128}");
+  EXPECT_EQ(
+      error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"x","extra":1})"),
+               400),
+      "extra: unknown field");
   EXPECT_NE(error_of(env.call("POST", "/v1/devices", s.acme_key, "{not json"), 400).find("body"),
             std::string::npos);
-  error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"y"})", "text/plain"), 400);
+  error_of(env.call("POST", "/v1/devices", s.acme_key, R"({"external_id":"y"})", "text/plain"),
+           400);
 
-  auto m = env.call("POST", "/v1/metrics", s.acme_key,
-                    R"({"device_id":")" + id + R"(","name":"temp","unit":"C","expected_interval_sec":60})");
+  auto m = env.call(
+      "POST", "/v1/metrics", s.acme_key,
+      R"({"device_id":")" + id + R"(","name":"temp","unit":"C","expected_interval_sec":60})");
   ASSERT_EQ(m.status, 201) << m.body;
   auto md = json(m);
   EXPECT_DOUBLE_EQ(md["expected_interval_sec"].GetDouble(), 60);
   EXPECT_TRUE(md["last_seen"].IsNull());
-  error_of(env.call("POST", "/v1/metrics", s.acme_key, R"({"device_id":")" + id + R"(","name":"temp"})"), 409);
+  error_of(
+      env.call("POST", "/v1/metrics", s.acme_key, R"({"device_id":")" + id + R"(","name":"temp"})"),
+      409);
   // Another tenant's device cannot take metrics from us.
   EXPECT_EQ(error_of(env.call("POST", "/v1/metrics", s.acme_key,
-                              R"({"device_id":")" + s.globex_dev + R"(","name":"x"})"), 400),
+                              R"({"device_id":")" + s.globex_dev + R"(","name":"x"})"),
+                     400),
             "device_id: no such device");
 }
 
 TEST_F(Api, AlertRuleLifecycle) {
   auto r = env.call("POST", "/v1/alert-rules", s.acme_key,
                     R"({"name":"drops","metric":"volt*","min_score":0.7,"labels":["drop"],)"
-                    R"("consecutive":2,"cooldown_sec":600,"webhook_id":")" + s.acme_hook + R"("})");
+                    R"("consecutive":2,"cooldown_sec":600,"webhook_id":")" +
+                        s.acme_hook + R"("})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto d = json(r);
   std::string id = d["rule_id"].GetString();
@@ -242,10 +261,14 @@ TEST_F(Api, AlertRuleLifecycle) {
   EXPECT_TRUE(pd["webhook_id"].IsNull());
   EXPECT_EQ(pd["consecutive"].GetInt64(), 2);  // untouched
   EXPECT_STREQ(pd["metric"].GetString(), "volt*");
-  EXPECT_EQ(error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key, R"({"labels":["bogus"]})"), 400)
-                .substr(0, 10), "labels[0]:");
+  EXPECT_EQ(
+      error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key, R"({"labels":["bogus"]})"),
+               400)
+          .substr(0, 10),
+      "labels[0]:");
   EXPECT_EQ(error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key,
-                              R"({"webhook_id":")" + s.globex_hook + R"("})"), 400),
+                              R"({"webhook_id":")" + s.globex_hook + R"("})"),
+                     400),
             "webhook_id: no such webhook");
   error_of(env.call("PATCH", "/v1/alert-rules/" + id, s.acme_key, R"({"name":"high-score"})"), 409);
   error_of(env.call("POST", "/v1/alert-rules", s.acme_key, R"({"min_score":0.5})"), 400);
@@ -274,12 +297,16 @@ TEST_F(Api, WebhookSecretShownOnceAndRotates) {
   std::string secret2 = json(rot)["secret"].GetString();
   EXPECT_NE(secret2, secret);
   EXPECT_EQ(secret2.rfind("whsec_", 0), 0u);
-  auto p = json(env.call("PATCH", "/v1/webhooks/" + id, s.acme_key, R"({"enabled":false,"max_attempts":3})"));
+  auto p = json(
+      env.call("PATCH", "/v1/webhooks/" + id, s.acme_key, R"({"enabled":false,"max_attempts":3})"));
   EXPECT_FALSE(p["enabled"].GetBool());
   EXPECT_EQ(p["max_attempts"].GetInt64(), 3);
-  EXPECT_EQ(error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"x","url":"ftp://a"})"), 400),
-            "url: required, an http:// or https:// URL");
-  error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"ops","url":"http://a.b/"})"), 409);
+  EXPECT_EQ(
+      error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"x","url":"ftp://a"})"),
+               400),
+      "url: required, an http:// or https:// URL");
+  error_of(env.call("POST", "/v1/webhooks", s.acme_key, R"({"name":"ops","url":"http://a.b/"})"),
+           409);
   EXPECT_EQ(env.call("DELETE", "/v1/webhooks/" + id, s.acme_key).status, 204);
   error_of(env.get("/v1/webhooks/" + id, s.acme_key), 404);
 }
@@ -358,13 +385,16 @@ TEST_F(Api, SeriesIsDownsampledAndKeepsTheAnomaly) {
   EXPECT_EQ(flagged, 1);
   EXPECT_EQ(d["scores"].Size(), 72u);
   // Small enough: every point, not downsampled.
-  auto all = json(env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=20000", s.acme_key));
+  auto all =
+      json(env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=20000", s.acme_key));
   EXPECT_FALSE(all["downsampled"].GetBool());
   EXPECT_EQ(all["points"].Size(), static_cast<size_t>(s.voltage_points));
   EXPECT_EQ(error_of(env.get("/v1/series", s.acme_key), 400), "metric_id: required");
   error_of(env.get("/v1/series?metric_id=" + s.acme_voltage + "&max_points=2", s.acme_key), 400);
   EXPECT_EQ(error_of(env.get("/v1/series?metric_id=" + s.acme_voltage +
-                             "&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", s.acme_key), 400),
+                                 "&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+                             s.acme_key),
+                     400),
             "from: must be before to");
 }
 
@@ -389,7 +419,8 @@ TEST_F(Api, RowLevelSecurityHoldsEvenWithoutATenantFilter) {
   ASSERT_TRUE(c.is_ok());
   ASSERT_TRUE(c->begin().is_ok());
   ASSERT_TRUE(c->run("SELECT set_config('role', 'edgepulse_app', true), set_config($1, $2, true)",
-                     {pg::kTenantSetting, s.acme_id}).is_ok());
+                     {pg::kTenantSetting, s.acme_id})
+                  .is_ok());
   auto r = c->exec("SELECT DISTINCT tenant_id::text FROM devices");
   ASSERT_TRUE(r.is_ok());
   ASSERT_EQ(r->size(), 1);

@@ -58,7 +58,8 @@ TEST(ApiCli, EveryHelpOptionIsInTheManPage) {
   std::string plain = std::regex_replace(man, std::regex(R"(\\-)"), "-");
   std::regex opt(R"((--[a-z][a-z-]+))");
   int n = 0;
-  for (auto it = std::sregex_iterator(help.begin(), help.end(), opt); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), opt); it != std::sregex_iterator();
+       ++it) {
     std::string o = (*it)[1];
     ++n;
     EXPECT_NE(plain.find(o), std::string::npos) << o << " is in --help but not in man/ep-api.1";

@@ -41,7 +41,8 @@ static void must(const Status& s, const char* what) {
   }
 }
 
-static std::string one(pg::Conn& c, const std::string& sql, std::initializer_list<pg::Param> p = {}) {
+static std::string one(pg::Conn& c, const std::string& sql,
+                       std::initializer_list<pg::Param> p = {}) {
   auto r = c.exec(sql, p);
   must(r.status(), sql.c_str());
   if (r->empty()) {
@@ -114,10 +115,12 @@ void Env::seed_data(pg::Conn& c) {
   s.globex_key = add_key(s.globex_id, false);
 
   auto device = [&](const std::string& t, const char* ext) {
-    return one(c, "INSERT INTO devices (tenant_id, external_id) VALUES ($1, $2) RETURNING device_id::text",
-               {t, ext});
+    return one(
+        c, "INSERT INTO devices (tenant_id, external_id) VALUES ($1, $2) RETURNING device_id::text",
+        {t, ext});
   };
-  auto metric = [&](const std::string& t, const std::string& d, const char* name, const char* unit) {
+  auto metric = [&](const std::string& t, const std::string& d, const char* name,
+                    const char* unit) {
     return one(c,
                "INSERT INTO metrics (tenant_id, device_id, name, unit) VALUES ($1, $2, $3, $4) "
                "RETURNING metric_id::text",
@@ -132,8 +135,9 @@ void Env::seed_data(pg::Conn& c) {
 
   // Six hours of voltage every 10 s up to now (truncated to 5 min), a spike to 300 V in
   // the window starting 3 h before the end.
-  std::string end = one(c, "SELECT date_trunc('hour', now()) + "
-                           "floor(extract(minute FROM now()) / 5) * interval '5 minutes'");
+  std::string end = one(c,
+                        "SELECT date_trunc('hour', now()) + "
+                        "floor(extract(minute FROM now()) / 5) * interval '5 minutes'");
   must(c.run("INSERT INTO datapoints (tenant_id, metric_id, ts, value) "
              "SELECT $1, $2, ts, CASE WHEN ts >= $3::timestamptz - interval '3 hours' "
              "  AND ts < $3::timestamptz - interval '175 minutes' THEN 300 "
@@ -154,38 +158,46 @@ void Env::seed_data(pg::Conn& c) {
              {s.globex_id, s.globex_temp, end}),
        "globex points");
   // Scores: every 5-min window of voltage; the spike window anomalous.
-  must(c.run("INSERT INTO anomaly_scores (tenant_id, metric_id, window_start, window_end, score, "
-             "  anomaly, label, model, explanation) "
-             "SELECT $1, $2, ws, ws + interval '5 minutes', "
-             "  CASE WHEN ws = $3::timestamptz - interval '3 hours' THEN 0.93 ELSE 0.31 END, "
-             "  ws = $3::timestamptz - interval '3 hours', "
-             "  CASE WHEN ws = $3::timestamptz - interval '3 hours' THEN 'spike' ELSE 'normal' END, "
-             "  'acme/meter-1/voltage@2', "
-             "  CASE WHEN ws = $3::timestamptz - interval '3 hours' "
-             "    THEN '[{\"feature\":\"max\",\"value\":300,\"baseline\":231.0,\"z\":9.7}]'::jsonb "
-             "    ELSE '[]'::jsonb END "
-             "FROM generate_series($3::timestamptz - interval '6 hours', "
-             "  $3::timestamptz - interval '5 minutes', interval '5 minutes') ws",
-             {s.acme_id, s.acme_voltage, end}),
-       "voltage scores");
-  s.spike_start = one(c, "SELECT to_char(($1::timestamptz - interval '3 hours') AT TIME ZONE 'UTC', "
-                         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", {end});
-  s.spike_end = one(c, "SELECT to_char(($1::timestamptz - interval '175 minutes') AT TIME ZONE 'UTC', "
-                       "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", {end});
+  must(
+      c.run("INSERT INTO anomaly_scores (tenant_id, metric_id, window_start, window_end, score, "
+            "  anomaly, label, model, explanation) "
+            "SELECT $1, $2, ws, ws + interval '5 minutes', "
+            "  CASE WHEN ws = $3::timestamptz - interval '3 hours' THEN 0.93 ELSE 0.31 END, "
+            "  ws = $3::timestamptz - interval '3 hours', "
+            "  CASE WHEN ws = $3::timestamptz - interval '3 hours' THEN 'spike' ELSE 'normal' END, "
+            "  'acme/meter-1/voltage@2', "
+            "  CASE WHEN ws = $3::timestamptz - interval '3 hours' "
+            "    THEN '[{\"feature\":\"max\",\"value\":300,\"baseline\":231.0,\"z\":9.7}]'::jsonb "
+            "    ELSE '[]'::jsonb END "
+            "FROM generate_series($3::timestamptz - interval '6 hours', "
+            "  $3::timestamptz - interval '5 minutes', interval '5 minutes') ws",
+            {s.acme_id, s.acme_voltage, end}),
+      "voltage scores");
+  s.spike_start = one(c,
+                      "SELECT to_char(($1::timestamptz - interval '3 hours') AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                      {end});
+  s.spike_end = one(c,
+                    "SELECT to_char(($1::timestamptz - interval '175 minutes') AT TIME ZONE 'UTC', "
+                    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                    {end});
   must(c.run("INSERT INTO anomaly_scores VALUES ($1, $2, $3::timestamptz - interval '35 minutes', "
-             "$3::timestamptz - interval '30 minutes', 0.71, true, 'drop', 'fallback', '', '[]', now())",
+             "$3::timestamptz - interval '30 minutes', 0.71, true, 'drop', 'fallback', '', '[]', "
+             "now())",
              {s.acme_id, s.acme_current, end}),
        "current score");
   must(c.run("INSERT INTO anomaly_scores VALUES ($1, $2, $3::timestamptz - interval '15 minutes', "
-             "$3::timestamptz - interval '10 minutes', 0.88, true, 'spike', 'fallback', '', '[]', now())",
+             "$3::timestamptz - interval '10 minutes', 0.88, true, 'spike', 'fallback', '', '[]', "
+             "now())",
              {s.globex_id, s.globex_temp, end}),
        "globex score");
 
   auto hook = [&](const std::string& t, const char* name) {
-    return one(c,
-               "INSERT INTO webhooks (tenant_id, name, url, secret) VALUES ($1, $2, "
-               "'http://127.0.0.1:9/hook', 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0') RETURNING webhook_id::text",
-               {t, name});
+    return one(
+        c,
+        "INSERT INTO webhooks (tenant_id, name, url, secret) VALUES ($1, $2, "
+        "'http://127.0.0.1:9/hook', 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0') RETURNING webhook_id::text",
+        {t, name});
   };
   s.acme_hook = hook(s.acme_id, "ops");
   s.globex_hook = hook(s.globex_id, "gops");
@@ -197,7 +209,8 @@ void Env::seed_data(pg::Conn& c) {
   };
   s.acme_rule = rule(s.acme_id, "high-score", s.acme_hook);
   s.globex_rule = rule(s.globex_id, "g-rule", s.globex_hook);
-  must(c.run("INSERT INTO alert_events (tenant_id, alert_id, webhook_id, rule_id, metric_id, window_end, "
+  must(c.run("INSERT INTO alert_events (tenant_id, alert_id, webhook_id, rule_id, metric_id, "
+             "window_end, "
              "  score, label, status, attempts, http_status, payload, created_at) VALUES "
              "($1, 'al-1', $2, $3, $4, $5::timestamptz - interval '175 minutes', 0.93, 'spike', "
              "  'delivered', 1, 200, '{}', now() - interval '2 hours'), "
@@ -217,14 +230,18 @@ void Env::seed_data(pg::Conn& c) {
              "now(), 0.88, 'spike', 'delivered', 1, '{}')",
              {s.globex_id, s.globex_hook, s.globex_rule, s.globex_temp}),
        "globex alert");
-  must(c.run("INSERT INTO models (tenant_id, name, version, metric_id, artefact, sha256, threshold, "
-             "  meta, active) VALUES "
-             "($1, 'meter-1/voltage', 1, $2, '\\x00', 'aa', 0.6, '{\"trees\":100,\"windows\":50}', false), "
-             "($1, 'meter-1/voltage', 2, $2, '\\x0001', 'bb', 0.62, '{\"trees\":100,\"windows\":72}', true), "
-             "($3, 'g-1/temp', 1, $4, '\\x00', 'cc', 0.5, '{}', true)",
-             {s.acme_id, s.acme_voltage, s.globex_id, s.globex_temp}),
-       "models");
-  must(c.run("INSERT INTO ingest_batches (tenant_id, batch_id, device_id, received_at, source, points, "
+  must(
+      c.run("INSERT INTO models (tenant_id, name, version, metric_id, artefact, sha256, threshold, "
+            "  meta, active) VALUES "
+            "($1, 'meter-1/voltage', 1, $2, '\\x00', 'aa', 0.6, '{\"trees\":100,\"windows\":50}', "
+            "false), "
+            "($1, 'meter-1/voltage', 2, $2, '\\x0001', 'bb', 0.62, "
+            "'{\"trees\":100,\"windows\":72}', true), "
+            "($3, 'g-1/temp', 1, $4, '\\x00', 'cc', 0.5, '{}', true)",
+            {s.acme_id, s.acme_voltage, s.globex_id, s.globex_temp}),
+      "models");
+  must(c.run("INSERT INTO ingest_batches (tenant_id, batch_id, device_id, received_at, source, "
+             "points, "
              "  status, error, loaded_at) "
              "SELECT $1, gen_random_uuid(), $2, now() - i * interval '1 minute', 'http', 10, "
              "  CASE WHEN i = 3 THEN 'failed' ELSE 'loaded' END, "

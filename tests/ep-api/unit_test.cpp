@@ -12,7 +12,8 @@ namespace {
 
 std::vector<XY> sine(size_t n) {
   std::vector<XY> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = {static_cast<std::int64_t>(i) * kNsPerSec, std::sin(i / 50.0)};
+  for (size_t i = 0; i < n; ++i)
+    v[i] = {static_cast<std::int64_t>(i) * kNsPerSec, std::sin(i / 50.0)};
   return v;
 }
 

@@ -161,8 +161,9 @@ Response Api::dispatch(const Request& req) {
     bool write = method != "GET";
     return run_route(req, r.handler, write, std::move(params), *query);
   }
-  if (path_known) return error_response(405, "method_not_allowed",
-                                        req.method + " is not allowed on " + std::string(path));
+  if (path_known)
+    return error_response(405, "method_not_allowed",
+                          req.method + " is not allowed on " + std::string(path));
   return error_response(404, "not_found", "no such route: " + std::string(path));
 }
 

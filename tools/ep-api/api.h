@@ -17,8 +17,8 @@
 namespace ep::api {
 
 struct Options {
-  std::string db_url;        // resolved libpq URL ("" = libpq environment)
-  std::string pepper;        // API key pepper (API_KEY_HASH_SALT)
+  std::string db_url;                     // resolved libpq URL ("" = libpq environment)
+  std::string pepper;                     // API key pepper (API_KEY_HASH_SALT)
   TimeNs key_cache_ttl = 30 * kNsPerSec;  // a revoked key keeps working at most this long
   size_t max_idle_connections = 8;
   int default_limit = 100;

@@ -85,17 +85,21 @@ Response error_response(int status, std::string_view code, std::string_view deta
 
 Response status_response(const Status& s) {
   switch (s.code()) {
-    case Code::kNotFound: return error_response(404, "not_found", s.message());
+    case Code::kNotFound:
+      return error_response(404, "not_found", s.message());
     case Code::kUsage:
-    case Code::kData: return error_response(400, "invalid_request", s.message());
-    case Code::kConflict: return error_response(409, "conflict", s.message());
+    case Code::kData:
+      return error_response(400, "invalid_request", s.message());
+    case Code::kConflict:
+      return error_response(409, "conflict", s.message());
     case Code::kUnavailable:
     case Code::kTemporary: {
       Response r = error_response(503, "unavailable", "database unavailable, retry later");
       r.headers.emplace_back("Retry-After", "1");
       return r;
     }
-    default: return error_response(500, "internal", "internal error");
+    default:
+      return error_response(500, "internal", "internal error");
   }
 }
 

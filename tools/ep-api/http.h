@@ -13,8 +13,8 @@
 namespace ep::api {
 
 struct Request {
-  std::string method;  // "GET"
-  std::string target;  // "/v1/anomalies?limit=10"
+  std::string method;                          // "GET"
+  std::string target;                          // "/v1/anomalies?limit=10"
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 

@@ -61,11 +61,11 @@ std::vector<size_t> downsample_keeping(
   for (const auto& [s, e] : keep) {
     auto first = std::lower_bound(pts.begin(), pts.end(), s,
                                   [](const XY& p, std::int64_t t) { return p.t < t; });
-    auto last = std::lower_bound(first, pts.end(), e,
-                                 [](const XY& p, std::int64_t t) { return p.t < t; });
+    auto last =
+        std::lower_bound(first, pts.end(), e, [](const XY& p, std::int64_t t) { return p.t < t; });
     if (first == last) continue;
-    auto [mn, mx] = std::minmax_element(first, last,
-                                        [](const XY& a, const XY& b) { return a.v < b.v; });
+    auto [mn, mx] =
+        std::minmax_element(first, last, [](const XY& a, const XY& b) { return a.v < b.v; });
     out.push_back(static_cast<size_t>(mn - pts.begin()));
     out.push_back(static_cast<size_t>(mx - pts.begin()));
   }

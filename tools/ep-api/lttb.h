@@ -22,7 +22,8 @@ std::vector<size_t> lttb(const std::vector<XY>& pts, size_t threshold);
 
 // LTTB plus, for every [start, end) range in `keep`, the minimum and maximum point in
 // it, so an anomalous window is never averaged away. Ascending, unique.
-std::vector<size_t> downsample_keeping(const std::vector<XY>& pts, size_t threshold,
-                                       const std::vector<std::pair<std::int64_t, std::int64_t>>& keep);
+std::vector<size_t> downsample_keeping(
+    const std::vector<XY>& pts, size_t threshold,
+    const std::vector<std::pair<std::int64_t, std::int64_t>>& keep);
 
 }  // namespace ep::api

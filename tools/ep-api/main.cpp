@@ -11,7 +11,8 @@
 int main(int argc, char** argv) {
   ep::Cli cli("ep-api", "Tenant-scoped REST API and dashboard over Postgres.",
               "Reads: HTTP requests with X-API-Key. Writes: JSON; the dashboard at /.",
-              "ep-api --listen 127.0.0.1:8788 --db postgresql:///edgepulse   # then open http://127.0.0.1:8788/");
+              "ep-api --listen 127.0.0.1:8788 --db postgresql:///edgepulse   # then open "
+              "http://127.0.0.1:8788/");
   auto& app = cli.app();
   ep::http::ServerOptions sopts;
   sopts.listen = "127.0.0.1:8788";
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
   app.add_option("--db", db, "Postgres URL (default $DATABASE_URL, then libpq's PG* variables)")
       ->envname("DATABASE_URL");
   app.add_option("--threads", sopts.threads, "Server threads")->check(CLI::Range(1, 256));
-  app.add_option("--max-connections", sopts.max_connections, "Concurrent connections; more get 503");
+  app.add_option("--max-connections", sopts.max_connections,
+                 "Concurrent connections; more get 503");
   app.add_option("--key-cache-ttl", cache_ttl,
                  "Seconds an API key lookup is cached (a revoked key works at most this long)")
       ->check(CLI::Range(0.0, 3600.0));

@@ -1,10 +1,12 @@
 #pragma once
 // Route handlers (routes_*.cpp) and the helpers they share: typed query parameters
 // whose errors name the parameter, keyset cursors, uuid checks.
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "api.h"
+#include "ep/json.h"
 
 namespace ep::api {
 
@@ -28,6 +30,12 @@ Status path_uuid(const std::string& id, const char* what);
 
 // The one page shape: {"items":[...],"next_cursor":"..."|null}.
 std::string page_json(const std::string& items_array, const std::optional<std::string>& next);
+
+// The page of the first `limit` rows (the query fetched limit + 1 to learn whether
+// there is more): item(w, i) writes row i, cursor_of(i) the cursor after row i.
+Response page_response(const pg::Rows& rows, int limit,
+                       const std::function<void(JsonWriter&, int)>& item,
+                       const std::function<std::string(int)>& cursor_of);
 
 // Handlers.
 Result<Response> get_anomalies(Ctx& c);

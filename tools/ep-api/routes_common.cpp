@@ -1,4 +1,5 @@
 // Helpers every route uses: typed query parameters, cursors, uuids, page JSON.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -98,6 +99,19 @@ Result<std::vector<std::string>> decode_cursor(std::string_view cursor, size_t n
   }
   if (out.size() != nfields) return Status::usage("cursor: malformed");
   return out;
+}
+
+Response page_response(const pg::Rows& rows, int limit,
+                       const std::function<void(JsonWriter&, int)>& item,
+                       const std::function<std::string(int)>& cursor_of) {
+  JsonWriter w;
+  w.start_array();
+  int n = std::min(rows.size(), limit);
+  for (int i = 0; i < n; ++i) item(w, i);
+  w.end_array();
+  std::optional<std::string> next;
+  if (rows.size() > limit) next = cursor_of(n - 1);
+  return json_response(200, page_json(w.take(), next));
 }
 
 std::string page_json(const std::string& items_array, const std::optional<std::string>& next) {

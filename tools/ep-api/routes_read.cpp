@@ -32,8 +32,8 @@ Result<Response> get_me(Ctx& c) {
 }
 
 Result<Response> get_anomalies(Ctx& c) {
-  EP_RETURN_IF_ERROR(q_only(c, {"metric_id", "device_id", "label", "min_score", "from", "to",
-                                "limit", "cursor"}));
+  EP_RETURN_IF_ERROR(
+      q_only(c, {"metric_id", "device_id", "label", "min_score", "from", "to", "limit", "cursor"}));
   EP_TRY(metric_id, q_uuid(c, "metric_id"));
   EP_TRY(device_id, q_uuid(c, "device_id"));
   EP_TRY(min_score, q_number(c, "min_score", 0, 1));
@@ -64,42 +64,41 @@ Result<Response> get_anomalies(Ctx& c) {
       "  AND ($6::timestamptz IS NULL OR s.window_end >= $6::timestamptz) "
       "  AND ($7::timestamptz IS NULL OR s.window_end < $7::timestamptz) "
       "  AND ($8::timestamptz IS NULL OR "
-      "       (s.window_end, s.metric_id, s.window_start) < ($8::timestamptz, $9::uuid, $10::timestamptz)) "
+      "       (s.window_end, s.metric_id, s.window_start) < ($8::timestamptz, $9::uuid, "
+      "$10::timestamptz)) "
       "ORDER BY s.window_end DESC, s.metric_id DESC, s.window_start DESC LIMIT $11",
       {c.tenant.id, metric_id, device_id, label, min_score, ts_opt(from), ts_opt(to), c_end,
        c_metric, c_start, limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) {
-    w.start_object();
-    w.kv("metric_id", rows->str(i, 0));
-    w.kv("device_id", rows->str(i, 1));
-    w.kv("device", rows->str(i, 2));
-    w.kv("metric", rows->str(i, 3));
-    w.kv_time("start", rows->get_ts(i, 4));
-    w.kv_time("end", rows->get_ts(i, 5));
-    w.kv("score", rows->get_double(i, 6));
-    w.kv("label", rows->str(i, 7));
-    w.kv("model", rows->str(i, 8));
-    w.key("explanation");
-    w.raw(rows->get(i, 9));
-    w.end_object();
-  }
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit)
-    next = encode_cursor({std::to_string(rows->get_ts(n - 1, 5)), rows->str(n - 1, 0),
-                          std::to_string(rows->get_ts(n - 1, 4))});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit,
+      [&](JsonWriter& w, int i) {
+        w.start_object();
+        w.kv("metric_id", rows->str(i, 0));
+        w.kv("device_id", rows->str(i, 1));
+        w.kv("device", rows->str(i, 2));
+        w.kv("metric", rows->str(i, 3));
+        w.kv_time("start", rows->get_ts(i, 4));
+        w.kv_time("end", rows->get_ts(i, 5));
+        w.kv("score", rows->get_double(i, 6));
+        w.kv("label", rows->str(i, 7));
+        w.kv("model", rows->str(i, 8));
+        w.key("explanation");
+        w.raw(rows->get(i, 9));
+        w.end_object();
+      },
+      [&](int i) {
+        return encode_cursor({std::to_string(rows->get_ts(i, 5)), rows->str(i, 0),
+                              std::to_string(rows->get_ts(i, 4))});
+      });
 }
 
 // ---- devices ----
 
 static constexpr const char* kDeviceSelect =
     "SELECT d.device_id::text, d.external_id, d.created_at, "
-    "  (SELECT count(*) FROM metrics m WHERE m.tenant_id = d.tenant_id AND m.device_id = d.device_id), "
+    "  (SELECT count(*) FROM metrics m WHERE m.tenant_id = d.tenant_id AND m.device_id = "
+    "d.device_id), "
     "  (SELECT max(ls.t) FROM metrics m, LATERAL (SELECT max(p.ts) AS t FROM datapoints p "
     "     WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id) ls "
     "   WHERE m.tenant_id = d.tenant_id AND m.device_id = d.device_id) "
@@ -111,8 +110,7 @@ static void write_device(JsonWriter& w, const pg::Rows& r, int i) {
   w.kv("external_id", r.str(i, 1));
   w.kv_time("created_at", r.get_ts(i, 2));
   w.kv("metrics", r.get_int(i, 3));
-  w.key("last_seen");
-  if (r.is_null(i, 4)) w.null(); else w.time(r.get_ts(i, 4));
+  kv_nullable_time(w, "last_seen", r, i, 4);
   w.end_object();
 }
 
@@ -130,14 +128,9 @@ Result<Response> list_devices(Ctx& c) {
                             "ORDER BY d.external_id LIMIT $4",
                         {c.tenant.id, after, q_str(c, "q"), limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) write_device(w, *rows, i);
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit) next = encode_cursor({rows->str(n - 1, 1)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit, [&](JsonWriter& w, int i) { write_device(w, *rows, i); },
+      [&](int i) { return encode_cursor({rows->str(i, 1)}); });
 }
 
 Result<Response> get_device(Ctx& c) {
@@ -157,10 +150,13 @@ Result<Response> get_device(Ctx& c) {
 static constexpr const char* kMetricSelect =
     "SELECT m.metric_id::text, m.device_id::text, d.external_id, m.name, m.unit, "
     "  extract(epoch FROM m.expected_interval)::float8, m.created_at, "
-    "  (SELECT max(p.ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id), "
-    "  (SELECT count(*) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id "
+    "  (SELECT max(p.ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = "
+    "m.metric_id), "
+    "  (SELECT count(*) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = "
+    "m.metric_id "
     "     AND p.ts >= now() - interval '1 hour'), "
-    "  (SELECT count(*) FROM anomaly_scores s WHERE s.tenant_id = m.tenant_id AND s.metric_id = m.metric_id "
+    "  (SELECT count(*) FROM anomaly_scores s WHERE s.tenant_id = m.tenant_id AND s.metric_id = "
+    "m.metric_id "
     "     AND s.anomaly AND s.window_end >= now() - interval '24 hours') "
     "FROM metrics m JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id ";
 
@@ -171,11 +167,9 @@ static void write_metric(JsonWriter& w, const pg::Rows& r, int i) {
   w.kv("device", r.str(i, 2));
   w.kv("name", r.str(i, 3));
   w.kv("unit", r.str(i, 4));
-  w.key("expected_interval_sec");
-  if (r.is_null(i, 5)) w.null(); else w.num(r.get_double(i, 5));
+  kv_nullable_num(w, "expected_interval_sec", r, i, 5);
   w.kv_time("created_at", r.get_ts(i, 6));
-  w.key("last_seen");
-  if (r.is_null(i, 7)) w.null(); else w.time(r.get_ts(i, 7));
+  kv_nullable_time(w, "last_seen", r, i, 7);
   w.kv("points_last_hour", r.get_int(i, 8));
   w.kv("anomalies_24h", r.get_int(i, 9));
   w.end_object();
@@ -191,22 +185,19 @@ Result<Response> list_metrics(Ctx& c) {
     a_dev = f[0];
     a_name = f[1];
   }
-  auto rows = c.db.exec(
-      std::string(kMetricSelect) +
-          "WHERE m.tenant_id = $1 AND ($2::uuid IS NULL OR m.device_id = $2::uuid) "
-          "AND ($3::text IS NULL OR (d.external_id, m.name) > ($3::text, $4::text)) "
-          "AND ($5::text IS NULL OR strpos(d.external_id || '/' || m.name, $5) > 0) "
-          "ORDER BY d.external_id, m.name LIMIT $6",
-      {c.tenant.id, device_id, a_dev, a_name, q_str(c, "q"), limit + 1});
+  auto rows =
+      c.db.exec(std::string(kMetricSelect) +
+                    "WHERE m.tenant_id = $1 AND ($2::uuid IS NULL OR m.device_id = $2::uuid) "
+                    "AND ($3::text IS NULL OR (d.external_id, m.name) > ($3::text, $4::text)) "
+                    "AND ($5::text IS NULL OR strpos(d.external_id || '/' || m.name, $5) > 0) "
+                    "ORDER BY d.external_id, m.name LIMIT $6",
+                {c.tenant.id, device_id, a_dev, a_name, q_str(c, "q"), limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) write_metric(w, *rows, i);
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit) next = encode_cursor({rows->str(n - 1, 2), rows->str(n - 1, 3)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit, [&](JsonWriter& w, int i) { write_metric(w, *rows, i); },
+      [&](int i) {
+        return encode_cursor({rows->str(i, 2), rows->str(i, 3)});
+      });
 }
 
 Result<Response> get_metric(Ctx& c) {
@@ -242,17 +233,21 @@ Result<Response> list_batches(Ctx& c) {
   auto rows = c.db.exec(
       "SELECT b.batch_id::text, b.received_at, b.source, b.points, b.status, b.error, b.loaded_at, "
       "       b.archive, b.sha256, d.external_id "
-      "FROM ingest_batches b LEFT JOIN devices d ON d.tenant_id = b.tenant_id AND d.device_id = b.device_id "
+      "FROM ingest_batches b LEFT JOIN devices d ON d.tenant_id = b.tenant_id AND d.device_id = "
+      "b.device_id "
       "WHERE b.tenant_id = $1 AND ($2::text IS NULL OR b.status = $2) "
       "  AND ($3::timestamptz IS NULL OR b.received_at >= $3::timestamptz) "
       "  AND ($4::timestamptz IS NULL OR b.received_at < $4::timestamptz) "
-      "  AND ($5::timestamptz IS NULL OR (b.received_at, b.batch_id) < ($5::timestamptz, $6::uuid)) "
+      "  AND ($5::timestamptz IS NULL OR (b.received_at, b.batch_id) < ($5::timestamptz, "
+      "$6::uuid)) "
       "ORDER BY b.received_at DESC, b.batch_id DESC LIMIT $7",
       {c.tenant.id, status, ts_opt(from), ts_opt(to), c_at, c_id, limit + 1});
   if (!rows) return rows.status();
   auto sum = c.db.exec(
-      "SELECT count(*) FILTER (WHERE status = 'received'), count(*) FILTER (WHERE status = 'loaded'), "
-      "       count(*) FILTER (WHERE status = 'failed'), coalesce(sum(points), 0), max(received_at) "
+      "SELECT count(*) FILTER (WHERE status = 'received'), count(*) FILTER (WHERE status = "
+      "'loaded'), "
+      "       count(*) FILTER (WHERE status = 'failed'), coalesce(sum(points), 0), "
+      "max(received_at) "
       "FROM ingest_batches WHERE tenant_id = $1 AND received_at >= $2::timestamptz "
       "  AND ($3::timestamptz IS NULL OR received_at < $3::timestamptz)",
       {c.tenant.id, pg::ts_param(sfrom), ts_opt(to)});
@@ -266,8 +261,7 @@ Result<Response> list_batches(Ctx& c) {
   w.kv("loaded", sum->get_int(0, 1));
   w.kv("failed", sum->get_int(0, 2));
   w.kv("points", sum->get_int(0, 3));
-  w.key("last_received_at");
-  if (sum->is_null(0, 4)) w.null(); else w.time(sum->get_ts(0, 4));
+  kv_nullable_time(w, "last_received_at", *sum, 0, 4);
   w.end_object();
   w.key("items");
   w.start_array();
@@ -279,15 +273,11 @@ Result<Response> list_batches(Ctx& c) {
     w.kv("source", rows->str(i, 2));
     w.kv("points", rows->get_int(i, 3));
     w.kv("status", rows->str(i, 4));
-    w.key("error");
-    if (rows->is_null(i, 5)) w.null(); else w.str(rows->get(i, 5));
-    w.key("loaded_at");
-    if (rows->is_null(i, 6)) w.null(); else w.time(rows->get_ts(i, 6));
-    w.key("archive");
-    if (rows->is_null(i, 7)) w.null(); else w.str(rows->get(i, 7));
+    kv_nullable_str(w, "error", *rows, i, 5);
+    kv_nullable_time(w, "loaded_at", *rows, i, 6);
+    kv_nullable_str(w, "archive", *rows, i, 7);
     w.kv("sha256", rows->str(i, 8));
-    w.key("device");
-    if (rows->is_null(i, 9)) w.null(); else w.str(rows->get(i, 9));
+    kv_nullable_str(w, "device", *rows, i, 9);
     w.end_object();
   }
   w.end_array();
@@ -325,7 +315,8 @@ Result<Response> list_alerts(Ctx& c) {
       "       d.external_id, m.name, e.window_end, e.score, e.label, e.status, e.attempts, "
       "       e.http_status, e.error, e.created_at, e.updated_at, e.next_attempt_at, "
       "       (SELECT coalesce(json_agg(json_build_object('attempt', a.attempt, "
-      "          'attempted_at', to_char(a.attempted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "          'attempted_at', to_char(a.attempted_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
       "          'http_status', a.http_status, 'error', a.error, 'duration_ms', a.duration_ms) "
       "          ORDER BY a.attempt), '[]') "
       "        FROM alert_attempts a WHERE a.tenant_id = e.tenant_id AND a.alert_id = e.alert_id "
@@ -344,45 +335,32 @@ Result<Response> list_alerts(Ctx& c) {
       "ORDER BY e.created_at DESC, e.alert_id DESC, e.webhook_id DESC LIMIT $9",
       {c.tenant.id, status, metric_id, ts_opt(from), ts_opt(to), c_at, c_alert, c_hook, limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  auto opt_str = [&](const char* k, int i, int col) {
-    w.key(k);
-    if (rows->is_null(i, col)) w.null(); else w.str(rows->get(i, col));
-  };
-  for (int i = 0; i < n; ++i) {
-    w.start_object();
-    w.kv("alert_id", rows->str(i, 0));
-    w.kv("webhook_id", rows->str(i, 1));
-    opt_str("webhook", i, 2);
-    opt_str("rule_id", i, 3);
-    opt_str("rule", i, 4);
-    opt_str("metric_id", i, 5);
-    opt_str("device", i, 6);
-    opt_str("metric", i, 7);
-    w.kv_time("end", rows->get_ts(i, 8));
-    w.kv("score", rows->get_double(i, 9));
-    w.kv("label", rows->str(i, 10));
-    w.kv("status", rows->str(i, 11));
-    w.kv("attempts", rows->get_int(i, 12));
-    w.key("http_status");
-    if (rows->is_null(i, 13)) w.null(); else w.num(rows->get_int(i, 13));
-    opt_str("error", i, 14);
-    w.kv_time("created_at", rows->get_ts(i, 15));
-    w.kv_time("updated_at", rows->get_ts(i, 16));
-    w.key("next_attempt_at");
-    if (rows->is_null(i, 17)) w.null(); else w.time(rows->get_ts(i, 17));
-    w.key("attempt_log");
-    w.raw(rows->get(i, 18));
-    w.end_object();
-  }
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit)
-    next = encode_cursor(
-        {std::to_string(rows->get_ts(n - 1, 15)), rows->str(n - 1, 0), rows->str(n - 1, 1)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit,
+      [&](JsonWriter& w, int i) {
+        w.start_object();
+        w.kv("alert_id", rows->str(i, 0));
+        w.kv("webhook_id", rows->str(i, 1));
+        const char* nullable[] = {"webhook", "rule_id", "rule", "metric_id", "device", "metric"};
+        for (int k = 0; k < 6; ++k) kv_nullable_str(w, nullable[k], *rows, i, 2 + k);
+        w.kv_time("end", rows->get_ts(i, 8));
+        w.kv("score", rows->get_double(i, 9));
+        w.kv("label", rows->str(i, 10));
+        w.kv("status", rows->str(i, 11));
+        w.kv("attempts", rows->get_int(i, 12));
+        kv_nullable_int(w, "http_status", *rows, i, 13);
+        kv_nullable_str(w, "error", *rows, i, 14);
+        w.kv_time("created_at", rows->get_ts(i, 15));
+        w.kv_time("updated_at", rows->get_ts(i, 16));
+        kv_nullable_time(w, "next_attempt_at", *rows, i, 17);
+        w.key("attempt_log");
+        w.raw(rows->get(i, 18));
+        w.end_object();
+      },
+      [&](int i) {
+        return encode_cursor(
+            {std::to_string(rows->get_ts(i, 15)), rows->str(i, 0), rows->str(i, 1)});
+      });
 }
 
 // ---- models ----
@@ -410,30 +388,26 @@ Result<Response> list_models(Ctx& c) {
       "ORDER BY name, version DESC LIMIT $6",
       {c.tenant.id, metric_id, active, c_name, c_ver, limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) {
-    w.start_object();
-    w.kv("name", rows->str(i, 0));
-    w.kv("version", rows->get_int(i, 1));
-    w.key("metric_id");
-    if (rows->is_null(i, 2)) w.null(); else w.str(rows->get(i, 2));
-    w.kv("kind", rows->str(i, 3));
-    w.kv("sha256", rows->str(i, 4));
-    w.key("threshold");
-    if (rows->is_null(i, 5)) w.null(); else w.num(rows->get_double(i, 5));
-    w.key("meta");
-    w.raw(rows->get(i, 6));
-    w.kv_time("trained_at", rows->get_ts(i, 7));
-    w.kv("active", rows->get_bool(i, 8));
-    w.kv("artefact_bytes", rows->get_int(i, 9));
-    w.end_object();
-  }
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit) next = encode_cursor({rows->str(n - 1, 0), rows->str(n - 1, 1)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit,
+      [&](JsonWriter& w, int i) {
+        w.start_object();
+        w.kv("name", rows->str(i, 0));
+        w.kv("version", rows->get_int(i, 1));
+        kv_nullable_str(w, "metric_id", *rows, i, 2);
+        w.kv("kind", rows->str(i, 3));
+        w.kv("sha256", rows->str(i, 4));
+        kv_nullable_num(w, "threshold", *rows, i, 5);
+        w.key("meta");
+        w.raw(rows->get(i, 6));
+        w.kv_time("trained_at", rows->get_ts(i, 7));
+        w.kv("active", rows->get_bool(i, 8));
+        w.kv("artefact_bytes", rows->get_int(i, 9));
+        w.end_object();
+      },
+      [&](int i) {
+        return encode_cursor({rows->str(i, 0), rows->str(i, 1)});
+      });
 }
 
 // ---- usage ----

@@ -21,8 +21,10 @@ Result<Response> get_series(Ctx& c) {
 
   auto meta = c.db.exec(
       "SELECT m.name, m.unit, d.external_id, d.device_id::text, "
-      "  (SELECT max(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id), "
-      "  (SELECT min(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = m.metric_id) "
+      "  (SELECT max(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = "
+      "m.metric_id), "
+      "  (SELECT min(ts) FROM datapoints p WHERE p.tenant_id = m.tenant_id AND p.metric_id = "
+      "m.metric_id) "
       "FROM metrics m JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
       "WHERE m.tenant_id = $1 AND m.metric_id = $2",
       {c.tenant.id, *metric_id});

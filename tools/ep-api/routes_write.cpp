@@ -79,8 +79,8 @@ Result<std::optional<bool>> opt_bool(const rapidjson::Value& o, const char* k) {
 bool valid_glob(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char ch : s)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("._:/-*?").find(ch) !=
-                                                             std::string_view::npos))
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) ||
+          std::string_view("._:/-*?").find(ch) != std::string_view::npos))
       return false;
   return true;
 }
@@ -149,7 +149,8 @@ Result<Response> create_metric(Ctx& c) {
       "ON CONFLICT DO NOTHING RETURNING metric_id::text",
       {c.tenant.id, device_id, name, unit, interval});
   if (!r) return r.status();
-  if (r->empty()) return Status::conflict("name: metric " + name + " already exists on this device");
+  if (r->empty())
+    return Status::conflict("name: metric " + name + " already exists on this device");
   c.params = {r->str(0, 0)};
   EP_TRY(resp, get_metric(c));
   resp.status = 201;
@@ -161,7 +162,8 @@ Result<Response> create_metric(Ctx& c) {
 
 static constexpr const char* kRuleSelect =
     "SELECT rule_id::text, name, device, metric, min_score, array_to_json(labels)::text, "
-    "       consecutive, extract(epoch FROM cooldown)::float8, webhook_id::text, enabled, created_at "
+    "       consecutive, extract(epoch FROM cooldown)::float8, webhook_id::text, enabled, "
+    "created_at "
     "FROM alert_rules ";
 
 static void write_rule(JsonWriter& w, const pg::Rows& r, int i) {
@@ -175,8 +177,7 @@ static void write_rule(JsonWriter& w, const pg::Rows& r, int i) {
   w.raw(r.get(i, 5));
   w.kv("consecutive", r.get_int(i, 6));
   w.kv("cooldown_sec", r.get_double(i, 7));
-  w.key("webhook_id");
-  if (r.is_null(i, 8)) w.null(); else w.str(r.get(i, 8));
+  kv_nullable_str(w, "webhook_id", r, i, 8);
   w.kv("enabled", r.get_bool(i, 9));
   w.kv_time("created_at", r.get_ts(i, 10));
   w.end_object();
@@ -195,14 +196,9 @@ Result<Response> list_rules(Ctx& c) {
                             "ORDER BY name LIMIT $3",
                         {c.tenant.id, after, limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) write_rule(w, *rows, i);
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit) next = encode_cursor({rows->str(n - 1, 1)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit, [&](JsonWriter& w, int i) { write_rule(w, *rows, i); },
+      [&](int i) { return encode_cursor({rows->str(i, 1)}); });
 }
 
 Result<Response> get_rule(Ctx& c) {
@@ -275,8 +271,8 @@ static Result<RuleFields> rule_fields(const Ctx& c, const rapidjson::Value& b) {
 }
 
 static constexpr std::initializer_list<const char*> kRuleKeys = {
-    "name", "device", "metric", "min_score", "labels", "consecutive", "cooldown_sec", "webhook_id",
-    "enabled"};
+    "name",        "device",       "metric",     "min_score", "labels",
+    "consecutive", "cooldown_sec", "webhook_id", "enabled"};
 
 Result<Response> create_rule(Ctx& c) {
   EP_RETURN_IF_ERROR(q_only(c, {}));
@@ -372,14 +368,9 @@ Result<Response> list_webhooks(Ctx& c) {
                             "ORDER BY name LIMIT $3",
                         {c.tenant.id, after, limit + 1});
   if (!rows) return rows.status();
-  JsonWriter w;
-  w.start_array();
-  int n = std::min(rows->size(), limit);
-  for (int i = 0; i < n; ++i) write_hook(w, *rows, i, nullptr);
-  w.end_array();
-  std::optional<std::string> next;
-  if (rows->size() > limit) next = encode_cursor({rows->str(n - 1, 1)});
-  return json_response(200, page_json(w.take(), next));
+  return page_response(
+      *rows, limit, [&](JsonWriter& w, int i) { write_hook(w, *rows, i, nullptr); },
+      [&](int i) { return encode_cursor({rows->str(i, 1)}); });
 }
 
 static Result<Response> render_hook(Ctx& c, const std::string* secret, int status) {
@@ -400,7 +391,7 @@ Result<Response> get_webhook(Ctx& c) {
 }
 
 static constexpr std::initializer_list<const char*> kHookKeys = {"name", "url", "enabled",
-                                                                  "timeout_ms", "max_attempts"};
+                                                                 "timeout_ms", "max_attempts"};
 
 Result<Response> create_webhook(Ctx& c) {
   EP_RETURN_IF_ERROR(q_only(c, {}));

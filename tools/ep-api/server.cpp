@@ -1,8 +1,7 @@
 #include "server.h"
 
-#include <boost/beast/http.hpp>
-
 #include <algorithm>
+#include <boost/beast/http.hpp>
 #include <cctype>
 
 namespace ep::api {

@@ -5,11 +5,12 @@
 #include <string>
 #include <string_view>
 
+#include "ep/json.h"
 #include "ep/pg.h"
 
 // Unwraps a Result into `var` or returns its Status from the enclosing function.
-#define EP_TRY(var, expr)                                  \
-  auto var##_result_ = (expr);                             \
+#define EP_TRY(var, expr)                                    \
+  auto var##_result_ = (expr);                               \
   if (!var##_result_.is_ok()) return var##_result_.status(); \
   auto& var = *var##_result_
 
@@ -18,6 +19,36 @@ namespace ep::api {
 inline pg::Param ts_opt(const std::optional<TimeNs>& t) {
   if (!t) return nullptr;
   return pg::ts_param(*t);
+}
+
+// "key": value, or null when the column is NULL.
+inline void kv_nullable_str(JsonWriter& w, std::string_view k, const pg::Rows& r, int i, int col) {
+  w.key(k);
+  if (r.is_null(i, col))
+    w.null();
+  else
+    w.str(r.get(i, col));
+}
+inline void kv_nullable_time(JsonWriter& w, std::string_view k, const pg::Rows& r, int i, int col) {
+  w.key(k);
+  if (r.is_null(i, col))
+    w.null();
+  else
+    w.time(r.get_ts(i, col));
+}
+inline void kv_nullable_num(JsonWriter& w, std::string_view k, const pg::Rows& r, int i, int col) {
+  w.key(k);
+  if (r.is_null(i, col))
+    w.null();
+  else
+    w.num(r.get_double(i, col));
+}
+inline void kv_nullable_int(JsonWriter& w, std::string_view k, const pg::Rows& r, int i, int col) {
+  w.key(k);
+  if (r.is_null(i, col))
+    w.null();
+  else
+    w.num(r.get_int(i, col));
 }
 
 inline bool is_int(std::string_view s) {
