@@ -263,9 +263,14 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
     out.flush();
     if (!loop_status) return;
     if (opts.dry_run) return;
-    bool ready = !wait_on_stdin;
+    if (!wait_on_stdin) {  // files never block: just drive the transfers
+      loop_status = deliverer.pump(0);
+      if (loop_status) loop_status = session.maybe_save(false);
+      return;
+    }
+    bool ready = false;
     do {
-      loop_status = deliverer.pump(ready ? 0 : kNsPerSec, wait_on_stdin ? 0 : -1, &ready);
+      loop_status = deliverer.pump(kNsPerSec, 0, &ready);
       if (loop_status) loop_status = session.maybe_save(false);
     } while (loop_status && !ready && !session.stopping());
   });
