@@ -208,3 +208,16 @@ TEST(EventEval, TruthsWithoutAnyScoresAreMissed) {
   EXPECT_DOUBLE_EQ(r.overall.recall, 0.0);
   EXPECT_DOUBLE_EQ(r.overall.f1, 0.0);
 }
+
+TEST(EventEval, LongWindowStartingWellBeforeTheTruthStillCatchesIt) {
+  EventEvaluator ev;
+  ev.add_truth(truth(kT0 + 50 * kMin, kT0 + 51 * kMin, "drift"));
+  ev.add_score(score(kT0, kT0 + 100 * kMin, true, "drift"));                 // long, early
+  ev.add_score(score(kT0 + 40 * kMin, kT0 + 45 * kMin, true, "spike"));      // short, before
+  ev.add_score(score(kT0 + 200 * kMin, kT0 + 205 * kMin, true, "spike"));    // far after
+  auto r = ev.finish();
+  EXPECT_EQ(r.overall.caught, 1);
+  EXPECT_DOUBLE_EQ(r.overall.delay_mean_s, 50 * 60.0);  // 100 min end - 50 min start
+  EXPECT_DOUBLE_EQ(r.overall.label_accuracy, 1.0);
+  EXPECT_EQ(r.overall.events, 2);  // the short window merges into the long one
+}
