@@ -10,6 +10,7 @@
 #include "ep/fsutil.h"
 #include "ep/json.h"
 #include "ep/log.h"
+#include "ep/progress.h"
 #include "ep/records.h"
 #include "state.h"
 #include "webhook.h"
@@ -275,12 +276,13 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
     } while (loop_status && !ready && !session.stopping());
   });
 
+  Progress progress(opts.progress, "scores");
   std::vector<Event> events;
   rapidjson::Document doc;
   Score score;
   Line line;
   while (loop_status && !session.stopping() && reader.next(line)) {
-    ++counters.lines;
+    if ((++counters.lines & 1023) == 0) progress.update(counters.lines);
     auto reject = [&](std::string_view reason) {
       ++counters.rejected;
       log::reject(line.stream, line.number, reason);
@@ -309,6 +311,7 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
     if (opts.strict && counters.rejected) break;
     if (out.broken_pipe()) break;
   }
+  progress.finish();
   if (!reader.status()) loop_status = reader.status();
   if (counters.scores) session.mark_dirty();
   Status drained = opts.dry_run ? Status::ok() : session.drain();

@@ -19,6 +19,7 @@ struct Options {
   std::string state_path;  // empty: no state (nothing survives the run)
   bool dry_run = false;
   bool strict = false;
+  bool progress = false;  // a progress line on stderr (terminal)
   std::vector<std::string> inputs;  // empty or "-" = stdin
   size_t max_line_bytes = kDefaultMaxLineBytes;
   HttpClientOptions http;

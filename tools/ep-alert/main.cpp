@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   if (opts.http.connect_timeout <= 0 || opts.http.total_timeout <= 0)
     return cli.usage_error("--connect-timeout and --timeout must be positive");
   opts.strict = cli.common().strict;
+  opts.progress = cli.common().progress();
   opts.inputs = cli.common().inputs;
   opts.stop = &g_stop;
   install_signals();
