@@ -148,6 +148,12 @@ TEST(EpEvalCli, NabFromScoreRecordsAndFromResultsDirectory) {
   EXPECT_EQ(b.out.find("standard"), std::string::npos);
   auto c = run("--nab --nab-windows " + d + "/windows.json --nab-data " + d + " --nab-profile nope");
   EXPECT_EQ(c.code, 64);
+  // A bad score line is reported with its number; the rest is still scored.
+  auto e = run("--nab --json --nab-profile standard --nab-windows " + d + "/windows.json --nab-data " + d,
+               recs + "{\"kind\":\"score\"}\n");
+  EXPECT_EQ(e.code, 65);
+  EXPECT_NE(e.err.find("stdin:98: tenant"), std::string::npos) << e.err;
+  EXPECT_NE(e.out.find("\"normalized\":100.0"), std::string::npos) << e.out;
 }
 
 TEST(EpEvalCli, ManPageDocumentsEveryOption) {
