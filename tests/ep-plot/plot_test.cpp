@@ -98,3 +98,16 @@ TEST(RenderSvg, EmptyAndConstantSeriesStillRender) {
 TEST(XmlEscape, EscapesMarkupAndDropsControlCharacters) {
   EXPECT_EQ(xml_escape("a<b>&\"'\x01"), "a&lt;b&gt;&amp;&quot;&apos; ");
 }
+
+TEST(RenderSvg, TruthRecordsAreMarkedBetweenTheBands) {
+  ChartData d;
+  for (int i = 0; i < 100; ++i) d.points.push_back({i * kNsPerSec, static_cast<double>(i)});
+  d.truths.push_back({10 * kNsPerSec, 20 * kNsPerSec, "spike"});
+  d.truths.push_back({50 * kNsPerSec, 50 * kNsPerSec, "drop"});  // an instant: still 1 px wide
+  std::string svg = render_svg(d, ChartOptions{800, 300, 0});
+  std::size_t n = 0;
+  for (auto p = svg.find("class=\"truth\""); p != std::string::npos; p = svg.find("class=\"truth\"", p + 1)) ++n;
+  EXPECT_EQ(n, 2u);
+  EXPECT_NE(svg.find("data-type=\"drop\""), std::string::npos);
+  EXPECT_EQ(svg.find("class=\"flag\""), std::string::npos);  // truth is not a detection
+}

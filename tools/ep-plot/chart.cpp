@@ -139,6 +139,7 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
   };
   for (const auto& p : d.points) extend(p.ts, p.ts);
   for (const auto& s : d.scores) extend(s.start, s.end);
+  for (const auto& t : d.truths) extend(t.start, t.end);
   if (t1 <= t0) t1 = t0 + kNsPerSec;
   double vmin = 0, vmax = 1;
   if (!d.points.empty()) {
@@ -161,7 +162,7 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
          R"(" viewBox="0 0 )" + num(W) + " " + num(H) + R"(" font-family="sans-serif" font-size="11">)" "\n";
   svg += "<style>.values{fill:none;stroke:#1f77b4;stroke-width:1.2}.score{fill:none;stroke:#ff7f0e;"
          "stroke-width:1}.flag{fill:#d62728;fill-opacity:0.18;stroke:none}.flag-label{fill:#d62728}"
-         ".axis{stroke:#888;stroke-width:0.6}.grid{stroke:#ddd;stroke-width:0.5}</style>\n";
+         ".truth{fill:#2ca02c}.axis{stroke:#888;stroke-width:0.6}.grid{stroke:#ddd;stroke-width:0.5}</style>\n";
   svg += R"(<rect x="0" y="0" width=")" + num(W) + R"(" height=")" + num(H) + R"(" fill="#fff"/>)" "\n";
   svg += R"(<text x=")" + num(left) + R"(" y="18" font-size="13">)" + xml_escape(d.title) + "</text>\n";
 
@@ -184,6 +185,20 @@ std::string render_svg(ChartData d, const ChartOptions& o) {
     }
   }
   svg += "</g>\n";
+
+  // Truth: marks on the strip between the bands.
+  if (!d.truths.empty()) {
+    svg += "<g class=\"truths\">\n";
+    for (const TruthSpan& t : d.truths) {
+      double x0 = X(t.start), x1 = std::max(X(std::max(t.end, t.start)), x0 + 1.0);
+      svg += R"(<rect class="truth" x=")" + num(x0) + R"(" y=")" + num(value_top + value_h + 2) +
+             R"(" width=")" + num(x1 - x0) + R"(" height=")" + num(gap - 4) + R"(" data-start=")" +
+             format_rfc3339(t.start) + R"(" data-end=")" + format_rfc3339(t.end) + R"(" data-type=")" +
+             xml_escape(t.type) + R"("><title>truth: )" + xml_escape(t.type) + " " +
+             format_rfc3339(t.start) + " .. " + format_rfc3339(t.end) + "</title></rect>\n";
+    }
+    svg += "</g>\n";
+  }
 
   // Axes and grid.
   for (int k = 0; k <= 4; ++k) {

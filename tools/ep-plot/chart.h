@@ -1,6 +1,7 @@
 #pragma once
 // The ep-plot chart as an SVG string: the values as a line, flagged windows shaded and
-// labelled over the whole plot, the anomaly score as a second band below. Pure string
+// labelled over the whole plot, the anomaly score as a second band below, and truth
+// records (if any) as marks on a strip between the two bands. Pure string
 // generation; no dependencies.
 #include <cstddef>
 #include <string>
@@ -20,10 +21,15 @@ struct ScorePoint {
   bool anomaly = false;
   std::string label;
 };
+struct TruthSpan {
+  TimeNs start = 0, end = 0;
+  std::string type;
+};
 struct ChartData {
   std::string title;
   std::vector<ValuePoint> points;  // any order; sorted by the renderer
   std::vector<ScorePoint> scores;
+  std::vector<TruthSpan> truths;   // labelled anomalies, drawn as a strip between the bands
 };
 struct ChartOptions {
   int width = 1200, height = 400;

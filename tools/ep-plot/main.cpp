@@ -1,4 +1,4 @@
-// ep-plot: point + score records -> an SVG chart (values, flagged windows, score band).
+// ep-plot: point + score (+ truth) records -> an SVG chart (values, flagged windows, score band).
 #include "ep/cli.h"
 #include "ep/fsutil.h"
 #include "ep/log.h"
@@ -8,7 +8,7 @@
 int main(int argc, char** argv) {
   ep::ignore_sigpipe();
   ep::Cli cli("ep-plot", "Render a series and its anomaly scores as an SVG chart.",
-              "Reads point (or batch) and score records of one series (files or stdin);\n"
+              "Reads point (or batch), score and truth records of one series (files or stdin);\n"
               "writes SVG to -o FILE or stdout.",
               "cat points.ndjson scores.ndjson | ep-plot --device meter-001 --metric voltage -o chart.svg");
   ep::plot::Options o;

@@ -25,6 +25,7 @@ Result<Outcome> run(const Options& o) {
   Point p;
   Batch b;
   Score s;
+  Truth t;
   InputStats stats;
   EP_RETURN_IF_ERROR(read_records(
       o.inputs, o.strict, stats, [&](const rapidjson::Value& obj, Kind kind) -> Status {
@@ -43,8 +44,12 @@ Result<Outcome> run(const Options& o) {
             if (wanted(s.tenant, s.device, s.metric))
               data.scores.push_back({s.start, s.end, s.score, s.anomaly, s.label});
             return Status::ok();
+          case Kind::kTruth:
+            EP_RETURN_IF_ERROR(parse_record(obj, t));
+            if (wanted(t.tenant, t.device, t.metric)) data.truths.push_back({t.start, t.end, t.type});
+            return Status::ok();
           case Kind::kUnknown:
-            return Status::data("kind: expected \"point\", \"batch\" or \"score\"");
+            return Status::data("kind: expected \"point\", \"batch\", \"score\" or \"truth\"");
           default:
             return kIgnoredRecord;
         }
