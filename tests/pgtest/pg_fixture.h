@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -111,6 +112,7 @@ class Proc {
  public:
   // args[0] is the program. env entries "K=V" are added to the environment.
   Proc(std::vector<std::string> args, std::vector<std::string> env = {}, const std::string& stdin_file = "") {
+    ::signal(SIGPIPE, SIG_IGN);  // a child that died must fail the test, not kill it
     int in[2], out[2], err[2];
     if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) abort();
     pid_ = ::fork();
@@ -176,6 +178,11 @@ class Proc {
     }
     return status_;
   }
+  // stderr so far, while the process runs.
+  std::string err_so_far() {
+    std::lock_guard lk(mu_);
+    return err_text_;
+  }
   const std::string& out() {
     wait();
     return out_text_;
@@ -186,15 +193,17 @@ class Proc {
   }
 
  private:
-  static void drain(int fd, std::string& into) {
+  void drain(int fd, std::string& into) {
     char buf[65536];
     for (;;) {
       ssize_t n = ::read(fd, buf, sizeof buf);
       if (n <= 0) break;
+      std::lock_guard lk(mu_);
       into.append(buf, static_cast<size_t>(n));
     }
     ::close(fd);
   }
+  std::mutex mu_;
   pid_t pid_ = -1;
   int in_ = -1, out_ = -1, err_ = -1;
   bool waited_ = false;
