@@ -41,6 +41,7 @@ inline int count_files(const std::string& dir, const std::string& part) {
 #include <unistd.h>
 
 #include <thread>
+#include <cctype>
 #include <utility>
 #include <vector>
 
@@ -116,6 +117,28 @@ inline std::vector<std::string> lines_of(const std::string& s) {
     start = nl + 1;
   }
   return out;
+}
+
+// Long options listed by `--help` (before its example) that the roff man page lacks.
+inline std::vector<std::string> options_missing_from_man(std::string help, const std::string& man,
+                                                          int* found = nullptr) {
+  help = help.substr(0, help.find("Example:"));
+  std::vector<std::string> missing;
+  size_t pos = 0;
+  int n = 0;
+  while ((pos = help.find("--", pos)) != std::string::npos) {
+    size_t end = pos + 2;
+    while (end < help.size() && (std::isalnum(static_cast<unsigned char>(help[end])) || help[end] == '-')) ++end;
+    std::string opt = help.substr(pos, end - pos);
+    pos = end;
+    if (opt.size() <= 2) continue;
+    std::string roff = opt;
+    for (size_t i = 0; (i = roff.find('-', i)) != std::string::npos; i += 2) roff.replace(i, 1, "\\-");
+    if (man.find(roff) == std::string::npos) missing.push_back(opt);
+    n++;
+  }
+  if (found) *found = n;
+  return missing;
 }
 
 }  // namespace ep::test

@@ -67,21 +67,9 @@ TEST(EpSimCli, BrokenPipeEndsQuietly) {
 
 TEST(EpSimMan, EveryHelpOptionIsInTheManPage) {
   std::string man = *fs::read_file(std::string(EP_SOURCE_DIR) + "/man/ep-sim.1");
-  auto help = sim({"--help"});
-  help.out = help.out.substr(0, help.out.find("Example:"));
-  size_t pos = 0;
   int n = 0;
-  while ((pos = help.out.find("--", pos)) != std::string::npos) {
-    size_t end = pos + 2;
-    while (end < help.out.size() && (std::isalnum(static_cast<unsigned char>(help.out[end])) || help.out[end] == '-')) ++end;
-    std::string opt = help.out.substr(pos, end - pos);
-    pos = end;
-    if (opt.size() <= 2) continue;
-    std::string roff = opt;
-    for (size_t i = 0; (i = roff.find('-', i)) != std::string::npos; i += 2) roff.replace(i, 1, "\\-");
-    EXPECT_NE(man.find(roff), std::string::npos) << opt << " is not in man/ep-sim.1";
-    n++;
-  }
+  auto missing = test::options_missing_from_man(sim({"--help"}).out, man, &n);
+  EXPECT_TRUE(missing.empty()) << "not in man/ep-sim.1: " << ::testing::PrintToString(missing);
   EXPECT_GT(n, 15);
 }
 
