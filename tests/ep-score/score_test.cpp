@@ -304,3 +304,37 @@ TEST(FallbackScore, HalfAtZ0) {
   EXPECT_DOUBLE_EQ(fallback_score(0, 5), 0);
   EXPECT_LT(fallback_score(4, 5), fallback_score(6, 5));
 }
+
+TEST(Scorer, DedupeCapsRepeatsOfAnEventButKeepsAnomalyTrue) {
+  model::Store store(store_dir());
+  Options opt;
+  opt.dedupe = true;
+  Scorer s(opt, &store);
+  auto spike = base_row();
+  spike[5] = 245;
+  spike[6] = spike[5] - spike[4];
+  Scored first = score_one(s, "d", 0, spike);
+  EXPECT_TRUE(first.onset);
+  EXPECT_FALSE(first.repeat);
+  EXPECT_GT(first.score.score, 0.5);
+  Scored second = score_one(s, "d", 1, spike);
+  EXPECT_TRUE(second.score.anomaly);  // still anomalous
+  EXPECT_TRUE(second.repeat);
+  EXPECT_LT(second.score.score, 0.5);
+  EXPECT_GT(second.score.score, 0.4999);
+  EXPECT_NE(to_record(second).find(R"("anomaly":true)"), std::string::npos);
+  EXPECT_NE(to_record(second).find(R"(,"repeat":true})"), std::string::npos);
+  // An escalation well beyond the event's peak is reported again.
+  auto bigger = base_row();
+  bigger[4] = 100;
+  bigger[5] = 400;
+  bigger[6] = 300;
+  bigger[1] = 80;
+  Scored third = score_one(s, "d", 2, bigger);
+  EXPECT_FALSE(third.repeat);
+  EXPECT_GT(third.score.score, first.score.score);
+  // Without --dedupe the same windows keep their scores.
+  Scorer plain(Options{}, &store);
+  score_one(plain, "d", 0, spike);
+  EXPECT_GT(score_one(plain, "d", 1, spike).score.score, 0.5);
+}

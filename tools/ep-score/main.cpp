@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   app.add_option("--event-gap", opt.event_gap,
                  "Normal windows that end an event (the next anomaly is an \"onset\")")
       ->check(CLI::Range(1, 100000));
+  app.add_flag("--dedupe", opt.dedupe,
+               "Windows repeating an ongoing event score just below the threshold (\"repeat\":true); "
+               "anomaly stays true");
   app.add_option("--model-cache", opt.model_cache, "Models kept in memory (LRU)")
       ->check(CLI::Range(1, 10000000));
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");

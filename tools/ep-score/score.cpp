@@ -99,6 +99,7 @@ struct Scorer::State {
   std::deque<std::vector<double>> fb_rows;
   // Events.
   bool in_event = false;
+  double event_peak = 0;
   std::size_t normal_run = 0;
 };
 
@@ -274,6 +275,12 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   }
   if (out.anomaly) {
     s.onset = !st->in_event;
+    if (s.onset || out.score > st->event_peak + 0.5 * (1 - st->event_peak)) {
+      st->event_peak = out.score;
+    } else if (opt_.dedupe) {
+      s.repeat = true;
+      out.score = std::nextafter(opt_.threshold, 0.0);
+    }
     st->in_event = true;
     st->normal_run = 0;
   } else if (++st->normal_run >= std::max<std::size_t>(opt_.event_gap, 1)) {
@@ -285,6 +292,7 @@ Scored Scorer::score(const Window& w, Status& model_error) {
 std::string to_record(const Scored& s) {
   std::string rec = to_ndjson(s.score);
   if (s.onset && !rec.empty() && rec.back() == '}') rec.insert(rec.size() - 1, ",\"onset\":true");
+  if (s.repeat && !rec.empty() && rec.back() == '}') rec.insert(rec.size() - 1, ",\"repeat\":true");
   return rec;
 }
 

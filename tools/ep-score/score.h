@@ -40,6 +40,11 @@ struct Options {
   double adapt_alpha = 0.02;         // EWMA rate of the baseline on normal windows; 0 = off
   std::size_t explain = 3;           // features named in each explanation
   std::size_t event_gap = 3;         // normal windows that end an event (for "onset")
+  // De-duplication: a window that repeats an ongoing event without exceeding its peak
+  // score keeps "anomaly":true but reports a score just below the threshold and
+  // "repeat":true, so score-threshold consumers (alert rules, NAB) see one detection
+  // per event plus escalations.
+  bool dedupe = false;
   std::size_t model_cache = 1024;    // models kept in memory (LRU)
 };
 
@@ -53,7 +58,8 @@ double fallback_score(double z, double z0);
 
 struct Scored {
   Score score;
-  bool onset = false;  // first anomalous window of an event in this series
+  bool onset = false;   // first anomalous window of an event in this series
+  bool repeat = false;  // --dedupe: an ongoing event's window, score capped
 };
 
 class Scorer {
