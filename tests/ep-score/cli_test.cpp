@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -20,7 +22,7 @@ struct Proc {
 };
 
 std::string dir_for(const std::string& name) {
-  std::string d = ::testing::TempDir() + "/ep_score_cli_" + name;
+  std::string d = ::testing::TempDir() + "/ep_score_cli_" + std::to_string(::getpid()) + "_" + name;
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "ep/fsutil.h"
@@ -66,7 +68,8 @@ model::Model train_model(const std::string& device) {
 
 const std::string& store_dir() {
   static const std::string dir = [] {
-    std::string d = ::testing::TempDir() + "/ep_score_models";
+    // Per process: ctest -j runs each test in its own process, in parallel.
+    std::string d = ::testing::TempDir() + "/ep_score_models_" + std::to_string(::getpid());
     std::filesystem::remove_all(d);
     model::Store store(d);
     model::Model a = train_model("d");
@@ -253,7 +256,7 @@ TEST(Scorer, FallbackWarmsUpThenScoresByRobustZ) {
 }
 
 TEST(Scorer, CorruptModelIsReportedAndTheSeriesFallsBack) {
-  std::string d = ::testing::TempDir() + "/ep_score_corrupt";
+  std::string d = ::testing::TempDir() + "/ep_score_corrupt_" + std::to_string(::getpid());
   std::filesystem::remove_all(d);
   model::Store store(d);
   model::Model m = train_model("bad");

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -13,7 +15,7 @@ using namespace ep::model;
 namespace {
 
 std::string fresh_dir(const std::string& name) {
-  std::string d = ::testing::TempDir() + "/ep_model_" + name;
+  std::string d = ::testing::TempDir() + "/ep_model_" + std::to_string(::getpid()) + "_" + name;
   std::filesystem::remove_all(d);
   return d;
 }

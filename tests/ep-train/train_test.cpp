@@ -31,7 +31,7 @@ Window make_window(const std::string& device, int i, double level, ep::iforest::
 }
 
 std::string fresh_dir(const std::string& name) {
-  std::string d = ::testing::TempDir() + "/ep_train_" + name;
+  std::string d = ::testing::TempDir() + "/ep_train_" + std::to_string(::getpid()) + "_" + name;
   std::filesystem::remove_all(d);
   return d;
 }
