@@ -78,12 +78,17 @@ std::optional<KeyParts> parse_key(std::string_view key) {
   if (file.size() <= 5 || file.substr(file.size() - 5) != ".json") return std::nullopt;
   std::string_view id = file.substr(0, file.size() - 5);
   if (!valid_batch_id(id) || parts[0].empty() || parts[0].front() == '.') return std::nullopt;
-  unsigned m = to_uint(parts[2]), d = to_uint(parts[3]);
-  if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
+  unsigned y = to_uint(parts[1]), m = to_uint(parts[2]), d = to_uint(parts[3]);
+  // Days whose start is representable as TimeNs (int64 ns: up to 2262-04-11).
+  if (y < 1970 || y > 2261 || m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
   KeyParts kp;
   kp.tenant = std::string(parts[0]);
   kp.batch_id = std::string(id);
-  kp.day = days_from_civil(to_uint(parts[1]), m, d);
+  kp.day = days_from_civil(y, m, d);
+  std::int64_t cy;
+  unsigned cm, cd;
+  civil_from_days(kp.day, cy, cm, cd);
+  if (cm != m || cd != d) return std::nullopt;  // 2026/02/31 is not a day
   return kp;
 }
 
@@ -103,7 +108,7 @@ Status validate_put(const ArchivePut& p) {
   std::int64_t y;
   unsigned m, d;
   civil_from_days(day_of(p.received_at), y, m, d);
-  if (y < 1970 || y > 9999) return Status::data("received_at: out of range for the archive");
+  if (y < 1970) return Status::data("received_at: before 1970, out of range for the archive");
   return Status::ok();
 }
 

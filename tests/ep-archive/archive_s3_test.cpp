@@ -235,3 +235,28 @@ TEST(S3ListParser, UnescapesEntitiesOnly) {
 
 }  // namespace
 }  // namespace ep
+
+namespace ep {
+namespace {
+
+// Found by fuzz_s3_list: impossible days and out-of-range years are not object keys.
+TEST(ArchiveKey, ParsesOnlyRealDaysInRange) {
+  using archive_detail::parse_key;
+  auto k = parse_key("acme/2026/01/05/0190a000-0000-7000-8000-000000000001.json");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->tenant, "acme");
+  EXPECT_EQ(archive_detail::day_start(k->day), *parse_rfc3339("2026-01-05T00:00:00Z"));
+  EXPECT_TRUE(parse_key("acme/2024/02/29/x.json"));
+  EXPECT_FALSE(parse_key("acme/2026/02/29/x.json"));
+  EXPECT_FALSE(parse_key("acme/2026/04/31/x.json"));
+  EXPECT_FALSE(parse_key("acme/9999/01/01/x.json"));
+  EXPECT_FALSE(parse_key("acme/1969/12/31/x.json"));
+  EXPECT_FALSE(parse_key("acme/2026/1/05/x.json"));
+  EXPECT_FALSE(parse_key(".tmp/2026/01/05/x.json"));
+  EXPECT_FALSE(parse_key("acme/2026/01/05/.tmp-x-abc"));
+  EXPECT_FALSE(parse_key("acme/2026/01/05/x.json/y"));
+  EXPECT_FALSE(parse_key("FORMAT"));
+}
+
+}  // namespace
+}  // namespace ep
