@@ -83,7 +83,23 @@ awk 'BEGIN { for (i = 0; i < 200000; i++) printf "{\"kind\":\"point\",\"tenant\"
 check "SIGPIPE: exit 0" 0 "${PIPESTATUS[0]}"
 check "SIGPIPE: no error message" 0 "$(grep -vc 'summary' "$T/err")"
 
-# 7. Every option in --help is documented in the man page.
+# 7. SIGTERM does not lose open windows: the run drains its input and flushes.
+mkfifo "$T/fin" "$T/fout"
+"$BIN" --window 2pts --hop 2pts < "$T/fin" > "$T/fout" 2> "$T/sig.err" &
+pid=$!
+exec 3> "$T/fin" 4< "$T/fout"
+{ pt s 0 1; pt s 1 2; } >&3
+read -r first <&4   # the first window is out: ep-features is waiting for input
+pt s 2 3 >&3        # opens a second, partial window
+kill -TERM "$pid"
+exec 3>&-
+rest=$(cat <&4)
+exec 4<&-
+wait "$pid"
+check "SIGTERM: exit 0" 0 $?
+check "SIGTERM: the open window is flushed" '"n":2 "n":1' "$(printf '%s\n%s\n' "$first" "$rest" | grep -o '"n":[0-9]*' | tr '\n' ' ' | sed 's/ $//')"
+
+# 8. Every option in --help is documented in the man page.
 if [ -f "$MAN" ]; then
   missing=""
   for opt in $(grep -oE -- '--[a-z][a-z-]+' "$T/help" | sort -u); do

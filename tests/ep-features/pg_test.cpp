@@ -157,7 +157,7 @@ TEST_F(FeaturesPg, PagesThroughLongSeries) {
   auto l = lines(p.out);
   ASSERT_EQ(l.size(), 400u);
   for (const auto& w : l) ASSERT_NE(w.find(R"("n":300,"expected":300)"), std::string::npos) << w;
-  EXPECT_NE(p.err.find("120000 points, 400 windows"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("120000 rows, 120000 points, 400 windows"), std::string::npos) << p.err;
 }
 
 TEST_F(FeaturesPg, SeasonHistoryBeforeTheRangeIsPrimedFromPostgres) {

@@ -1,6 +1,9 @@
 // ep-features: window records from point/batch records or Postgres datapoints.
 // Steps: parse the command line → build the options → open input and output → run →
 // print the summary → map the result to an exit code.
+#include <signal.h>
+
+#include <atomic>
 #include <string>
 
 #include "cli_options.h"
@@ -9,10 +12,27 @@
 #include "pg_io.h"
 #include "run.h"
 
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+// SIGTERM/SIGINT: finish the current line, write every open window, exit 0. A read
+// blocked on a live upstream continues until its next line or EOF (under systemd the
+// upstream stage is stopped too and closes the pipe).
+void install_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   ep::features::CliOptions cli;
   if (auto code = cli.parse(argc, argv)) return *code;
   ep::ignore_sigpipe();
+  install_signals();
 
   ep::RecordWriter out(1);
   ep::features::RunSummary summary;
@@ -21,7 +41,9 @@ int main(int argc, char** argv) {
     status = ep::features::run_db(cli.options(), cli.db(), out, summary);
   } else {
     ep::LineReader reader(cli.inputs(), cli.max_line_bytes());
-    status = ep::features::run_stream(cli.options(), cli.stream(), reader, out, summary);
+    ep::features::StreamOptions stream = cli.stream();
+    stream.stop = &g_stop;
+    status = ep::features::run_stream(cli.options(), stream, reader, out, summary);
   }
   ep::Status closed = out.close();
   ep::log::info("summary: " + ep::features::format_summary(summary));

@@ -171,6 +171,7 @@ Status feed_series(pg::Conn& c, const std::string& tenant_id, const MetricRow& m
 }  // namespace
 
 Status run_db(const Options& opts, const DbOptions& db, RecordWriter& out, RunSummary& summary) {
+  summary.from_db = true;
   auto conn = pg::Conn::connect(db.url, "ep-features");
   if (!conn) return conn.status();
   pg::Conn& c = *conn;

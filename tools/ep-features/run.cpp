@@ -70,6 +70,10 @@ Status run_impl(const Options& opts, const StreamOptions& so, LineReader& reader
       }
     }
     if (out.broken()) break;
+    if (so.stop && so.stop->load(std::memory_order_relaxed)) {
+      summary.interrupted = true;
+      break;
+    }
   }
   if (result.is_ok() && !reader.status().is_ok()) result = reader.status();
   if (!out.broken()) extractor.finish();
@@ -95,7 +99,7 @@ Status run_stream(const Options& opts, const StreamOptions& so, LineReader& read
 
 std::string format_summary(const RunSummary& s) {
   const ExtractorStats& x = s.stats;
-  std::string r = std::to_string(s.lines) + " lines, " + std::to_string(x.points) + " points, " +
+  std::string r = std::to_string(s.lines) + (s.from_db ? " rows, " : " lines, ") + std::to_string(x.points) + " points, " +
                   std::to_string(x.windows) + " windows";
   if (x.empty_windows) r += " (" + std::to_string(x.empty_windows) + " empty)";
   r += ", " + std::to_string(x.series) + " series, " + std::to_string(s.rejected) + " rejected, " +
@@ -103,6 +107,7 @@ std::string format_summary(const RunSummary& s) {
   if (x.overflow) r += ", " + std::to_string(x.overflow) + " dropped (--max-buffer)";
   if (x.skipped_windows)
     r += ", " + std::to_string(x.skipped_windows) + " empty windows skipped (--max-empty)";
+  if (s.interrupted) r += "; stopped by a signal after flushing open windows";
   return r;
 }
 

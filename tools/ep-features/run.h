@@ -2,6 +2,7 @@
 // One run over NDJSON input: read lines → parse records → extractor → window sink.
 // Bad lines are reported with their location, counted, and skipped (--strict: the
 // first one ends the run); the windows of every valid line are still produced.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 namespace ep::features {
 
 struct RunSummary {
+  bool from_db = false;     // lines are datapoint rows
+  bool interrupted = false; // stopped by a signal (windows were flushed)
   std::uint64_t lines = 0;
   std::uint64_t rejected = 0;
   ExtractorStats stats;
@@ -23,6 +26,8 @@ struct RunSummary {
 struct StreamOptions {
   bool strict = false;
   bool progress = false;
+  // Set by SIGTERM/SIGINT: stop reading at the next line, flush every open window.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Reads every line of `reader`, emitting windows to `sink`, then flushes all open
