@@ -143,7 +143,7 @@ TEST(EpEvalCli, NabFromScoreRecordsAndFromResultsDirectory) {
   auto b = run("--nab --nab-windows " + d + "/windows.json --nab-data " + d + " --nab-results " +
                d + "/res/det --nab-profile reward_low_FN_rate");
   EXPECT_EQ(b.code, 0) << b.err;
-  EXPECT_TRUE(std::regex_search(b.out, std::regex(R"(reward_low_FN_rate\s+1\.000000\s+1\.000\s+-2\.000\s+1\.000\s+100\.0)")))
+  EXPECT_TRUE(std::regex_search(b.out, std::regex(R"(reward_low_FN_rate\s+1\.000000\s+1\.000\s+-2\.000\s+1\.000\s+100\.0\s+1/1\s)")))
       << b.out;
   EXPECT_EQ(b.out.find("standard"), std::string::npos);
   auto c = run("--nab --nab-windows " + d + "/windows.json --nab-data " + d + " --nab-profile nope");

@@ -63,6 +63,7 @@ TEST(NabScore, DetectionAtWindowStartEarnsFullTruePositiveWeight) {
   EXPECT_NEAR(r.normalized, 100.0, 1e-9);
   EXPECT_EQ(r.counts.tp, 1);
   EXPECT_EQ(r.counts.fn, 9);
+  EXPECT_EQ(r.counts.windows_hit, 1);
 }
 
 TEST(NabScore, DetectionAtWindowEndEarnsLittle) {
@@ -151,6 +152,8 @@ TEST(NabScore, ThresholdOptimisationPicksTheBestOverAllFiles) {
   ASSERT_EQ(both.files.size(), 2u);
   EXPECT_NEAR(both.files[0].score, 0.78, 1e-12);
   EXPECT_NEAR(both.files[1].score, 1.0, 1e-12);
+  EXPECT_EQ(both.counts.windows_hit, 2);
+  EXPECT_EQ(score({f, g}, 0.9).counts.windows_hit, 1);
 }
 
 TEST(NabScore, TiesFavourTheHigherThreshold) {

@@ -149,6 +149,7 @@ std::vector<ThresholdScore> scores_by_threshold(const std::vector<Row>& rows,
     return s;
   };
 
+  std::vector<bool> hit(order.size(), false);
   std::vector<ThresholdScore> out;
   double threshold = 1.1;
   for (const Row* r : sorted) {
@@ -160,6 +161,10 @@ std::vector<ThresholdScore> scores_by_threshold(const std::vector<Row>& rows,
       ++c.tp;
       --c.fn;
       double& v = part[slot[r->window]];
+      if (!hit[slot[r->window]]) {
+        hit[slot[r->window]] = true;
+        ++c.windows_hit;
+      }
       v = std::max(v, r->weight);
     } else {
       ++c.fp;
@@ -227,6 +232,7 @@ void score_files(const std::vector<File>& files, const Prepared& prep, const Pro
     out.counts.tn += s.counts.tn;
     out.counts.fp += s.counts.fp;
     out.counts.fn += s.counts.fn;
+    out.counts.windows_hit += s.counts.windows_hit;
     out.files.push_back(std::move(fr));
   }
 }

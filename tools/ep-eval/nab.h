@@ -73,6 +73,7 @@ std::vector<Row> sweep_rows(const File& f, const std::vector<Span>& spans, const
 
 struct Counts {
   std::int64_t tp = 0, tn = 0, fp = 0, fn = 0;  // rows, as NAB counts them
+  std::int64_t windows_hit = 0;                 // windows with at least one detection
 };
 
 struct ThresholdScore {

@@ -118,20 +118,24 @@ std::string render_nab_text(const NabSummary& s, bool per_file) {
                     (s.fixed_threshold ? "fixed" : "optimised per profile over all files") +
                     "\n";
   std::vector<std::vector<std::string>> rows = {{"profile", "threshold", "score", "null",
-                                                 "perfect", "normalized", "tp_rows", "fp_rows",
-                                                 "fn_rows"}};
+                                                 "perfect", "normalized", "windows_hit",
+                                                 "tp_rows", "fp_rows", "fn_rows"}};
   for (const auto& p : s.profiles)
     rows.push_back({p.profile.name, fmt(p.threshold, 6), fmt(p.score, 3), fmt(p.null_score, 3),
-                    fmt(p.perfect_score, 3), fmt(p.normalized, 1), std::to_string(p.counts.tp),
+                    fmt(p.perfect_score, 3), fmt(p.normalized, 1),
+                    std::to_string(p.counts.windows_hit) + "/" + std::to_string(s.windows),
+                    std::to_string(p.counts.tp),
                     std::to_string(p.counts.fp), std::to_string(p.counts.fn)});
   out += table(rows);
   if (per_file) {
     for (const auto& p : s.profiles) {
       out += "\n" + p.profile.name + " (threshold " + fmt(p.threshold, 6) + ")\n";
       std::vector<std::vector<std::string>> fr = {
-          {"file", "windows", "score", "tp_rows", "fp_rows", "fn_rows"}};
+          {"file", "windows_hit", "score", "tp_rows", "fp_rows", "fn_rows"}};
       for (const auto& f : p.files)
-        fr.push_back({f.name, std::to_string(f.windows), fmt(f.score, 3),
+        fr.push_back({f.name,
+                      std::to_string(f.counts.windows_hit) + "/" + std::to_string(f.windows),
+                      fmt(f.score, 3),
                       std::to_string(f.counts.tp), std::to_string(f.counts.fp),
                       std::to_string(f.counts.fn)});
       out += table(fr);
@@ -158,6 +162,7 @@ std::string render_nab_json(const NabSummary& s, bool per_file) {
     w.kv("null", p.null_score);
     w.kv("perfect", p.perfect_score);
     num_or_null(w, "normalized", p.normalized);
+    w.kv("windows_hit", p.counts.windows_hit);
     w.kv("tp_rows", p.counts.tp);
     w.kv("tn_rows", p.counts.tn);
     w.kv("fp_rows", p.counts.fp);
@@ -170,6 +175,7 @@ std::string render_nab_json(const NabSummary& s, bool per_file) {
         w.kv("file", f.name);
         w.kv("windows", static_cast<std::int64_t>(f.windows));
         w.kv("score", f.score);
+        w.kv("windows_hit", f.counts.windows_hit);
         w.kv("tp_rows", f.counts.tp);
         w.kv("tn_rows", f.counts.tn);
         w.kv("fp_rows", f.counts.fp);
