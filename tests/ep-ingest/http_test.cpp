@@ -382,7 +382,7 @@ TEST_F(HttpIngest, SighupReloadsKeysAndABadFileKeepsThePreviousOnes) {
 TEST_F(HttpIngest, StartupErrorsAreUsageErrors) {
   Process p({EP_INGEST_BIN, "--listen", "127.0.0.1:0"}, dir_, {{"API_KEY_HASH_SALT", kPepper}});
   EXPECT_EQ(p.wait(), 64);
-  EXPECT_NE(p.err().find("--keys FILE is required"), std::string::npos) << p.err();
+  EXPECT_NE(p.err().find("--keys FILE or --db [URL] is required"), std::string::npos) << p.err();
   Process q({EP_INGEST_BIN, "--listen", "nonsense", "--keys", keys_path_}, dir_, {{"API_KEY_HASH_SALT", kPepper}});
   EXPECT_EQ(q.wait(), 64);
   Process r({EP_INGEST_BIN, "--keys", dir_ + "/missing"}, dir_, {{"API_KEY_HASH_SALT", kPepper}});

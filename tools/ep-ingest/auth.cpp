@@ -61,7 +61,18 @@ AuthResult KeyStore::authenticate(std::string_view presented) const {
   }
   r.tenant = e.tenant;
   r.points_per_minute = e.points_per_minute;
+  if (track_) {
+    std::lock_guard lock(used_mu_);
+    used_.insert(e.prefix);
+  }
   return r;
+}
+
+std::vector<std::string> KeyStore::take_used() {
+  std::lock_guard lock(used_mu_);
+  std::vector<std::string> out(used_.begin(), used_.end());
+  used_.clear();
+  return out;
 }
 
 std::int64_t Quota::take(const std::string& tenant, std::int64_t points, std::int64_t ppm,

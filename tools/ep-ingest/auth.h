@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ep/keys.h"
@@ -31,12 +32,19 @@ class KeyStore {
   void set(const std::vector<keys::KeyEntry>& entries);
   AuthResult authenticate(std::string_view presented) const;
   size_t size() const;
+  // With tracking on, authenticate() remembers the prefixes it accepted; take_used()
+  // returns and forgets them (for api_keys.last_used_at, written in bulk).
+  void track_usage(bool on) { track_ = on; }
+  std::vector<std::string> take_used();
 
  private:
   using Map = std::unordered_map<std::string, keys::KeyEntry>;
   std::string pepper_;
   mutable std::mutex mu_;
   std::shared_ptr<const Map> keys_ = std::make_shared<Map>();
+  bool track_ = false;
+  mutable std::mutex used_mu_;
+  mutable std::unordered_set<std::string> used_;
 };
 
 // Token bucket per tenant: capacity = points/minute, refilled continuously. A request

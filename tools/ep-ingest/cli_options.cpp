@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "ep/keys.h"
+#include "ep/pg.h"
 
 namespace ep::ingest {
 
@@ -14,6 +15,11 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
       ->type_name("HOST:PORT")->group(kHttp);
   app.add_option("--keys", o.keys_path, "API keys file (ep-admin key issue --keys-file); SIGHUP reloads it")
       ->type_name("FILE")->group(kHttp);
+  f.db_option = app.add_option("--db", f.db,
+                                "Keys and plans from Postgres instead of --keys (URL, else $DATABASE_URL, else libpq's PG* variables)")
+                    ->expected(0, 1)->type_name("[URL]")->group(kHttp);
+  app.add_option("--key-refresh", f.key_refresh, "--db: reload keys this often (and on SIGHUP)")
+      ->type_name("DUR")->group(kHttp);
   app.add_option("--threads", o.server.threads, "Server threads (default: number of CPUs)")
       ->type_name("N")->check(CLI::Range(1, 256))->group(kHttp);
   app.add_option("--max-connections", o.server.max_connections,
@@ -86,6 +92,7 @@ Status resolve(Cli& cli, const Flags& f, Options& o) {
   EP_RETURN_IF_ERROR(duration("--idempotency-window", f.idempotency_window, o.idempotency_window));
   EP_RETURN_IF_ERROR(duration("--max-age", f.max_age, o.limits.max_age));
   EP_RETURN_IF_ERROR(duration("--max-skew", f.max_skew, o.limits.max_skew));
+  EP_RETURN_IF_ERROR(duration("--key-refresh", f.key_refresh, o.key_refresh));
   o.limits.time_bounds = !f.no_time_bounds;
   o.server.max_body_bytes = o.limits.max_body_bytes;
   o.server.server_name = "ep-ingest";
@@ -97,7 +104,11 @@ Status resolve(Cli& cli, const Flags& f, Options& o) {
     return Status::ok();
   }
   if (!o.inputs.empty()) return Status::usage("FILE arguments need --stdin");
-  if (o.keys_path.empty()) return Status::usage("--keys FILE is required (or use --stdin)");
+  // --keys wins over a db = … that the config file may set for every tool.
+  o.use_db = o.keys_path.empty() && f.db_option && f.db_option->count() > 0;
+  if (o.use_db) o.db_url = pg::resolve_url(f.db);
+  if (o.keys_path.empty() && !o.use_db)
+    return Status::usage("--keys FILE or --db [URL] is required (or use --stdin)");
   auto pepper = keys::pepper_from_env(f.api_key_hash_salt);
   if (!pepper) return Status::usage(pepper.status().message());
   o.pepper = *pepper;

@@ -11,7 +11,10 @@ namespace ep::ingest {
 // Flag values that need converting after parsing (durations, sizes).
 struct Flags {
   std::string header_timeout = "10s", body_timeout = "30s", idle_timeout = "60s",
-              drain_timeout = "30s", idempotency_window = "24h", max_age = "7d", max_skew = "5m";
+              drain_timeout = "30s", idempotency_window = "24h", max_age = "7d", max_skew = "5m",
+              key_refresh = "30s";
+  std::string db;
+  CLI::Option* db_option = nullptr;
   bool no_time_bounds = false;
   std::string api_key_hash_salt;  // config only; the environment wins
 };

@@ -3,9 +3,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
+#include <thread>
 
 #include "batch.h"
+#include "db_keys.h"
 #include "ep/crypto.h"
 #include "ep/json.h"
 #include "ep/log.h"
@@ -193,10 +197,90 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   committer_.submit(std::move(item));
 }
 
+namespace {
+
+// --db: reloads keys from Postgres every --key-refresh or when poked (SIGHUP), and
+// writes last_used_at for the keys used since the last round.
+class DbRefresher {
+ public:
+  DbRefresher(DbKeys& db, KeyStore& keys, TimeNs interval) : db_(db), keys_(keys), interval_(interval) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~DbRefresher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void poke() {
+    {
+      std::lock_guard lock(mu_);
+      poked_ = true;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, std::chrono::nanoseconds(interval_), [&] { return stop_ || poked_; });
+      if (stop_) break;
+      bool hup = poked_;
+      poked_ = false;
+      lock.unlock();
+      round(hup);
+      lock.lock();
+    }
+    lock.unlock();
+    flush_usage();
+  }
+  void round(bool hup) {
+    auto entries = db_.load();
+    if (!entries) {
+      log::emit(log::Level::kWarn, hup ? "SIGHUP" : "key refresh",
+                "keeping the cached keys: " + entries.status().message());
+    } else {
+      keys_.set(*entries);
+      if (hup) log::info("SIGHUP: reloaded " + std::to_string(entries->size()) + " keys from Postgres");
+    }
+    flush_usage();
+  }
+  void flush_usage() {
+    auto used = keys_.take_used();
+    if (Status s = db_.record_usage(used, now_ns()); !s) log::emit(log::Level::kWarn, {}, s.message());
+  }
+
+  DbKeys& db_;
+  KeyStore& keys_;
+  TimeNs interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, poked_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 Status run_http(const Options& opts, int out_fd) {
-  if (opts.keys_path.empty()) return Status::usage("--keys FILE is required (or --stdin)");
   KeyStore keys(opts.pepper);
-  if (Status s = keys.load(opts.keys_path); !s) return s;
+  std::unique_ptr<DbKeys> db;
+  if (opts.use_db) {
+    auto d = DbKeys::open(opts.db_url);
+    if (!d) return d.status();
+    db = std::move(d).value();
+    auto entries = db->load();
+    if (!entries) return entries.status();
+    keys.set(*entries);
+    keys.track_usage(true);
+  } else {
+    if (opts.keys_path.empty()) return Status::usage("--keys FILE or --db [URL] is required (or --stdin)");
+    if (Status s = keys.load(opts.keys_path); !s) return s;
+  }
+  std::unique_ptr<DbRefresher> refresher;
+  if (db) refresher = std::make_unique<DbRefresher>(*db, keys, opts.key_refresh);
   std::unique_ptr<Archive> archive;
   if (!opts.archive_uri.empty()) {
     auto a = Archive::open(opts.archive_uri, opts.archive_options);
@@ -234,7 +318,9 @@ Status run_http(const Options& opts, int out_fd) {
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      if (Status s = keys.load(opts.keys_path); !s) {
+      if (refresher) {
+        refresher->poke();
+      } else if (Status s = keys.load(opts.keys_path); !s) {
         log::emit(log::Level::kError, "SIGHUP", "keeping the previous keys: " + s.message());
       } else {
         log::info("SIGHUP: reloaded " + std::to_string(keys.size()) + " keys from " + opts.keys_path);
@@ -244,9 +330,11 @@ Status run_http(const Options& opts, int out_fd) {
   };
   arm_hup();
 
-  log::info("listening on http://" + srv.address() + (archive ? " (archive " + archive->uri() + ")" : ""));
+  log::info("listening on http://" + srv.address() + (archive ? " (archive " + archive->uri() + ")" : "") +
+            (db ? " (keys from Postgres, " + std::to_string(keys.size()) + " keys)" : ""));
   bool clean = srv.run();
   committer.stop();
+  refresher.reset();  // a last last_used_at flush
   Status out_status = committer.output_status();
   Status closed = out.close();
   if (!clean) log::warn("drain timeout passed; some connections were cut");

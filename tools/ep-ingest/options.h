@@ -14,6 +14,9 @@ struct Options {
   // HTTP mode
   http::ServerOptions server;
   std::string keys_path;               // --keys FILE
+  bool use_db = false;                 // --db [URL]: keys and plans from Postgres
+  std::string db_url;                  // resolved (pg::resolve_url)
+  TimeNs key_refresh = 30 * kNsPerSec; // --key-refresh
   std::string pepper;                  // API_KEY_HASH_SALT or [ingest] api-key-hash-salt
   std::int64_t default_points_per_minute = 0;  // for keys without a plan quota; 0 = unlimited
   TimeNs idempotency_window = 24 * 3600 * kNsPerSec;
