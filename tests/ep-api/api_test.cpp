@@ -398,6 +398,24 @@ TEST_F(Api, SeriesIsDownsampledAndKeepsTheAnomaly) {
             "from: must be before to");
 }
 
+TEST_F(Api, SeriesRangeBeyondTheReadLimitIsRefused) {
+  // The core directly (no socket), configured with a small read limit.
+  Options o;
+  o.db_url = env.db_url();
+  o.pepper = kPepper;
+  o.max_range_points = 1000;
+  ep::api::Api small(o);
+  Request req;
+  req.method = "GET";
+  req.target = "/v1/series?metric_id=" + s.acme_voltage;
+  req.headers["x-api-key"] = s.acme_key;
+  Response r = small.handle(req);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("more than 1000 points"), std::string::npos) << r.body;
+  req.target += "&from=" + s.spike_start + "&to=" + s.spike_end;  // 30 points
+  EXPECT_EQ(small.handle(req).status, 200);
+}
+
 TEST_F(Api, DashboardAndOpenApiAreServed) {
   auto r = env.get("/", "");
   EXPECT_EQ(r.status, 200);

@@ -26,6 +26,7 @@ struct Options {
   int default_series_points = 2000;
   int max_series_points = 20000;
   TimeNs default_series_range = 24 * 3600 * kNsPerSec;
+  int max_range_points = 5'000'000;  // points one /v1/series request may read (~120 MB)
   std::string rls_role = "edgepulse_app";
 };
 

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--key-cache-ttl", cache_ttl,
                  "Seconds an API key lookup is cached (a revoked key works at most this long)")
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--max-range-points", aopts.max_range_points,
+                 "Points one /v1/series request may read before downsampling (bounds memory)")
+      ->check(CLI::Range(1000, 100'000'000));
   app.add_option("--pool-size", aopts.max_idle_connections, "Idle Postgres connections kept");
   app.add_option("--api-key-hash-salt", salt, "API key pepper (prefer the environment)")
       ->envname("API_KEY_HASH_SALT");

@@ -50,13 +50,18 @@ Result<Response> get_series(Ctx& c) {
   for (int i = 0; i < scores->size(); ++i)
     if (scores->get_bool(i, 3)) flagged.emplace_back(scores->get_ts(i, 0), scores->get_ts(i, 1));
 
-  // Points as compact text "epoch_us,value" per row: one column to parse, no JSON.
+  // Epoch microseconds and value; at most max_range_points + 1 rows, so one request's
+  // memory is bounded by configuration, not by the range asked for.
   auto rows = c.db.exec(
       "SELECT (extract(epoch FROM ts) * 1000000)::bigint, value FROM datapoints "
       "WHERE tenant_id = $1 AND metric_id = $2 AND ts >= $3::timestamptz AND ts < $4::timestamptz "
-      "ORDER BY ts",
-      {c.tenant.id, *metric_id, pg::ts_param(from), pg::ts_param(to)});
+      "ORDER BY ts LIMIT $5",
+      {c.tenant.id, *metric_id, pg::ts_param(from), pg::ts_param(to),
+       static_cast<std::int64_t>(c.opts.max_range_points) + 1});
   if (!rows) return rows.status();
+  if (rows->size() > c.opts.max_range_points)
+    return Status::usage("from: the range holds more than " + std::to_string(c.opts.max_range_points) +
+                         " points; narrow from/to");
   std::vector<XY> pts(static_cast<size_t>(rows->size()));
   for (int i = 0; i < rows->size(); ++i)
     pts[static_cast<size_t>(i)] = {rows->get_int(i, 0) * 1000, rows->get_double(i, 1)};
