@@ -356,6 +356,8 @@ double quantile_in_place(std::vector<double>& v, double q) {
 
 double median_in_place(std::vector<double>& v) { return quantile_in_place(v, 0.5); }
 
+double scale_floor(double center) { return std::max(0.01, 0.01 * std::fabs(center)); }
+
 Robust robust_stats(std::vector<double> v) {
   Robust r;
   double med = median_in_place(v);  // also drops non-finite values
@@ -376,7 +378,7 @@ Robust robust_stats(std::vector<double> v) {
     for (double x : v) sq += (x - mean) * (x - mean);
     scale = std::sqrt(sq / static_cast<double>(v.size()));
   }
-  double floor = std::max(0.01, 0.01 * std::fabs(med));
+  double floor = scale_floor(med);
   if (!(scale > 0)) scale = floor;
   r.scale = scale;
   return r;

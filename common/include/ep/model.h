@@ -81,6 +81,8 @@ struct Robust {
   std::size_t count = 0;  // finite values seen
 };
 Robust robust_stats(std::vector<double> values);
+// The scale given to a feature constant over the data: max(0.01, 0.01 * |center|).
+double scale_floor(double center);
 // Median of the finite values (NaN when none). Reorders `values`.
 double median_in_place(std::vector<double>& values);
 // Quantile q in [0,1] by linear interpolation (numpy's default). Reorders `values`.
