@@ -46,14 +46,15 @@ psql -q -d "${PGDATABASE:-postgres}" -c "CREATE DATABASE $db" >/dev/null || fail
 export DATABASE_URL="dbname=$db" API_KEY_HASH_SALT=e2e-pepper-$RANDOM
 export EP_BIN_DIR=$bin EP_LOCK_DIR=$work/locks EP_TENANTS=demo EP_STORE=files
 export MODEL_ARTEFACT_STORE=$work/models EP_ALERT_RULES=$work/rules.toml EP_ALERT_STATE=$work/alert-state.json
-export EP_ARCHIVE_URI=file://$work/archive EP_INGEST_KEYS=$work/keys.ndjson
+export EP_ARCHIVE_URI=file://$work/archive
 export RUNTIME_DIRECTORY=$work FEATURE_WINDOW_SEC=300
 mkdir -p "$work/models" "$work/archive"
 
 "$bin/ep-admin" migrate --db "$DATABASE_URL" 2>"$work/admin.err" || fail "ep-admin migrate"
 "$bin/ep-admin" tenant add demo --db "$DATABASE_URL" 2>>"$work/admin.err" >/dev/null || fail "ep-admin tenant add"
-ingest_key=$("$bin/ep-admin" key issue --tenant demo --keys-file "$EP_INGEST_KEYS" 2>>"$work/admin.err") || fail "key issue (file)"
-api_key=$("$bin/ep-admin" key issue --tenant demo --db "$DATABASE_URL" 2>>"$work/admin.err") || fail "key issue (db)"
+# Keys in Postgres, as in production: one for the fleet (ep-ingest), one for ep-api.
+ingest_key=$("$bin/ep-admin" key issue --tenant demo --db "$DATABASE_URL" 2>>"$work/admin.err") || fail "key issue"
+api_key=$("$bin/ep-admin" key issue --tenant demo --db "$DATABASE_URL" 2>>"$work/admin.err") || fail "key issue"
 
 step "webhook receiver"
 secret="whsec_$(head -c 24 /dev/urandom | base64)"
