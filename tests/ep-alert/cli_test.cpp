@@ -1,6 +1,7 @@
 // The real ep-alert binary against real receivers on 127.0.0.1: what operators run.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <map>
 #include <regex>
 #include <set>
@@ -307,4 +308,46 @@ TEST_F(AlertCli, EveryHelpOptionIsInTheManPage) {
   }
   EXPECT_EQ(command({"--version"}).exit, 0);
   EXPECT_EQ(command({"--no-such-flag"}).exit, 64);
+}
+
+TEST_F(AlertCli, SigtermSavesPendingDeliveriesAndTheNextRunSendsThem) {
+  receiver_.script({}, Action::reply(503));
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_addclose(&fa, in[1]);
+  std::string out = dir_ + "/out", err = dir_ + "/err";
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> argv = {EP_ALERT_BIN, "--rules", rules_path_, "--state", state_path_,
+                                   "--backoff-base", "20ms", "--backoff-max", "50ms",
+                                   "--max-attempts", "100"};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  std::string scores = stream("AA");
+  ASSERT_EQ(::write(in[1], scores.data(), scores.size()), static_cast<ssize_t>(scores.size()));
+  // The input stays open (a live pipeline); retries go on while ep-alert waits for input.
+  ASSERT_TRUE(receiver_.wait_for(3)) << "no retries while waiting for input";
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::close(in[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 75) << slurp(err);
+  ProcResult first{WEXITSTATUS(status), slurp(out), slurp(err)};
+  EXPECT_EQ(statuses(first).back(), "pending");
+
+  receiver_.script({}, Action::reply(200));
+  size_t before = receiver_.count();
+  ProcResult b = alert({"--state", state_path_}, "");  // no new input: resume only
+  EXPECT_EQ(b.exit, 0) << b.err;
+  EXPECT_EQ(statuses(b), V({"delivered"}));
+  EXPECT_EQ(receiver_.count(), before + 1);
 }

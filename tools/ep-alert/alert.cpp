@@ -1,6 +1,7 @@
 #include "alert.h"
 
 #include <rapidjson/document.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -274,6 +275,14 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
       loop_status = deliverer.pump(kNsPerSec, 0, &ready);
       if (loop_status) loop_status = session.maybe_save(false);
     } while (loop_status && !ready && !session.stopping());
+    if (session.stopping() || !loop_status) {
+      // Stop reading without blocking: the reader's next read(2) sees end of file.
+      int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null_fd >= 0) {
+        ::dup2(null_fd, 0);
+        ::close(null_fd);
+      }
+    }
   });
 
   Progress progress(opts.progress, "scores");
