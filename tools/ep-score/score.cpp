@@ -22,14 +22,6 @@ double window_value(const Window& w, const std::string& name) {
   return std::nan("");
 }
 
-// Features that move with the series' level: a drifting series leaves their training
-// range without anything being wrong, so the z guard leaves them to the forest (which
-// scores out-of-range values like the range's edge) and to drift adaptation.
-bool is_level_feature(std::string_view n) {
-  return n == "mean" || n == "median" || n == "min" || n == "max" || n == "last" ||
-         n == "season_day" || n == "season_week";
-}
-
 int index_of(const std::vector<std::string>& names, std::string_view n) {
   for (std::size_t i = 0; i < names.size(); ++i)
     if (names[i] == n) return static_cast<int>(i);
@@ -184,13 +176,8 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
   double raw = m.forest.score(z.data());
   out.score = model::calibrate(raw, m.threshold);
   if (opt_.z_guard > 0) {
-    // Features constant in training carry the scale floor (see model::robust_stats):
-    // their z measures distance from a constant, not from a spread, so they do not
-    // take part in the guard (the forest and the labels still see them).
     for (std::size_t f = 0; f < d; ++f)
-      if (std::isfinite(shown[f]) && m.scale[f] != model::scale_floor(m.center[f]) &&
-          !is_level_feature(m.features[f]))
-        out.score = std::max(out.score, fallback_score(z[f], opt_.z_guard));
+      if (std::isfinite(shown[f])) out.score = std::max(out.score, fallback_score(z[f], opt_.z_guard));
   }
   out.anomaly = out.score >= opt_.threshold;
   out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
