@@ -46,11 +46,10 @@ int main(int argc, char** argv) {
     status = ep::features::run_stream(cli.options(), stream, reader, out, summary);
   }
   ep::Status closed = out.close();
-  ep::log::info("summary: " + ep::features::format_summary(summary));
-  if (!status.is_ok()) {
-    ep::log::error(status);
-    return status.exit_code();
-  }
+  if (!status.is_ok()) ep::log::error(status);
+  if (status.is_ok() || summary.lines > 0)
+    ep::log::info("summary: " + ep::features::format_summary(summary));
+  if (!status.is_ok()) return status.exit_code();
   if (!closed.is_ok()) {
     ep::log::error(closed);
     return closed.exit_code();
