@@ -46,6 +46,13 @@ check "--strict exits 65" 65 $?
 check "--strict json diagnostics" '{"tool":"ep-features","level":"error","context":"stdin","line":3,"reason":"invalid JSON at byte 1: Invalid value.","code":"data"}' "$(head -1 "$T/err")"
 check "--strict stops reading" 1 "$(grep -c '"summary: 3 lines' "$T/err")"
 
+# 2b. A line longer than --max-line-bytes is one reject, the next line is read normally.
+{ pt l 0 1; printf '{"kind":"point","pad":"%0200d"}\n' 0; pt l 1 2; } > "$T/long"
+"$BIN" --max-line-bytes 150 --window 10s "$T/long" > "$T/out" 2> "$T/err"
+check "over-long line: exit 65" 65 $?
+check "over-long line: reported with its number" "ep-features: $T/long:2: line longer than --max-line-bytes" "$(head -1 "$T/err")"
+check "over-long line: neighbours still make a window" 1 "$(grep -c '"n":2' "$T/out")"
+
 # 3. Clean input exits 0; files are read in order, "-" is stdin; late points are counted.
 { pt a 0 1; pt a 1 1; } > "$T/a"
 { pt a 9 1; pt a 2 1; pt a 3 1; } | "$BIN" --window 1s --max-empty 0 "$T/a" - > "$T/out" 2> "$T/err"
