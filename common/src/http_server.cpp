@@ -1,6 +1,7 @@
 #include "ep/http_server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -231,7 +232,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       ++srv_.timeouts;
       return close();
     }
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
         ec == asio::error::bad_descriptor)
       return close();
@@ -254,10 +255,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Request req = parser_->release();
     parser_.reset();
     keep_alive_ = req.keep_alive();
-    // The handler may answer from any thread; the answer hops back onto our strand.
+    // The handler may answer from any thread; the answer hops back onto our strand
+    // (dispatch: inline when the handler answers synchronously, on the strand already).
     Respond respond = [self = shared_from_this()](Response&& res) {
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res)]() mutable { self->send(std::move(res), false); });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->send(std::move(res), false); });
     };
     try {
       srv_.handler(std::move(req), std::move(respond));

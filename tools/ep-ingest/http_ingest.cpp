@@ -58,7 +58,7 @@ http::Response HttpIngest::reject(const http::Request& req, Reason reason, unsig
 void HttpIngest::handle(http::Request&& req, http::Respond respond) {
   std::string_view target = sv(req.target());
   target = target.substr(0, target.find('?'));
-  bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  bool get = req.method() == bhttp::verb::get;
   auto not_allowed = [&](const char* allow) {
     auto res = http::json_error(req, 405, "method_not_allowed",
                                 std::string("allowed: ") + allow);
@@ -70,14 +70,14 @@ void HttpIngest::handle(http::Request&& req, http::Respond respond) {
     return ingest(std::move(req), std::move(respond));
   }
   if (target == "/v1/health") {
-    if (!get) return not_allowed("GET, HEAD");
+    if (!get) return not_allowed("GET");
     bool drain = draining && draining();
     respond(http::json_response(req, drain ? 503 : 200,
                                 drain ? R"({"status":"draining"})" : R"({"status":"ok"})"));
     return;
   }
   if (target == "/metrics") {
-    if (!get) return not_allowed("GET, HEAD");
+    if (!get) return not_allowed("GET");
     http::Response res{bhttp::status::ok, req.version()};
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive());
@@ -156,7 +156,8 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   }
   // 6. Stamp, serialise, and hand to the group committer; answer when durable.
   std::string batch_id = crypto::uuid_v7();
-  JsonWriter w;
+  thread_local JsonWriter w;
+  w.clear();
   write_batch(w, BatchMeta{batch_id, auth.tenant, payload.device, "http", now}, payload.points,
               req.body(), sha);
   Committer::Item item;
