@@ -146,7 +146,8 @@ TEST(Engine, LabelsAndMinScoreSelectWindows) {
   e.evaluate(make_score(0, true, 0.95, "spike"), ev);
   e.evaluate(make_score(1, true, 0.7, "drop"), ev);
   EXPECT_TRUE(ev.empty());
-  e.evaluate(make_score(2, true, 0.85, "drop"), ev);
+  Score drop = make_score(2, true, 0.85, "drop");  // events point at their score
+  e.evaluate(drop, ev);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].score->label, "drop");
 }
