@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include "ep/crypto.h"
@@ -365,6 +367,60 @@ TEST(EpArchiveS3, WriteLsReplayVerify) {
   // Wrong endpoint: unavailable (69).
   auto down = test::run({kBin, "ls", "--archive", uri, "--s3-endpoint", "http://127.0.0.1:1"}, {}, env);
   EXPECT_EQ(down.exit_code, 69) << down.err;
+}
+
+}  // namespace
+}  // namespace ep
+
+namespace ep {
+namespace {
+
+// SIGTERM in the middle of a stream: write drains its input to EOF, archives and
+// passes on everything, exits 0. Synchronised on output, no sleeps.
+TEST(EpArchiveSignals, SigtermDrainsTheInputToEof) {
+  test::TempDir dir;
+  int in[2], out[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  std::string uri = "file://" + dir.path() + "/arch";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::execl(kBin.c_str(), kBin.c_str(), "--archive", uri.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  ::close(out[1]);
+  auto send = [&](int i) {
+    std::string l = batch_line("acme", "d", "0190a000-0000-7000-8000-00000000000" + std::to_string(i),
+                               "2026-01-05T10:00:00Z", raw_body(i)) + "\n";
+    ASSERT_EQ(::write(in[1], l.data(), l.size()), static_cast<ssize_t>(l.size()));
+  };
+  std::string got;
+  auto read_line = [&] {
+    char c;
+    while (::read(out[0], &c, 1) == 1) {
+      got.push_back(c);
+      if (c == '\n') return;
+    }
+  };
+  send(1);
+  read_line();  // the first batch is archived and emitted: the process is running
+  ASSERT_NE(got.find("\"archive\""), std::string::npos) << got;
+  ::kill(pid, SIGTERM);
+  send(2);
+  send(3);
+  ::close(in[1]);
+  read_line();
+  read_line();
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ::close(out[0]);
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st);
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_EQ(test::lines_of(got).size(), 3u) << got;
+  EXPECT_EQ(test::count_files(dir.path() + "/arch/acme", ".json"), 3);
 }
 
 }  // namespace

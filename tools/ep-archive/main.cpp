@@ -1,4 +1,5 @@
 // ep-archive: the immutable raw archive — write (default), replay, verify, ls, prune.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "archive_tool.h"
@@ -76,6 +77,16 @@ int main(int argc, char** argv) {
   }
 
   ep::ignore_sigpipe();
+  if (name == "write") {
+    // In a pipeline every stage gets SIGTERM at once (systemd stops the whole unit);
+    // upstream then drains and closes our stdin. So the first SIGTERM lets write run to
+    // the end of its input (everything received is archived and passed on); a second
+    // one terminates at once, which is safe too: nothing unarchived was passed on.
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGTERM, &sa, nullptr);
+  }
   ep::RecordWriter out(1);
   ep::archive_tool::Io io;
   io.inputs = cli.common().inputs;
