@@ -166,6 +166,8 @@ Extractor::SeriesHandle Extractor::series(std::string_view tenant, std::string_v
   return h;
 }
 
+const SeriesId& Extractor::id(SeriesHandle h) const { return series_[h]->id; }
+
 AddResult Extractor::add(SeriesHandle h, TimeNs ts, double value) {
   Series& s = *series_[h];
   const std::uint64_t late = stats_.late, overflow = stats_.overflow;

@@ -115,6 +115,7 @@ class Extractor {
   // Samples held in all series right now (memory check in tests).
   std::size_t buffered_samples() const;
   std::size_t series_count() const { return series_.size(); }
+  const SeriesId& id(SeriesHandle h) const;
 
  private:
   struct Series;

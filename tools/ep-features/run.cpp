@@ -15,11 +15,9 @@ class ExtractorFeed final : public PointSink {
   explicit ExtractorFeed(Extractor& x) : x_(x) {}
   void on_point(std::string_view tenant, std::string_view device, std::string_view metric,
                 TimeNs ts, double value) override {
-    if (!cached_ || metric != metric_ || device != device_ || tenant != tenant_) {
+    if (!cached_ || metric != last_->metric || device != last_->device || tenant != last_->tenant) {
       handle_ = x_.series(tenant, device, metric);
-      tenant_.assign(tenant);
-      device_.assign(device);
-      metric_.assign(metric);
+      last_ = &x_.id(handle_);
       cached_ = true;
     }
     x_.add(handle_, ts, value);
@@ -29,7 +27,7 @@ class ExtractorFeed final : public PointSink {
   Extractor& x_;
   bool cached_ = false;
   Extractor::SeriesHandle handle_ = 0;
-  std::string tenant_, device_, metric_;
+  const SeriesId* last_ = nullptr;  // owned by the extractor, stable
 };
 
 // Forwards windows and watches for a broken output.
