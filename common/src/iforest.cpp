@@ -69,20 +69,19 @@ class ByteReader {
 // Grows one tree over the sample indices idx[begin, end).
 class Builder {
  public:
-  Builder(const arma::mat& X, int limit, Rng& rng, std::vector<Node>& nodes)
-      : X_(X), d_(X.n_rows), limit_(limit), rng_(rng), nodes_(nodes) {
+  Builder(const arma::mat& X, int limit, Rng& rng, Tree& tree)
+      : X_(X), d_(X.n_rows), limit_(limit), rng_(rng), tree_(tree) {
     lo_.resize(d_);
     hi_.resize(d_);
     candidates_.reserve(d_);
   }
 
   void build(std::uint32_t* idx, std::size_t size, int depth) {
-    std::size_t me = nodes_.size();
-    nodes_.push_back(Node{});
-    nodes_[me].size = static_cast<std::uint32_t>(size);
+    std::size_t me = tree_.size();
+    tree_.add(Node{}, static_cast<std::uint32_t>(size));
     if (depth >= limit_ || size <= 1 || !choose_split(idx, size)) {
-      nodes_[me].feature = -1;
-      nodes_[me].value = average_path_length(static_cast<double>(size));
+      tree_.node(me).feature = -1;
+      tree_.node(me).value = average_path_length(static_cast<double>(size));
       return;
     }
     // choose_split left the split in q_/p_; partition stably so the result does not
@@ -96,10 +95,10 @@ class Builder {
     std::size_t r = left;
     for (std::uint32_t i : scratch_)
       if (!(X_(q, i) < p)) idx[r++] = i;
-    nodes_[me].feature = static_cast<std::int32_t>(q);
-    nodes_[me].value = p;
+    tree_.node(me).feature = static_cast<std::int32_t>(q);
+    tree_.node(me).value = p;
     build(idx, left, depth + 1);
-    nodes_[me].right = static_cast<std::int32_t>(nodes_.size());
+    tree_.node(me).right = static_cast<std::int32_t>(tree_.size());
     build(idx + left, size - left, depth + 1);
   }
 
@@ -132,7 +131,7 @@ class Builder {
   std::size_t d_;
   int limit_;
   Rng& rng_;
-  std::vector<Node>& nodes_;
+  Tree& tree_;
   std::vector<double> lo_, hi_;
   std::vector<std::size_t> candidates_;
   std::vector<std::uint32_t> scratch_;
@@ -140,41 +139,37 @@ class Builder {
   double p_ = 0;
 };
 
-bool decode_node(ByteReader& in, std::vector<Node>& nodes, std::size_t dims, int depth) {
+bool decode_node(ByteReader& in, Tree& t, std::size_t dims, int depth) {
   if (depth > kMaxDecodeDepth) return false;
   std::uint16_t tag;
   if (!in.u16(tag)) return false;
-  std::size_t me = nodes.size();
-  nodes.push_back(Node{});
+  std::size_t me = t.size();
   if (tag == kLeafTag) {
     std::uint32_t size;
     if (!in.u32(size)) return false;
-    nodes[me].feature = -1;
-    nodes[me].size = size;
-    nodes[me].value = average_path_length(static_cast<double>(size));
+    t.add(Node{-1, 0, average_path_length(static_cast<double>(size))}, size);
     return true;
   }
   if (tag >= dims) return false;
   double split;
   if (!in.f64(split) || !std::isfinite(split)) return false;
-  nodes[me].feature = tag;
-  nodes[me].value = split;
-  if (!decode_node(in, nodes, dims, depth + 1)) return false;
-  nodes[me].right = static_cast<std::int32_t>(nodes.size());
-  return decode_node(in, nodes, dims, depth + 1);
+  t.add(Node{tag, 0, split}, 0);
+  if (!decode_node(in, t, dims, depth + 1)) return false;
+  t.node(me).right = static_cast<std::int32_t>(t.size());
+  return decode_node(in, t, dims, depth + 1);
 }
 
-void encode_node(const std::vector<Node>& nodes, std::size_t i, std::string& out) {
-  const Node& n = nodes[i];
+void encode_node(const Tree& t, std::size_t i, std::string& out) {
+  const Node& n = t.nodes()[i];
   if (n.feature < 0) {
     put_u16(out, kLeafTag);
-    put_u32(out, n.size);
+    put_u32(out, i < t.sizes().size() ? t.sizes()[i] : 0);
     return;
   }
   put_u16(out, static_cast<std::uint16_t>(n.feature));
   put_f64(out, n.value);
-  encode_node(nodes, i + 1, out);
-  encode_node(nodes, static_cast<std::size_t>(n.right), out);
+  encode_node(t, i + 1, out);
+  encode_node(t, static_cast<std::size_t>(n.right), out);
 }
 
 }  // namespace
@@ -243,7 +238,7 @@ double Tree::path_length(const double* x) const {
 std::string Tree::encode() const {
   std::string bytes;
   bytes.reserve(nodes_.size() * 8);
-  if (!nodes_.empty()) encode_node(nodes_, 0, bytes);
+  if (!nodes_.empty()) encode_node(*this, 0, bytes);
   return crypto::base64(bytes);
 }
 
@@ -252,7 +247,7 @@ Result<Tree> Tree::decode(std::string_view b64, std::size_t dims) {
   if (!bytes) return Status::data("tree: not base64");
   Tree t;
   ByteReader in(*bytes);
-  if (!decode_node(in, t.nodes_, dims, 0) || !in.done())
+  if (!decode_node(in, t, dims, 0) || !in.done())
     return Status::data("tree: malformed node encoding");
   return t;
 }
@@ -287,8 +282,8 @@ Result<Forest> Forest::fit(const arma::mat& X, const Params& params) {
       std::swap(perm[i], perm[j]);
       idx[i] = perm[i];
     }
-    tree.nodes().reserve(2 * idx.size());
-    Builder(X, f.height_limit_, rng, tree.nodes()).build(idx.data(), idx.size(), 0);
+    tree.reserve(2 * idx.size());
+    Builder(X, f.height_limit_, rng, tree).build(idx.data(), idx.size(), 0);
   }
   return f;
 }

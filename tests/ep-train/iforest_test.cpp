@@ -61,13 +61,12 @@ TEST(Rng, SameSeedSameSequenceAndBoundedDraws) {
 
 TEST(Tree, PathLengthCountsEdgesPlusLeafAdjustment) {
   Tree t;
-  auto& n = t.nodes();
   // root: x0 < 0.5 ? leaf(1) : (x1 < 0 ? leaf(3) : leaf(1))
-  n.push_back({0, 2, 0.5, 5});
-  n.push_back({-1, 0, average_path_length(1), 1});
-  n.push_back({1, 4, 0.0, 4});
-  n.push_back({-1, 0, average_path_length(3), 3});
-  n.push_back({-1, 0, average_path_length(1), 1});
+  t.add({0, 2, 0.5}, 5);
+  t.add({-1, 0, average_path_length(1)}, 1);
+  t.add({1, 4, 0.0}, 4);
+  t.add({-1, 0, average_path_length(3)}, 3);
+  t.add({-1, 0, average_path_length(1)}, 1);
   double a[2] = {0.2, 5}, b[2] = {0.7, -1}, c[2] = {0.7, 1};
   EXPECT_DOUBLE_EQ(t.path_length(a), 1.0);
   EXPECT_DOUBLE_EQ(t.path_length(b), 2.0 + average_path_length(3));
@@ -81,9 +80,9 @@ TEST(Tree, PathLengthCountsEdgesPlusLeafAdjustment) {
 
 TEST(Forest, ScoreIsTwoToTheMinusNormalisedPathLength) {
   Tree t;
-  t.nodes().push_back({0, 2, 0.5, 4});
-  t.nodes().push_back({-1, 0, average_path_length(1), 1});
-  t.nodes().push_back({-1, 0, average_path_length(3), 3});
+  t.add({0, 2, 0.5}, 4);
+  t.add({-1, 0, average_path_length(1)}, 1);
+  t.add({-1, 0, average_path_length(3)}, 3);
   auto f = Forest::assemble(1, 4, 2, {t, t});
   ASSERT_TRUE(f.is_ok());
   double lo = 0.1, hi = 0.9;
@@ -99,7 +98,7 @@ TEST(Forest, TreesRespectHeightLimitCeilLog2Psi) {
   EXPECT_EQ(f->height_limit(), 8);
   for (const auto& t : f->trees()) {
     EXPECT_LE(depth_of(t.nodes(), 0), 8);
-    EXPECT_EQ(t.nodes()[0].size, 256u);
+    EXPECT_EQ(t.sizes()[0], 256u);
   }
   auto small = Forest::fit(X.cols(0, 99), Params{.trees = 5, .sample = 256, .seed = 9});
   ASSERT_TRUE(small.is_ok());

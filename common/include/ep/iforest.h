@@ -52,11 +52,11 @@ struct Params {
 };
 
 // One node of a tree, stored in preorder: the left child of node i is node i + 1.
+// 16 bytes, so four share a cache line on the scoring path.
 struct Node {
   std::int32_t feature = -1;  // -1 for a leaf
   std::int32_t right = 0;     // index of the right child (internal nodes)
   double value = 0;           // split value (go left when x < value), or for a leaf c(size)
-  std::uint32_t size = 0;     // training samples that reached this node
 };
 
 class Tree {
@@ -64,13 +64,26 @@ class Tree {
   // Path length of x: edges to the leaf plus c(leaf size).
   double path_length(const double* x) const;
   const std::vector<Node>& nodes() const { return nodes_; }
-  std::vector<Node>& nodes() { return nodes_; }
+  // Training samples that reached each node (parallel to nodes(); kept for the artefact).
+  const std::vector<std::uint32_t>& sizes() const { return sizes_; }
+  // Appends a node in preorder (for builders, decoders and tests).
+  void add(const Node& n, std::uint32_t size) {
+    nodes_.push_back(n);
+    sizes_.push_back(size);
+  }
+  Node& node(std::size_t i) { return nodes_[i]; }
+  std::size_t size() const { return nodes_.size(); }
+  void reserve(std::size_t n) {
+    nodes_.reserve(n);
+    sizes_.reserve(n);
+  }
   // Compact binary encoding (preorder; see docs/model-format.md), base64.
   std::string encode() const;
   static Result<Tree> decode(std::string_view base64, std::size_t dims);
 
  private:
   std::vector<Node> nodes_;
+  std::vector<std::uint32_t> sizes_;
 };
 
 class Forest {
