@@ -164,6 +164,7 @@ class Session {
       TimeNs left = deadline - monotonic_ns();
       if (left <= 0) break;
       EP_RETURN_IF_ERROR(deliverer_.pump(std::min(left, kNsPerSec)));
+      out_.flush();
       EP_RETURN_IF_ERROR(maybe_save(false));
     }
     while (http_.in_flight() > 0) EP_RETURN_IF_ERROR(deliverer_.pump(kNsPerSec, -1, nullptr, false));
@@ -273,6 +274,7 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
     bool ready = false;
     do {
       loop_status = deliverer.pump(kNsPerSec, 0, &ready);
+      out.flush();  // outcomes of retries reach the pipe while the input is quiet
       if (loop_status) loop_status = session.maybe_save(false);
     } while (loop_status && !ready && !session.stopping());
     if (session.stopping() || !loop_status) {

@@ -20,7 +20,7 @@ struct HttpClientOptions {
   TimeNs total_timeout = 15 * kNsPerSec;
   std::string ca_bundle;  // extra CA file (PEM); empty = system store
   size_t max_in_flight = 16;
-  std::string user_agent = "ep-alert";
+  std::string user_agent = "ep-alert/" EP_VERSION " (EdgePulse)";
 };
 
 struct HttpRequest {
