@@ -42,8 +42,11 @@ TEST(Extractor, TumblingWindowsOfTenSeconds) {
     EXPECT_DOUBLE_EQ(w[kMissingRate], 0);
     EXPECT_DOUBLE_EQ(w[kSlope], 1);
     EXPECT_DOUBLE_EQ(w[kLast], 10 * k + 9);
-    if (k) EXPECT_DOUBLE_EQ(w[kDeltaMean], 10);
-    else EXPECT_FALSE(w.has(kDeltaMean));
+    if (k) {
+      EXPECT_DOUBLE_EQ(w[kDeltaMean], 10);
+    } else {
+      EXPECT_FALSE(w.has(kDeltaMean));
+    }
   }
 }
 
@@ -261,8 +264,12 @@ TEST(Extractor, SeasonFeaturesCompareWithADayAndAWeekEarlier) {
     int day = static_cast<int>(k / 24);
     EXPECT_EQ(w.has(kSeasonDay), day >= 1) << k;
     EXPECT_EQ(w.has(kSeasonWeek), day >= 7) << k;
-    if (day >= 1) EXPECT_DOUBLE_EQ(w[kSeasonDay], 100) << k;
-    if (day >= 7) EXPECT_DOUBLE_EQ(w[kSeasonWeek], 700) << k;
+    if (day >= 1) {
+      EXPECT_DOUBLE_EQ(w[kSeasonDay], 100) << k;
+    }
+    if (day >= 7) {
+      EXPECT_DOUBLE_EQ(w[kSeasonWeek], 700) << k;
+    }
   }
 }
 

@@ -88,7 +88,9 @@ TEST(FeatureSet, OverflowingValuesLeaveFeaturesOutNotInfinite) {
   FeatureSet f;
   compute_stats(s, {}, scratch, f);
   for (int i = 0; i < kFeatureCount; ++i)
-    if (f.has(static_cast<Feature>(i))) EXPECT_TRUE(std::isfinite(f.get(static_cast<Feature>(i))));
+    if (f.has(static_cast<Feature>(i))) {
+      EXPECT_TRUE(std::isfinite(f.get(static_cast<Feature>(i))));
+    }
   EXPECT_FALSE(f.has(kRange));  // 3.4e308 overflows
   EXPECT_TRUE(f.has(kMin));
 }

@@ -206,7 +206,9 @@ TEST(RecordParser, FastPathAgreesWithTheDomPath) {
       EXPECT_EQ(got.got[0].ts, fp.ts);
       EXPECT_EQ(got.got[0].v, fp.value);
     }
-    if (!st.is_ok()) EXPECT_FALSE(fast);
+    if (!st.is_ok()) {
+      EXPECT_FALSE(fast);
+    }
   }
   EXPECT_EQ(fast_accepted, 5);  // the first three, the duplicate kind, the UTF-8 tenant
 }
