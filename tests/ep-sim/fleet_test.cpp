@@ -261,5 +261,29 @@ TEST(Fleet, PayloadLinesValidate) {
   EXPECT_EQ(lines, out.stats.payloads);
 }
 
+#ifdef EP_HAVE_INGEST
+// Without --start, a week of data passes ep-ingest's default time bounds.
+TEST(Fleet, DefaultStartFitsIngestTimeBounds) {
+  const TimeNs now = *parse_rfc3339("2026-01-08T12:34:56.789Z");
+  Options o = base();
+  o.devices = 2;
+  o.duration = 7 * kDay;
+  o.start = default_start(now, o.duration);
+  EXPECT_EQ(o.start % (60 * kNsPerSec), 0);
+  auto f = Fleet::make(o);
+  ASSERT_TRUE(f);
+  ingest::Limits limits;  // time bounds on
+  ingest::Payload payload;
+  Stats stats;
+  size_t bad = 0;
+  f->generate([&](std::string_view line) {
+    bad += !ingest::parse_payload(line, limits, now, payload);
+    return true;
+  }, stats);
+  EXPECT_EQ(bad, 0u);
+  EXPECT_GT(stats.payloads, 0u);
+}
+#endif
+
 }  // namespace
 }  // namespace ep::sim

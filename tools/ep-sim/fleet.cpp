@@ -78,6 +78,12 @@ const char* label_name(Label l) {
   return "?";
 }
 
+TimeNs default_start(TimeNs now, TimeNs duration) {
+  TimeNs t = now - duration;
+  TimeNs rem = ((t % kMinute) + kMinute) % kMinute;
+  return rem ? t - rem + kMinute : t;
+}
+
 Result<std::vector<MetricSpec>> parse_metrics(const std::string& list, TimeNs base) {
   std::vector<MetricSpec> out;
   size_t start = 0;

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Random seed: the same seed and options give byte-identical output")
       ->group(kFleet);
   app.add_option("--start", start,
-                 "First timestamp (RFC 3339 or date; default: --duration before now, to the hour)")
+                 "First timestamp (RFC 3339 or date; default: --duration before now, rounded up to the minute)")
       ->group(kFleet);
   app.add_option("--device-prefix", o.device_prefix, "Device names are PREFIX001, PREFIX002, ...")
       ->group(kFleet);
@@ -65,9 +65,7 @@ int main(int argc, char** argv) {
     if (!t) return cli.usage_error("--start " + start + ": expected an RFC 3339 time or a date");
     o.start = *t;
   } else {
-    constexpr ep::TimeNs kHour = 3600 * ep::kNsPerSec;
-    ep::TimeNs t = ep::now_ns() - o.duration;
-    o.start = t - ((t % kHour) + kHour) % kHour;
+    o.start = ep::sim::default_start(ep::now_ns(), o.duration);
   }
   ro.progress = cli.common().progress() && !ro.post.url.empty();
   ro.strict = cli.common().strict;

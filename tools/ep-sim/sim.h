@@ -37,6 +37,11 @@ struct MetricSpec {
   int decimals = 2;
 };
 
+// The start without --start: `duration` before now, rounded up to the minute, so every
+// sample lies within ep-ingest's default window [now - 7d, now + 5m] for durations up
+// to 7 days.
+TimeNs default_start(TimeNs now, TimeNs duration);
+
 // Parses "temp,voltage:10s,rpm" into specs (profiles, base interval, overrides).
 Result<std::vector<MetricSpec>> parse_metrics(const std::string& list, TimeNs base_interval);
 
