@@ -132,6 +132,7 @@ Status CliOptions::build() {
   }
   if (db_.to <= db_.from) return Status::usage("--to: must be after --from");
   db_.url = pg::resolve_url(db_.url);
+  db_.progress = cli_.common().progress();
   return Status::ok();
 }
 

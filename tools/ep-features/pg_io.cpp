@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "ep/log.h"
+#include "ep/progress.h"
 #include "output.h"
 
 namespace ep::features {
@@ -185,8 +186,11 @@ Status run_db(const Options& opts, const DbOptions& db, RecordWriter& out, RunSu
   DbWindowSink db_sink(c, *tenant_id);
   WindowSink& sink = db.write_db ? static_cast<WindowSink&>(db_sink) : stdout_sink;
   Extractor x(opts, sink);
+  Progress progress(db.progress, "ep-features series");
   Status result;
+  std::uint64_t done = 0;
   for (const MetricRow& m : *metrics) {
+    progress.update(done++, metrics->size());
     auto h = x.series(db.tenant, m.device, m.metric);
     if (m.interval > 0) x.set_interval(h, m.interval);
     db_sink.set_metric(m.metric_id);
@@ -196,6 +200,7 @@ Status run_db(const Options& opts, const DbOptions& db, RecordWriter& out, RunSu
     if (result.is_ok()) result = db_sink.status();
     if (!result.is_ok() || stdout_sink.broken()) break;
   }
+  progress.finish();
   if (result.is_ok() && db.write_db) result = db_sink.flush();
   summary.stats = x.stats();
   summary.broken_pipe = stdout_sink.broken();

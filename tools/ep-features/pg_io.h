@@ -17,6 +17,7 @@ struct DbOptions {
   std::string tenant, device, metric;
   TimeNs from = 0, to = 0;  // [from, to)
   bool write_db = false;
+  bool progress = false;  // series done / total on stderr
 };
 
 Status run_db(const Options& opts, const DbOptions& db, RecordWriter& out, RunSummary& summary);
