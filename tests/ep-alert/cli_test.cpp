@@ -351,3 +351,31 @@ TEST_F(AlertCli, SigtermSavesPendingDeliveriesAndTheNextRunSendsThem) {
   EXPECT_EQ(statuses(b), V({"delivered"}));
   EXPECT_EQ(receiver_.count(), before + 1);
 }
+
+TEST_F(AlertCli, ReceiverOutageLosesNothingAndDuplicatesNothing) {
+  // 40 series fire and resolve (80 alerts); the receiver fails the first 150 requests
+  // (503, cut connections, 429) and then recovers. Every alert must be answered 2xx
+  // exactly once.
+  std::vector<Action> outage;
+  for (int i = 0; i < 150; ++i)
+    outage.push_back(i % 3 == 0 ? Action::reply(503) : i % 3 == 1 ? Action::cut()
+                                                                  : Action::retry_after(429, "0"));
+  receiver_.script(outage, Action::reply(200));
+  std::string in;
+  for (int d = 0; d < 40; ++d) in += stream("AA.", "meter-" + std::to_string(d));
+  ProcResult a = alert({"--state", state_path_, "--max-in-flight", "8", "--max-attempts", "100",
+                        "--backoff-base", "5ms", "--backoff-max", "20ms"}, in);
+  EXPECT_EQ(a.exit, 0) << a.err;
+  std::map<std::string, int> ok;
+  std::set<std::string> seen;
+  for (const auto& g : receiver_.received()) {
+    seen.insert(g.header("webhook-id"));
+    if (g.answered >= 200 && g.answered < 300) ++ok[g.header("webhook-id")];
+  }
+  EXPECT_EQ(seen.size(), 80u);
+  EXPECT_EQ(ok.size(), 80u);
+  for (const auto& [id, n] : ok) EXPECT_EQ(n, 1) << id;
+  V st = statuses(a);
+  EXPECT_EQ(std::count(st.begin(), st.end(), "delivered"), 80);
+  EXPECT_EQ(std::count(st.begin(), st.end(), "retrying"), 150);
+}
