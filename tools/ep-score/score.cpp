@@ -65,11 +65,25 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
   double zm = zf("missing_rate");
   if (zm >= 3 && zm >= 0.5 * max_abs) return "missingness";
 
-  double hi = std::max(zf("max"), 0.0), lo = std::max(-zf("min"), 0.0);
-  double level = 0;
-  for (const char* n : {"median", "mean", "delta_mean", "season_day", "season_week", "slope"})
-    level = std::max(level, std::fabs(zf(n)));
-  if (level >= 3 && level >= 0.6 * std::max(hi, lo)) return "drift";
+  // The robust level (median, else mean) moved about as far as the extremes: the whole
+  // window shifted (drift). Extremes alone: a few points (spike/drop); these also move
+  // the mean, slope and delta_mean, so those only decide when the extremes are quiet.
+  double hi = std::max(zf("max"), 0.0), lo = std::max(-zf("min"), 0.0), ext = std::max(hi, lo);
+  double level = std::fabs(index_of(names, "median") >= 0 ? zf("median") : zf("mean"));
+  if (level >= 3 && level >= 0.6 * ext) {
+    // A sudden jump inside the window (first differences far beyond their baseline) is
+    // a spike or drop that covers much of the window; a gradual move is drift.
+    if (zf("max_abs_diff") >= 3) {
+      double zl = index_of(names, "median") >= 0 ? zf("median") : zf("mean");
+      return zl < 0 ? "drop" : "spike";
+    }
+    return "drift";
+  }
+  if (ext >= 3) return hi >= lo ? "spike" : "drop";
+  double trend = 0;
+  for (const char* n : {"slope", "delta_mean", "season_day", "season_week"})
+    trend = std::max(trend, std::fabs(zf(n)));
+  if (trend >= 3) return "drift";
   if (hi > 0 || lo > 0) return hi >= lo ? "spike" : "drop";
   // No extremes among the features: the direction of the strongest deviation decides.
   std::size_t top = 0;
