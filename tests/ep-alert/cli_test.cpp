@@ -186,6 +186,11 @@ TEST_F(AlertCli, GoneDisablesTheWebhookAndIsReported) {
   EXPECT_EQ(statuses(a), V({"disabled", "disabled", "disabled"}));
   EXPECT_EQ(receiver_.count(), 1u);
   EXPECT_NE(a.err.find("webhook ops: endpoint disabled by HTTP 410"), std::string::npos) << a.err;
+  ProcResult skip = command({"retry", "--rules", rules_path_, "--state", state_path_});
+  EXPECT_EQ(skip.exit, 0) << skip.err;
+  EXPECT_EQ(skip.out, "");
+  EXPECT_NE(skip.err.find("3 failed deliveries go to endpoints disabled by HTTP 410 (ops)"),
+            std::string::npos) << skip.err;
   ProcResult b = command({"retry", "--rules", rules_path_, "--state", state_path_, "--webhook", "ops"});
   EXPECT_EQ(b.exit, 0) << b.err;
   EXPECT_EQ(statuses(b), V({"delivered", "delivered", "delivered"}));

@@ -201,8 +201,11 @@ TEST_F(DelivererTest, GoneDisablesTheEndpointAndBadRequestIsPermanent) {
   EXPECT_FALSE(reports_[2].sent);  // not sent: the endpoint is disabled
   EXPECT_EQ(receiver_.count(), 2u);
   EXPECT_EQ(state_.disabled.count("ops"), 1u);
-  // `retry` re-enables the endpoint and re-sends all three.
-  EXPECT_EQ(deliverer_->requeue_failed(INT64_MIN, "", ""), 3u);
+  // `retry` without naming the endpoint leaves it disabled; naming it re-enables it.
+  size_t skipped = 0;
+  EXPECT_EQ(deliverer_->requeue_failed(INT64_MIN, "", "", &skipped), 0u);
+  EXPECT_EQ(skipped, 3u);
+  EXPECT_EQ(deliverer_->requeue_failed(INT64_MIN, "", "ops"), 3u);
   drain();
   EXPECT_EQ(receiver_.count(), 5u);
   EXPECT_TRUE(state_.deliveries.empty());

@@ -346,9 +346,17 @@ Status retry(const Options& opts, RecordWriter& out, const Clock& clock) {
   Session session(opts, out, clock, *rules, *state);
   TimeNs after = opts.since > 0 ? clock.now() - opts.since : INT64_MIN;
   session.deliverer().resume_pending();
-  size_t n = session.deliverer().requeue_failed(after, opts.rule_filter, opts.webhook_filter);
+  size_t skipped = 0;
+  size_t n = session.deliverer().requeue_failed(after, opts.rule_filter, opts.webhook_filter,
+                                                &skipped);
   log::info("retry: re-sending " + std::to_string(n) + " failed deliveries (" +
             std::to_string(session.deliverer().unsettled() - n) + " pending)");
+  if (skipped) {
+    std::string names;
+    for (const auto& [name, d] : state->disabled) names += (names.empty() ? "" : ", ") + name;
+    log::warn("retry: " + std::to_string(skipped) + " failed deliveries go to endpoints disabled "
+              "by HTTP 410 (" + names + "); name one with --webhook to re-enable it");
+  }
   session.mark_dirty();
   Status drained = session.drain();
   session.summarise("retry");

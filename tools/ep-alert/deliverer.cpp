@@ -96,18 +96,22 @@ void Deliverer::resume_pending() {
 }
 
 size_t Deliverer::requeue_failed(TimeNs created_after, const std::string& rule,
-                                 const std::string& webhook) {
+                                 const std::string& webhook, size_t* skipped_disabled) {
   size_t n = 0;
   TimeNs now = clock_.now();
+  if (!webhook.empty()) state_.disabled.erase(webhook);  // named explicitly: re-enable
   for (auto& [key, d] : state_.deliveries) {
     if (!d.failed || d.created < created_after) continue;
     if (!rule.empty() && d.rule != rule) continue;
     if (!webhook.empty() && d.webhook != webhook) continue;
+    if (state_.disabled.count(d.webhook)) {
+      if (skipped_disabled) ++*skipped_disabled;
+      continue;
+    }
     d.failed = false;
     d.attempts = 0;
     d.created = now;  // a fresh max-age budget
     d.next_attempt = now;
-    state_.disabled.erase(d.webhook);
     track(d);
     schedule(d);
     ++n;

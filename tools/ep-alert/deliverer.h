@@ -61,8 +61,10 @@ class Deliverer {
   // Schedules the pending (not failed) deliveries found in a loaded state.
   void resume_pending();
   // Moves failed deliveries matching the filter back to pending, due now, with a fresh
-  // attempt budget; re-enables their disabled endpoints. Returns how many.
-  size_t requeue_failed(TimeNs created_after, const std::string& rule, const std::string& webhook);
+  // attempt budget. Deliveries to an endpoint disabled by 410 are skipped (counted in
+  // *skipped_disabled) unless `webhook` names it: then it is re-enabled. Returns how many.
+  size_t requeue_failed(TimeNs created_after, const std::string& rule, const std::string& webhook,
+                        size_t* skipped_disabled = nullptr);
 
   // Starts due attempts (unless start_new is false) and drives transfers; waits up to
   // max_wait, or until extra_fd is readable.
