@@ -267,6 +267,10 @@ TEST(AdminRetention, RemovesOnlyWhatIsPastRetention) {
   ASSERT_EQ(admin({"tenant", "add", "a", "--plan", "short"}, db.url()).status, 0);
   ASSERT_EQ(admin({"tenant", "add", "b", "--plan", "long"}, db.url()).status, 0);
   auto c = db.connect();
+  // Day partitions for the 12 days (as ep-load would create them); one stray row in
+  // the default partition.
+  EP_ASSERT_OK(c.run("SELECT edgepulse_ensure_day_partition(d::date) FROM generate_series("
+                     "'2026-02-17'::date, '2026-03-01'::date, interval '1 day') d"));
   // One point per hour for 12 days before "now" for each tenant, one series each.
   EP_ASSERT_OK(c.run(R"SQL(
     WITH d AS (INSERT INTO devices (tenant_id, external_id) SELECT tenant_id, 'd1' FROM tenants RETURNING tenant_id, device_id),
@@ -277,18 +281,32 @@ TEST(AdminRetention, RemovesOnlyWhatIsPastRetention) {
     INSERT INTO ingest_batches (tenant_id, batch_id, received_at, status)
     SELECT tenant_id, gen_random_uuid(), '2026-03-01T00:00:00Z'::timestamptz - make_interval(days => d), 'loaded'
     FROM tenants, generate_series(0, 11) AS d)SQL"));
+  // Partitions 02-17 (23 rows per tenant) and 02-18 (24) are past every tenant's
+  // cutoff (b keeps 10 days: 02-19): they are dropped whole; the rest of tenant a's
+  // expired rows (239 - 47) are deleted in chunks.
   auto dry = admin({"retention", "--now", "2026-03-01T00:00:00Z", "--dry-run", "--json"}, db.url());
   ASSERT_EQ(dry.status, 0) << dry.err;
+  EXPECT_NE(dry.out.find("{\"tenant\":\"*\",\"table\":\"datapoints_p20260217\",\"retention_days\":10,"
+                         "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"would_remove\":46}"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("{\"tenant\":\"*\",\"table\":\"datapoints_p20260218\",\"retention_days\":10,"
+                         "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"would_remove\":48}"), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("\"tenant\":\"a\",\"table\":\"datapoints\",\"retention_days\":2,"
-                         "\"cutoff\":\"2026-02-27T00:00:00.000Z\",\"would_remove\":239"), std::string::npos) << dry.out;
+                         "\"cutoff\":\"2026-02-27T00:00:00.000Z\",\"would_remove\":192"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("\"tenant\":\"b\",\"table\":\"datapoints\",\"retention_days\":10,"
+                         "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"would_remove\":0"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.err.find("would remove 296 rows"), std::string::npos) << dry.err;  // 94 + 192 + 10 batches
   EXPECT_EQ(count(c, "SELECT count(*) FROM datapoints"), 576);
   // Small chunks: many bounded transactions, same result.
   auto r = admin({"retention", "--now", "2026-03-01T00:00:00Z", "--chunk", "7", "--json"}, db.url());
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"table\":\"datapoints_p20260217\",\"retention_days\":10,"
+                       "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"removed\":46"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"tenant\":\"a\",\"table\":\"datapoints\",\"retention_days\":2,"
-                       "\"cutoff\":\"2026-02-27T00:00:00.000Z\",\"removed\":239"), std::string::npos) << r.out;
+                       "\"cutoff\":\"2026-02-27T00:00:00.000Z\",\"removed\":192"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"tenant\":\"b\",\"table\":\"datapoints\",\"retention_days\":10,"
-                       "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"removed\":47"), std::string::npos) << r.out;
+                       "\"cutoff\":\"2026-02-19T00:00:00.000Z\",\"removed\":0"), std::string::npos) << r.out;
+  EXPECT_EQ(count(c, "SELECT count(*) FROM pg_class WHERE relname IN ('datapoints_p20260217', 'datapoints_p20260218')"), 0);
+  EXPECT_EQ(count(c, "SELECT count(*) FROM pg_class WHERE relname = 'datapoints_p20260219'"), 1);
   // Tenant a keeps exactly the last 2 days (48 h + the point at the cutoff), b the last 10.
   EXPECT_EQ(count(c, "SELECT count(*) FROM datapoints JOIN tenants USING (tenant_id) WHERE slug = 'a'"), 49);
   EXPECT_EQ(count(c, "SELECT count(*) FROM datapoints JOIN tenants USING (tenant_id) WHERE slug = 'b'"), 241);

@@ -57,6 +57,23 @@ TEST_F(Load, SameInputTwiceLeavesOneCopy) {
   EXPECT_EQ(count(c_, "SELECT count(*) FROM devices"), 3);
 }
 
+TEST_F(Load, PointsGoToDayPartitionsOrTheDefault) {
+  // Today's points get a day partition; a stray timestamp from 1999 goes to the default.
+  std::string today = ep::format_rfc3339(ep::now_ns());
+  std::string input =
+      R"({"kind":"point","tenant":"acme","device":"d","metric":"t","ts":")" + today + R"(","value":1})" "\n"
+      R"({"kind":"point","tenant":"acme","device":"d","metric":"t","ts":"1999-12-31T23:59:59Z","value":2})" "\n";
+  auto r = load(input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM datapoints_default"), 1);
+  std::string part = "datapoints_p" + today.substr(0, 4) + today.substr(5, 2) + today.substr(8, 2);
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM " + part), 1);
+  // Loading again: one copy each, whichever partition holds it.
+  r = load(input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(rows(), 2);
+}
+
 TEST_F(Load, OverlappingReplayLoadsOnlyTheRest) {
   auto lines = make_batches(100, 10);
   ASSERT_EQ(load(join(lines, 0, 60)).status, 0);

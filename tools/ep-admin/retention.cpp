@@ -2,6 +2,8 @@
 // in bounded chunks (one short transaction each, so locks and WAL stay small and a
 // concurrent ep-load is never blocked for long), and reports what it removed.
 //
+// datapoints is partitioned by UTC day: a partition older than every tenant's cutoff
+// is dropped whole; rows younger than that are deleted per tenant in chunks.
 // Usage counters (usage_daily) are kept: they are billing records, not telemetry.
 #include "admin.h"
 #include "db.h"
@@ -54,6 +56,35 @@ Status retention(const Options& o, Output& out) {
   Table report({"tenant", "table", "retention_days", "cutoff", o.dry_run ? "would_remove" : "removed"});
   report.set_numeric({false, false, true, false, true});
   std::int64_t total = 0;
+  std::string dropped = "{";  // partitions dropped (or, with --dry-run, that would be)
+  // Whole day partitions of datapoints that every tenant's retention has passed are
+  // dropped (instant, no dead rows); the rest is deleted below in chunks. Only when
+  // all tenants are considered: one tenant's retention never drops shared partitions.
+  if (!only) {
+    auto parts = conn->exec(
+        "WITH c AS (SELECT min($1::timestamptz - make_interval(days => p.retention_days)) AS cutoff,"
+        " max(p.retention_days) AS days FROM tenants t JOIN plans p ON p.name = t.plan)"
+        " SELECT quote_ident(k.relname), k.relname, c.cutoff, c.days FROM c, pg_inherits i"
+        " JOIN pg_class k ON k.oid = i.inhrelid"
+        " WHERE i.inhparent = 'datapoints'::regclass AND k.relname ~ '^datapoints_p[0-9]{8}$'"
+        " AND c.cutoff IS NOT NULL"
+        " AND ((to_date(substr(k.relname, 13), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC') <= c.cutoff"
+        " ORDER BY k.relname",
+        {pg::ts_param(now)});
+    if (!parts) return parts.status().with_context("retention: datapoints partitions");
+    for (int i = 0; i < parts->size(); ++i) {
+      auto n = conn->exec("SELECT count(*) FROM " + parts->str(i, 0));
+      if (!n) return n.status().with_context("retention: " + parts->str(i, 1));
+      if (!o.dry_run) {
+        if (Status s = conn->run("DROP TABLE " + parts->str(i, 0)); !s)
+          return s.with_context("retention: dropping " + parts->str(i, 1));
+      }
+      total += n->get_int(0, 0);
+      dropped += (dropped.size() > 1 ? "," : "") + parts->str(i, 1);
+      report.add({"*", parts->str(i, 1), parts->str(i, 3),
+                  format_rfc3339(pg::parse_pg_ts(parts->get(i, 2)).value_or(0)), n->str(0, 0)});
+    }
+  }
   for (int i = 0; i < tenants->size(); ++i) {
     std::string tid = tenants->str(i, 0);
     std::string cutoff = tenants->str(i, 3);
@@ -61,10 +92,19 @@ Status retention(const Options& o, Output& out) {
       std::string where = std::string(" WHERE tenant_id = $1 AND ") + tg.time_column + " < $2";
       std::int64_t removed = 0;
       if (o.dry_run) {
-        auto r = conn->exec(std::string("SELECT count(*) FROM ") + tg.table + where, {tid, cutoff});
+        // Rows in partitions counted above as dropped are not counted twice.
+        std::string not_dropped = std::string(tg.table) == "datapoints"
+            ? " AND tableoid <> ALL(ARRAY(SELECT oid FROM pg_class WHERE relname = ANY($3::text[])))"
+            : " AND $3::text[] IS NOT NULL";
+        auto r = conn->exec(std::string("SELECT count(*) FROM ") + tg.table + where + not_dropped,
+                            {tid, cutoff, dropped + "}"});
         if (!r) return r.status().with_context(std::string("retention: ") + tg.table);
         removed = r->get_int(0, 0);
       } else {
+        // ctid is only unique within one partition of datapoints, so a chunk may also
+        // match rows of other partitions: the outer WHERE keeps every deleted row
+        // expired and of this tenant, and a chunk never deletes fewer rows than it
+        // selected, so the loop still ends exactly when nothing expired is left.
         std::string sql = std::string("DELETE FROM ") + tg.table + where +
                           " AND ctid = ANY(ARRAY(SELECT ctid FROM " + tg.table + where + " LIMIT $3))";
         for (;;) {

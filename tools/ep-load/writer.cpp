@@ -86,7 +86,7 @@ Status Writer::connect_once() {
   auto c = pg::Conn::connect(pg::resolve_url(o_.db), "ep-load");
   if (!c) return c.status();
   conn_ = std::move(*c);
-  if (Status s = schema::require(conn_); !s) {
+  if (Status s = schema::require(conn_, kSchemaVersion); !s) {
     // Not retryable: the database answered, it just has no (current) schema.
     return conn_.connected() ? Status::software(s.message()) : s;
   }
@@ -243,12 +243,37 @@ Status Writer::resolve_metrics(Group& g) {
   return Status::ok();
 }
 
+// datapoints is partitioned by UTC day (migration 0002). Partitions for the days of
+// the group are created before the data transaction, in their own statement: creating
+// one locks the parent briefly, and must not sit inside a long COPY transaction.
+// Days far in the past or future go to datapoints_default instead of making
+// thousands of partitions for stray timestamps.
+Status Writer::ensure_partitions(const Group& g) {
+  const std::int32_t today = day_of(now_ns());
+  std::set<std::int32_t> want;
+  for (const auto& p : g.points) {
+    if (g.entries[p.entry].rejected) continue;
+    std::int32_t d = day_of(p.ts);
+    if (d < today - kPartitionPastDays || d > today + kPartitionFutureDays) continue;
+    if (!days_known_.count(d)) want.insert(d);
+  }
+  if (want.empty()) return Status::ok();
+  ArrayText days;
+  for (auto d : want) days.add_raw(day_text(d));
+  auto r = conn_.exec("SELECT edgepulse_ensure_day_partition(d) FROM unnest($1::date[]) AS d ORDER BY d",
+                      {days.str()});
+  if (!r) return r.status();
+  days_known_.insert(want.begin(), want.end());
+  return Status::ok();
+}
+
 Status Writer::resolve(Group& g) {
   for (auto& e : g.entries)
     if (e.is_batch && !e.rejected) e.batch_uuid = uuid_or_zero(e.batch_id);
   EP_RETURN_IF_ERROR(resolve_tenants(g));
   EP_RETURN_IF_ERROR(resolve_devices(g));
-  return resolve_metrics(g);
+  EP_RETURN_IF_ERROR(resolve_metrics(g));
+  return ensure_partitions(g);
 }
 
 // ---- loading ----

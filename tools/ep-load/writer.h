@@ -21,6 +21,7 @@
 // before anything is retried (STYLE 10).
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -31,6 +32,13 @@
 #include "reader.h"
 
 namespace ep::load {
+
+// The schema version ep-load needs (0002: datapoints partitioned by day).
+inline constexpr int kSchemaVersion = 2;
+// Days from today for which ep-load creates datapoints partitions; points outside
+// land in datapoints_default.
+inline constexpr std::int32_t kPartitionPastDays = 400;
+inline constexpr std::int32_t kPartitionFutureDays = 2;
 
 struct WriteStats {
   std::uint64_t groups = 0, transactions = 0;
@@ -77,6 +85,7 @@ class Writer {
   Status resolve_tenants(Group& g);
   Status resolve_devices(Group& g);
   Status resolve_metrics(Group& g);
+  Status ensure_partitions(const Group& g);
   Status load_once(Group& g, Pending& pend, bool& commit_sent, std::string& txid);
   Result<Outcome> resolve_in_doubt(const std::string& txid);
   pg::RetryPolicy policy() const;
@@ -94,6 +103,7 @@ class Writer {
   std::unordered_map<std::string, std::pair<Uuid, bool>> tenants_;  // slug -> (id, exists)
   std::unordered_map<std::string, Uuid> devices_;  // tenant_id bytes + device -> id
   std::unordered_map<std::string, Uuid> metrics_;  // device_id bytes + metric -> id
+  std::set<std::int32_t> days_known_;              // UTC days with a datapoints partition
 };
 
 // Postgres array literal helpers ({"a","b"}, NULL elements).
