@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   ep::log::info("summary: " + summary.line());
   if (!st) {
     ep::log::error(st);
-    if (st.code() == ep::Code::kUnavailable)
+    if (st.code() == ep::Code::kUnavailable && summary.records_not_loaded > 0)
       ep::log::warn("nothing was loaded partially; load the rest again (e.g. ep-archive replay | ep-load)");
     return st.exit_code();
   }
