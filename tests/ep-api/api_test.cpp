@@ -504,6 +504,8 @@ TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
   Env& env = Env::get();
   std::string err = std::string(EP_WORK_DIR) + "/process.err";
   ::mkdir(EP_WORK_DIR, 0755);
+  // A file left by an earlier run would show a stale address.
+  ::unlink(err.c_str());
   pid_t pid = ::fork();
   if (pid == 0) {
     int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -51,22 +51,25 @@ Result<Response> get_anomalies(Ctx& c) {
     c_start = pg::ts_param(std::stoll(f[2]));
   }
   auto rows = c.db.exec(
+      // The page is chosen from anomaly_scores alone (its partial index, narrow rows; a
+      // window end is shared by every series, so ties are many), then joined.
       "SELECT s.metric_id::text, d.device_id::text, d.external_id, m.name, s.window_start, "
       "       s.window_end, s.score, s.label, s.model, s.explanation::text "
-      "FROM anomaly_scores s "
+      "FROM (SELECT * FROM anomaly_scores s "
+      "      WHERE s.tenant_id = $1 AND s.anomaly "
+      "        AND ($2::uuid IS NULL OR s.metric_id = $2::uuid) "
+      "        AND ($3::uuid IS NULL OR s.metric_id IN (SELECT metric_id FROM metrics "
+      "             WHERE tenant_id = $1 AND device_id = $3::uuid)) "
+      "        AND ($4::text IS NULL OR s.label = $4) "
+      "        AND ($5::float8 IS NULL OR s.score >= $5::float8) "
+      "        AND ($6::timestamptz IS NULL OR s.window_end >= $6::timestamptz) "
+      "        AND ($7::timestamptz IS NULL OR s.window_end < $7::timestamptz) "
+      "        AND ($8::timestamptz IS NULL OR (s.window_end, s.metric_id, s.window_start) < "
+      "             ($8::timestamptz, $9::uuid, $10::timestamptz)) "
+      "      ORDER BY s.window_end DESC, s.metric_id DESC, s.window_start DESC LIMIT $11) s "
       "JOIN metrics m ON m.tenant_id = s.tenant_id AND m.metric_id = s.metric_id "
       "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
-      "WHERE s.tenant_id = $1 AND s.anomaly "
-      "  AND ($2::uuid IS NULL OR s.metric_id = $2::uuid) "
-      "  AND ($3::uuid IS NULL OR m.device_id = $3::uuid) "
-      "  AND ($4::text IS NULL OR s.label = $4) "
-      "  AND ($5::float8 IS NULL OR s.score >= $5::float8) "
-      "  AND ($6::timestamptz IS NULL OR s.window_end >= $6::timestamptz) "
-      "  AND ($7::timestamptz IS NULL OR s.window_end < $7::timestamptz) "
-      "  AND ($8::timestamptz IS NULL OR "
-      "       (s.window_end, s.metric_id, s.window_start) < ($8::timestamptz, $9::uuid, "
-      "$10::timestamptz)) "
-      "ORDER BY s.window_end DESC, s.metric_id DESC, s.window_start DESC LIMIT $11",
+      "ORDER BY s.window_end DESC, s.metric_id DESC, s.window_start DESC",
       {c.tenant.id, metric_id, device_id, label, min_score, ts_opt(from), ts_opt(to), c_end,
        c_metric, c_start, limit + 1});
   if (!rows) return rows.status();
