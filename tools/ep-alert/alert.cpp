@@ -8,12 +8,14 @@
 #include <cstring>
 
 #include "engine.h"
+#include "pg_store.h"
 #include "ep/fsutil.h"
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
 #include "ep/records.h"
 #include "state.h"
+#include "store.h"
 #include "webhook.h"
 
 namespace ep::alert {
@@ -91,12 +93,13 @@ struct Counters {
 class Session {
  public:
   Session(const Options& opts, RecordWriter& out, const Clock& clock, const RuleSet& rules,
-          State& state)
+          State& state, Store* store)
       : opts_(opts),
         out_(out),
         clock_(clock),
         rules_(rules),
         state_(state),
+        store_(store),
         http_(opts.http),
         deliverer_(rules, state, http_, opts.retry, clock,
                    [this](const AttemptReport& r) { on_attempt(r); }),
@@ -114,6 +117,7 @@ class Session {
     x.duration = r.sent ? r.duration : -1;
     if (r.outcome == Outcome::kRetrying) x.next_attempt = r.delivery->next_attempt;
     out_.write(alert_record(*r.delivery, outcome_name(r.outcome), x));
+    if (store_) store_->on_attempt(r, clock_.now());
     if (r.outcome == Outcome::kDisabled && r.sent)
       log::warn("webhook " + r.delivery->webhook + ": endpoint disabled by HTTP 410; its "
                 "deliveries fail until `ep-alert retry --webhook " + r.delivery->webhook + "`");
@@ -130,6 +134,7 @@ class Session {
         d.error = e.suppressed;
         ++counters_.suppressed;
         out_.write(alert_record(d, "suppressed"));
+        if (store_ && !opts_.dry_run) store_->on_suppressed(d, now);
         continue;
       }
       if (body.empty()) body = build_body(e, now);
@@ -147,10 +152,10 @@ class Session {
   }
 
   Status maybe_save(bool force) {
-    if (opts_.state_path.empty() || opts_.dry_run || (!dirty_ && !force)) return Status::ok();
+    if (!store_ || opts_.dry_run || (!dirty_ && !force)) return Status::ok();
     TimeNs t = monotonic_ns();
     if (!force && t - last_save_ < opts_.state_interval) return Status::ok();
-    EP_RETURN_IF_ERROR(save_state(opts_.state_path, state_, clock_.now()));
+    EP_RETURN_IF_ERROR(store_->save(state_, clock_.now()));
     last_save_ = t;
     dirty_ = false;
     return Status::ok();
@@ -170,7 +175,7 @@ class Session {
     while (http_.in_flight() > 0) EP_RETURN_IF_ERROR(deliverer_.pump(kNsPerSec, -1, nullptr, false));
     for (auto& [key, d] : state_.deliveries) {
       if (d.failed) continue;
-      if (opts_.state_path.empty()) {
+      if (!store_) {
         d.failed = true;
         d.error = "not delivered within --drain-timeout " + format_duration(opts_.drain_timeout) +
                   " and no --state to keep it" + (d.error.empty() ? "" : "; last error: " + d.error);
@@ -201,7 +206,7 @@ class Session {
            std::to_string(d.failed + counters_.abandoned) + " failed, " +
            std::to_string(d.disabled) + " disabled";
     if (counters_.pending_at_exit)
-      s += ", " + std::to_string(counters_.pending_at_exit) + " pending in " + opts_.state_path;
+      s += ", " + std::to_string(counters_.pending_at_exit) + " pending in " + store_->where();
     log::info(s);
   }
 
@@ -216,7 +221,7 @@ class Session {
       return Status::data(std::to_string(counters_.rejected) + " input lines rejected");
     if (counters_.pending_at_exit)
       return Status::temporary(std::to_string(counters_.pending_at_exit) +
-                               " deliveries still pending; kept in " + opts_.state_path);
+                               " deliveries still pending; kept in " + store_->where());
     return Status::ok();
   }
 
@@ -228,6 +233,7 @@ class Session {
   const Clock& clock_;
   const RuleSet& rules_;
   State& state_;
+  Store* store_;  // null: nothing survives the run
   HttpClient http_;
   Deliverer deliverer_;
   Engine engine_;
@@ -240,19 +246,47 @@ bool reads_only_stdin(const std::vector<std::string>& inputs) {
   return inputs.empty() || (inputs.size() == 1 && inputs[0] == "-");
 }
 
-Result<State> open_state(const Options& opts) {
-  if (opts.state_path.empty()) return State{};
-  return load_state(opts.state_path);
+// Rules, state and where the state is saved, for files mode or Postgres mode.
+struct Setup {
+  RuleSet rules;
+  State state;
+  std::unique_ptr<Store> store;  // null: files mode without --state
+};
+
+Result<Setup> open_setup(const Options& opts, bool need_state) {
+  Setup s;
+  if (opts.use_db) {
+    auto pg = PgStore::open(opts.db_url, opts.tenant);
+    if (!pg) return pg.status();
+    auto rules = (*pg)->load_rules();
+    if (!rules) return rules.status();
+    s.rules = std::move(rules).value();
+    if (need_state) {
+      auto state = (*pg)->load_state();
+      if (!state) return state.status();
+      s.state = std::move(state).value();
+    }
+    s.store = std::move(pg).value();
+    return s;
+  }
+  auto rules = load_rules(opts.rules_path);
+  if (!rules) return rules.status();
+  s.rules = std::move(rules).value();
+  if (need_state && !opts.state_path.empty()) {
+    auto state = load_state(opts.state_path);
+    if (!state) return state.status();
+    s.state = std::move(state).value();
+    s.store = std::make_unique<FileStore>(opts.state_path);
+  }
+  return s;
 }
 
 }  // namespace
 
 Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
-  auto rules = load_rules(opts.rules_path);
-  if (!rules) return rules.status();
-  auto state = open_state(opts);
-  if (!state) return state.status();
-  Session session(opts, out, clock, *rules, *state);
+  auto setup = open_setup(opts, true);
+  if (!setup) return setup.status();
+  Session session(opts, out, clock, setup->rules, setup->state, setup->store.get());
   Deliverer& deliverer = session.deliverer();
   Counters& counters = session.counters();
   if (!opts.dry_run) deliverer.resume_pending();
@@ -335,15 +369,16 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
 }
 
 Status retry(const Options& opts, RecordWriter& out, const Clock& clock) {
-  if (opts.state_path.empty())
-    return Status::usage("retry: --state FILE is required (failed deliveries live there)");
-  auto rules = load_rules(opts.rules_path);
-  if (!rules) return rules.status();
-  auto state = load_state(opts.state_path);
-  if (!state) return state.status();
+  if (opts.state_path.empty() && !opts.use_db)
+    return Status::usage("retry: --state FILE or --db is required (failed deliveries live there)");
+  auto setup = open_setup(opts, true);
+  if (!setup) return setup.status();
+  RuleSet* rules = &setup->rules;
+  State* state = &setup->state;
   if (!opts.rule_filter.empty() && !rules->rule(opts.rule_filter))
-    log::warn("retry: --rule " + opts.rule_filter + ": no such rule in " + opts.rules_path);
-  Session session(opts, out, clock, *rules, *state);
+    log::warn("retry: --rule " + opts.rule_filter + ": no such rule in " +
+              (opts.use_db ? std::string("Postgres") : opts.rules_path));
+  Session session(opts, out, clock, *rules, *state, setup->store.get());
   TimeNs after = opts.since > 0 ? clock.now() - opts.since : INT64_MIN;
   session.deliverer().resume_pending();
   size_t skipped = 0;
@@ -365,11 +400,12 @@ Status retry(const Options& opts, RecordWriter& out, const Clock& clock) {
 }
 
 Result<std::string> check(const Options& opts) {
-  auto rules = load_rules(opts.rules_path);
-  if (!rules) return rules.status();
-  return opts.rules_path + ": ok: " + std::to_string(rules->rules.size()) + " rules, " +
-         std::to_string(rules->webhooks.size()) + " webhooks, " +
-         std::to_string(rules->silences.size()) + " silences";
+  auto setup = open_setup(opts, false);
+  if (!setup) return setup.status();
+  const RuleSet& rules = setup->rules;
+  return (opts.use_db ? std::string("Postgres") : opts.rules_path) + ": ok: " +
+         std::to_string(rules.rules.size()) + " rules, " + std::to_string(rules.webhooks.size()) +
+         " webhooks, " + std::to_string(rules.silences.size()) + " silences";
 }
 
 Result<std::pair<bool, std::string>> verify_request(const VerifyOptions& opts,

@@ -17,6 +17,10 @@ namespace ep::alert {
 struct Options {
   std::string rules_path;
   std::string state_path;  // empty: no state (nothing survives the run)
+  // Postgres mode (--db): rules, webhooks, silences and state in the database.
+  bool use_db = false;
+  std::string db_url;  // "" = $DATABASE_URL, then the libpq environment
+  std::string tenant;  // --db: only this tenant (slug); "" = all
   bool dry_run = false;
   bool strict = false;
   bool progress = false;  // a progress line on stderr (terminal)
@@ -36,9 +40,9 @@ struct Options {
 
 // Reads score records, evaluates rules, delivers webhooks, writes alert records.
 Status run(const Options& opts, RecordWriter& out, const Clock& clock);
-// Re-sends failed deliveries (and pending ones) from the state file.
+// Re-sends failed deliveries (and pending ones) from the state file or Postgres.
 Status retry(const Options& opts, RecordWriter& out, const Clock& clock);
-// Validates the rules file; a one-line summary on success.
+// Validates the rules (file or Postgres); a one-line summary on success.
 Result<std::string> check(const Options& opts);
 
 struct VerifyOptions {

@@ -149,7 +149,9 @@ void Deliverer::start(Delivery& d) {
   }
   const Webhook* w = rules_.webhook(d.webhook);
   if (!w) {
-    fail(d, Outcome::kFailed, "webhook \"" + d.webhook + "\" is not in the rules file", 0, false);
+    fail(d, Outcome::kFailed,
+         "webhook \"" + d.webhook + "\" is not defined (or not enabled) in " + rules_.source, 0,
+         false);
     return;
   }
   TimeNs now = clock_.now();

@@ -50,6 +50,14 @@ int main(int argc, char** argv) {
   const char* kRun = "Alerting";
   app.add_option("--rules", opts.rules_path, "Rules file (TOML): [[webhooks]], [[rules]], [[silences]]")
       ->type_name("FILE")->group(kRun);
+  CLI::Option* db = app.add_option("--db", opts.db_url,
+                 "Postgres mode: rules, webhooks and state in the database; without a value "
+                 "$DATABASE_URL, then the libpq environment")
+      ->expected(0, 1)
+      ->type_name("[URL]")
+      ->group(kRun);
+  app.add_option("--tenant", opts.tenant, "With --db: only this tenant's rules and deliveries")
+      ->type_name("SLUG")->group(kRun);
   app.add_option("--state", opts.state_path,
                  "State file: alert state and undelivered webhooks survive restarts")
       ->type_name("FILE")->group(kRun);
@@ -89,7 +97,7 @@ int main(int argc, char** argv) {
         ->group(kDelivery);
   cli.add_inputs();
 
-  CLI::App* retry = app.add_subcommand("retry", "Re-send failed deliveries kept in --state (dead letters)");
+  CLI::App* retry = app.add_subcommand("retry", "Re-send failed deliveries kept in --state or Postgres (dead letters)");
   std::string since;
   retry->add_option("--since", since, "Only deliveries whose event is at most this old")->type_name("DUR");
   retry->add_option("--rule", opts.rule_filter, "Only this rule");
@@ -129,7 +137,14 @@ int main(int argc, char** argv) {
     std::cout << verdict->second << '\n' << std::flush;
     return verdict->first ? 0 : ep::exit_code(ep::Code::kData);
   }
-  if (opts.rules_path.empty()) return cli.usage_error("--rules FILE is required");
+  opts.use_db = db->count() > 0;
+  if (opts.use_db && !opts.rules_path.empty())
+    return cli.usage_error("--rules and --db are exclusive: rules come from a file or from Postgres");
+  if (opts.use_db && !opts.state_path.empty())
+    return cli.usage_error("--state is for files mode; with --db the state is kept in Postgres");
+  if (!opts.use_db && !opts.tenant.empty()) return cli.usage_error("--tenant needs --db");
+  if (!opts.use_db && opts.rules_path.empty())
+    return cli.usage_error("--rules FILE or --db [URL] is required");
   if (check->parsed()) {
     auto summary = ep::alert::check(opts);
     if (!summary) return finish(summary.status());
