@@ -149,8 +149,10 @@ TEST_F(AlertPg, SameStreamTwiceDeliversNothingTwiceAndStateCarriesAcrossRuns) {
 TEST_F(AlertPg, FailedDeliveryIsReSentByRetry) {
   std::string hook = add_webhook(acme_, "ops", receiver_.url());
   add_rule(acme_, "high", hook);
+  // The webhook's own max_attempts wins over --max-attempts.
+  EP_ASSERT_OK(c_.run("UPDATE webhooks SET max_attempts = 3"));
   receiver_.script({}, Action::reply(500));
-  ProcResult a = alert({"--max-attempts", "3"}, stream("A"));
+  ProcResult a = alert({"--max-attempts", "7"}, stream("A"));
   EXPECT_EQ(a.exit, 69) << a.err;
   EXPECT_EQ(statuses(a), (std::vector<std::string>{"retrying", "retrying", "failed"}));
   EXPECT_EQ(receiver_.count(), 3u);
@@ -180,6 +182,21 @@ TEST_F(AlertPg, FailedDeliveryIsReSentByRetry) {
   EXPECT_EQ(again.exit, 0) << again.err;
   EXPECT_TRUE(again.out.empty());
   EXPECT_EQ(receiver_.count(), 4u);
+}
+
+TEST_F(AlertPg, WebhookTimeoutFromTheTable) {
+  std::string hook = add_webhook(acme_, "ops", receiver_.url());
+  add_rule(acme_, "high", hook);
+  EP_ASSERT_OK(c_.run("UPDATE webhooks SET timeout_ms = 300, max_attempts = 1"));
+  receiver_.script({}, Action::hang_up());
+  ProcResult a = alert({"--timeout", "60s"}, stream("A"));
+  EXPECT_EQ(a.exit, 69) << a.err;
+  EXPECT_EQ(statuses(a), (std::vector<std::string>{"failed"}));
+  // Cut at the webhook's 300 ms, not at --timeout 60s.
+  EXPECT_EQ(count("SELECT count(*) FROM alert_attempts WHERE http_status IS NULL "
+                  "AND error LIKE 'gave up after 1 attempts: timeout%' AND duration_ms < 30000"),
+            1);
+  receiver_.stop();
 }
 
 TEST_F(AlertPg, PendingDeliverySurvivesRestart) {

@@ -162,6 +162,7 @@ void Deliverer::start(Delivery& d) {
   req.headers = {"webhook-id: " + d.alert_id, "webhook-timestamp: " + std::to_string(ts),
                  "webhook-signature: " + sign(w->keys, d.alert_id, ts, d.body)};
   req.body = d.body;
+  req.timeout = w->timeout;
   ++d.attempts;
   ++stats_.attempts;
   Status st = http_.submit(std::move(req));
@@ -193,7 +194,9 @@ void Deliverer::settle(Delivery& d, const HttpResult& r) {
     fail(d, Outcome::kFailed, "permanent: " + d.error, r.duration, true);
     return;
   }
-  if (d.attempts >= policy_.max_attempts) {
+  const Webhook* w = rules_.webhook(d.webhook);
+  int max_attempts = w && w->max_attempts > 0 ? w->max_attempts : policy_.max_attempts;
+  if (d.attempts >= max_attempts) {
     fail(d, Outcome::kFailed,
          "gave up after " + std::to_string(d.attempts) + " attempts: " + d.error, r.duration, true);
     return;

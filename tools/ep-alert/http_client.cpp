@@ -106,7 +106,8 @@ Status HttpClient::submit(HttpRequest req) {
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->req.body.size()));
   curl_easy_setopt(e, CURLOPT_USERAGENT, opts_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.connect_timeout / kNsPerMs));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.total_timeout / kNsPerMs));
+  TimeNs timeout = t->req.timeout > 0 ? t->req.timeout : opts_.total_timeout;
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout / kNsPerMs));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!opts_.ca_bundle.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opts_.ca_bundle.c_str());

@@ -28,6 +28,7 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // POSTed as is
+  TimeNs timeout = 0;                // total timeout of this request; 0 = the client's
 };
 
 struct HttpResult {

@@ -108,7 +108,8 @@ Result<RuleSet> PgStore::load_rules() {
   const pg::Param tenant = tenant_.empty() ? pg::Param(nullptr) : pg::Param(tenant_);
 
   auto hooks = conn_.exec(
-      "SELECT t.slug, w.webhook_id, w.name, w.url, w.secret, w.enabled "
+      "SELECT t.slug, w.webhook_id, w.name, w.url, w.secret, w.enabled, w.timeout_ms, "
+      "  w.max_attempts "
       "FROM webhooks w JOIN tenants t ON t.tenant_id = w.tenant_id "
       "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) ORDER BY t.slug, w.name",
       {tenant});
@@ -121,6 +122,8 @@ Result<RuleSet> PgStore::load_rules() {
     Webhook w;
     w.name = name;
     w.url = hooks->str(i, 3);
+    w.timeout = hooks->get_int(i, 6) * kNsPerMs;
+    w.max_attempts = static_cast<int>(hooks->get_int(i, 7));
     if (w.url.rfind("https://", 0) != 0 && w.url.rfind("http://", 0) != 0)
       return Status::data(what + ": url: must start with https:// or http://");
     auto secrets = split(hooks->get(i, 4), ' ');

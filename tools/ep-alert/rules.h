@@ -20,6 +20,10 @@ struct Webhook {
   std::string url;
   // Raw HMAC keys (base64-decoded from "whsec_..."); two during a rotation.
   std::vector<std::string> keys;
+  // Per-endpoint overrides (Postgres mode: webhooks.timeout_ms, max_attempts); 0 = the
+  // --timeout / --max-attempts of the run.
+  TimeNs timeout = 0;
+  int max_attempts = 0;
 };
 
 // A series selector: shell globs (fnmatch(3)) on tenant, device and metric.
