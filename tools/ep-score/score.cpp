@@ -313,6 +313,7 @@ std::string to_record(const Scored& s) {
 Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
            bool strict, bool progress, Summary& summary) {
   Scorer scorer(opt, store);
+  bool warned_cache = false;
   Progress prog(progress, "windows scored");
   Line line;
   rapidjson::Document doc;
@@ -342,6 +343,13 @@ Status run(const Options& opt, const model::Store* store, LineReader& in, Record
                   model_error.message() + " (scored by the fallback)", -1, model_error.code());
       }
       ++summary.windows;
+      if (!warned_cache && scorer.model_loads() > 1000 &&
+          static_cast<std::size_t>(scorer.model_loads()) > 2 * scorer.series()) {
+        warned_cache = true;
+        log::warn("models are being reloaded (" + std::to_string(scorer.model_loads()) +
+                  " loads for " + std::to_string(scorer.series()) +
+                  " series): raise --model-cache above the number of series in the input");
+      }
       if (s.score.anomaly) ++summary.anomalies;
       if (s.score.model == "fallback") ++summary.fallback;
       if (!out.write(to_record(s))) break;  // broken pipe: stop quietly
