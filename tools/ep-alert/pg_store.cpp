@@ -20,8 +20,6 @@ bool same(const SeriesState& a, const SeriesState& b) {
 // way on load, so an unchanged series compares equal after a restart.
 TimeNs to_us(TimeNs t) { return t == kNever ? t : t - (((t % 1000) + 1000) % 1000); }
 
-pg::Param opt_ts(TimeNs t) { return t == kNever ? pg::Param(nullptr) : pg::ts_param(t); }
-
 TimeNs seconds_to_ns(double s) { return static_cast<TimeNs>(std::llround(s * 1e9)); }
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
@@ -54,6 +52,53 @@ bool same_disabled(const std::map<std::string, DisabledWebhook>& a,
   return true;
 }
 
+// Temporary tables the rows of one save are copied into (COPY) before one
+// INSERT ... SELECT ... ON CONFLICT per table; created once per connection.
+constexpr const char* kTempTables =
+    "CREATE TEMP TABLE ep_alert_ev (ord int, tenant_id uuid, alert_id text, webhook_id uuid, "
+    "  rule_id uuid, device text, metric text, window_end timestamptz, score float8, "
+    "  label text, status text, attempts int, http_status int, error text, body text, "
+    "  next_attempt_at timestamptz, budget_from timestamptz, type text, rule text, "
+    "  severity text, window_start timestamptz) ON COMMIT DELETE ROWS; "
+    "CREATE TEMP TABLE ep_alert_at (ord int, tenant_id uuid, alert_id text, webhook_id uuid, "
+    "  attempted_at timestamptz, http_status int, error text, duration_ms int) "
+    "  ON COMMIT DELETE ROWS; "
+    "CREATE TEMP TABLE ep_alert_st (tenant_id uuid, rule_id uuid, device text, metric text, "
+    "  last_end timestamptz, consecutive int, firing bool, notified bool, "
+    "  last_notified timestamptz, held bool, normal_since timestamptz, fires timestamptz[]) "
+    "  ON COMMIT DELETE ROWS";
+
+// One COPY text row, field by field.
+class CopyRow {
+ public:
+  explicit CopyRow(std::string& out) : out_(out) {}
+  ~CopyRow() { out_ += '\n'; }
+  CopyRow& text(std::string_view v) {
+    sep();
+    pg::append_copy_text(out_, v);
+    return *this;
+  }
+  CopyRow& null() {
+    sep();
+    out_ += "\\N";
+    return *this;
+  }
+  CopyRow& opt(std::string_view v) { return v.empty() ? null() : text(v); }
+  CopyRow& num(std::int64_t v) { return text(std::to_string(v)); }
+  CopyRow& num_or_null(std::int64_t v) { return v ? num(v) : null(); }
+  CopyRow& dbl(double v) { return text(*pg::Param(v).value()); }
+  CopyRow& boolean(bool v) { return text(v ? "t" : "f"); }
+  CopyRow& ts(TimeNs t) { return t == kNever ? null() : text(pg::format_ts_us(t)); }
+
+ private:
+  void sep() {
+    if (!first_) out_ += '\t';
+    first_ = false;
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
 std::vector<std::string_view> split_series_key(std::string_view k) {
   auto parts = split(k, '\x1f');
   parts.resize(4);
@@ -71,6 +116,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, const std
   if (!*locked)
     return Status::temporary("another ep-alert --db holds the alerting lock on " +
                              pg::redact_url(resolved) + "; try again when it has finished");
+  EP_RETURN_IF_ERROR(c->run(kTempTables));
   std::unique_ptr<PgStore> s(new PgStore(std::move(c).value(), resolved, tenant));
   auto rows = s->conn_.exec(
       "SELECT slug, tenant_id FROM tenants WHERE NOT disabled AND ($1::text IS NULL OR slug = $1)",
@@ -88,6 +134,7 @@ Status PgStore::reconnect() {
   auto locked = c->try_advisory_lock(pg::lock_key("ep-alert"));
   if (!locked) return locked.status();
   if (!*locked) return Status::temporary("reconnected, but another ep-alert holds the lock");
+  EP_RETURN_IF_ERROR(c->run(kTempTables));
   conn_ = std::move(c).value();
   return Status::ok();
 }
@@ -315,58 +362,102 @@ void PgStore::on_attempt(const AttemptReport& r, TimeNs now) {
   }
 }
 
-Status PgStore::upsert_event(const EventRow& e) {
-  const Delivery& d = e.d;
-  const std::string* tid = tenant_id(d.tenant);
-  const std::string* wid = webhook_id(d.webhook);
-  if (!tid || !wid) {
-    log::warn("alert " + d.alert_id + ": tenant \"" + d.tenant + "\" or webhook \"" + d.webhook +
-              "\" unknown to the database; not recorded");
-    return Status::ok();
-  }
-  auto rule = rule_ids_.find(d.tenant + '\x1f' + d.rule);
-  pg::Param rule_id = rule == rule_ids_.end() ? pg::Param(nullptr) : pg::Param(rule->second);
-  bool settled = e.status == "delivered" || e.status == "suppressed";
-  return conn_.run(
-      "INSERT INTO alert_events (tenant_id, alert_id, webhook_id, rule_id, metric_id, "
-      "  window_end, score, label, status, attempts, http_status, error, payload, "
-      "  next_attempt_at, budget_from, type, rule, device, metric, severity, window_start, body) "
-      "VALUES ($1, $2, $3, $4, (SELECT m.metric_id FROM metrics m JOIN devices dv "
-      "    ON dv.tenant_id = m.tenant_id AND dv.device_id = m.device_id "
-      "    WHERE m.tenant_id = $1 AND dv.external_id = $5 AND m.name = $6), "
-      "  $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17, $18, $5, $6, $19, $20, $21) "
-      "ON CONFLICT (tenant_id, alert_id, webhook_id) DO UPDATE SET status = EXCLUDED.status, "
-      "  attempts = EXCLUDED.attempts, http_status = EXCLUDED.http_status, "
-      "  error = EXCLUDED.error, next_attempt_at = EXCLUDED.next_attempt_at, "
-      "  budget_from = EXCLUDED.budget_from, updated_at = now()",
-      {*tid, d.alert_id, *wid, rule_id, d.device, d.metric, pg::ts_param(d.end), d.score, d.label,
-       e.status, d.attempts, d.http_status ? pg::Param(d.http_status) : pg::Param(nullptr),
-       d.error.empty() ? pg::Param(nullptr) : pg::Param(d.error),
-       d.body.empty() ? pg::Param("{}") : pg::Param(d.body),
-       settled || e.status == "failed" ? pg::Param(nullptr) : pg::ts_param(d.next_attempt),
-       pg::ts_param(d.created), d.type, d.rule, d.severity, pg::ts_param(d.start), d.body});
+Status PgStore::copy(const char* table, const std::string& rows) {
+  if (rows.empty()) return Status::ok();
+  EP_RETURN_IF_ERROR(conn_.copy_start(std::string("COPY ") + table + " FROM STDIN"));
+  EP_RETURN_IF_ERROR(conn_.copy_put(rows));
+  auto n = conn_.copy_finish();
+  return n ? Status::ok() : n.status();
 }
 
 Status PgStore::write(const std::vector<const EventRow*>& events, const State& s,
                       const std::vector<std::pair<const std::string*, const SeriesState*>>& series,
                       TimeNs now) {
-  pg::Transaction tx(conn_);
-  EP_RETURN_IF_ERROR(tx.begin());
-  for (const EventRow* e : events) EP_RETURN_IF_ERROR(upsert_event(*e));
+  std::string ev, at, st;
+  int ord = 0;
+  for (const EventRow* e : events) {
+    const Delivery& d = e->d;
+    const std::string* tid = tenant_id(d.tenant);
+    const std::string* wid = webhook_id(d.webhook);
+    if (!tid || !wid) {
+      log::warn("alert " + d.alert_id + ": tenant \"" + d.tenant + "\" or webhook \"" +
+                d.webhook + "\" unknown to the database; not recorded");
+      continue;
+    }
+    auto rule = rule_ids_.find(d.tenant + '\x1f' + d.rule);
+    bool waiting = e->status == "pending";
+    CopyRow r(ev);
+    r.num(ord++).text(*tid).text(d.alert_id).text(*wid);
+    if (rule == rule_ids_.end()) r.null();
+    else r.text(rule->second);
+    r.text(d.device).text(d.metric).ts(d.end).dbl(d.score).text(d.label).text(e->status)
+        .num(d.attempts).num_or_null(d.http_status).opt(d.error).text(d.body)
+        .ts(waiting ? d.next_attempt : kNever).ts(d.created).text(d.type).text(d.rule)
+        .text(d.severity).ts(d.start);
+  }
+  ord = 0;
   for (const AttemptRow& a : attempts_) {
     const std::string* tid = tenant_id(a.tenant);
     const std::string* wid = webhook_id(a.webhook);
     if (!tid || !wid) continue;
+    CopyRow(at).num(ord++).text(*tid).text(a.alert_id).text(*wid).ts(a.at)
+        .num_or_null(a.http_status).opt(a.error).num((a.duration + kNsPerMs / 2) / kNsPerMs);
+  }
+  for (const auto& [key, ss] : series) {
+    auto p = split_series_key(*key);
+    const std::string* tid = tenant_id(std::string(p[1]));
+    auto rule = rule_ids_.find(std::string(p[1]) + '\x1f' + std::string(p[0]));
+    if (!tid || rule == rule_ids_.end()) continue;
+    CopyRow(st).text(*tid).text(rule->second).text(p[2]).text(p[3]).ts(ss->last_end)
+        .num(ss->consecutive).boolean(ss->firing).boolean(ss->notified).ts(ss->last_notified)
+        .boolean(ss->held).ts(ss->normal_since).text(ts_array(ss->fires));
+  }
+
+  pg::Transaction tx(conn_);
+  EP_RETURN_IF_ERROR(tx.begin());
+  EP_RETURN_IF_ERROR(copy("ep_alert_ev", ev));
+  EP_RETURN_IF_ERROR(copy("ep_alert_at", at));
+  EP_RETURN_IF_ERROR(copy("ep_alert_st", st));
+  if (!ev.empty())
+    EP_RETURN_IF_ERROR(conn_.run(
+        "INSERT INTO alert_events (tenant_id, alert_id, webhook_id, rule_id, metric_id, "
+        "  window_end, score, label, status, attempts, http_status, error, payload, "
+        "  next_attempt_at, budget_from, type, rule, device, metric, severity, window_start, body) "
+        "SELECT e.tenant_id, e.alert_id, e.webhook_id, e.rule_id, m.metric_id, e.window_end, "
+        "  e.score, e.label, e.status, e.attempts, e.http_status, e.error, "
+        "  CASE WHEN e.body = '' THEN '{}'::jsonb ELSE e.body::jsonb END, e.next_attempt_at, "
+        "  e.budget_from, e.type, e.rule, e.device, e.metric, e.severity, e.window_start, e.body "
+        "FROM ep_alert_ev e LEFT JOIN LATERAL (SELECT mt.metric_id FROM metrics mt "
+        "  JOIN devices dv ON dv.tenant_id = mt.tenant_id AND dv.device_id = mt.device_id "
+        "  WHERE mt.tenant_id = e.tenant_id AND dv.external_id = e.device "
+        "    AND mt.name = e.metric) m ON true "
+        "ORDER BY e.ord "
+        "ON CONFLICT (tenant_id, alert_id, webhook_id) DO UPDATE SET status = EXCLUDED.status, "
+        "  attempts = EXCLUDED.attempts, http_status = EXCLUDED.http_status, "
+        "  error = EXCLUDED.error, next_attempt_at = EXCLUDED.next_attempt_at, "
+        "  budget_from = EXCLUDED.budget_from, updated_at = now()"));
+  // Attempts are numbered on from what is recorded (across `retry` budgets).
+  if (!at.empty())
     EP_RETURN_IF_ERROR(conn_.run(
         "INSERT INTO alert_attempts (tenant_id, alert_id, webhook_id, attempt, attempted_at, "
         "  http_status, error, duration_ms) "
-        "SELECT $1, $2, $3, coalesce(max(attempt), 0) + 1, $4, $5, $6, $7 FROM alert_attempts "
-        "WHERE tenant_id = $1 AND alert_id = $2 AND webhook_id = $3",
-        {*tid, a.alert_id, *wid, pg::ts_param(a.at),
-         a.http_status ? pg::Param(a.http_status) : pg::Param(nullptr),
-         a.error.empty() ? pg::Param(nullptr) : pg::Param(a.error),
-         static_cast<std::int64_t>((a.duration + kNsPerMs / 2) / kNsPerMs)}));
-  }
+        "SELECT a.tenant_id, a.alert_id, a.webhook_id, "
+        "  coalesce((SELECT max(x.attempt) FROM alert_attempts x WHERE x.tenant_id = a.tenant_id "
+        "    AND x.alert_id = a.alert_id AND x.webhook_id = a.webhook_id), 0) "
+        "  + row_number() OVER (PARTITION BY a.tenant_id, a.alert_id, a.webhook_id ORDER BY a.ord), "
+        "  a.attempted_at, a.http_status, a.error, a.duration_ms "
+        "FROM ep_alert_at a"));
+  if (!st.empty())
+    EP_RETURN_IF_ERROR(conn_.run(
+        "INSERT INTO alert_state (tenant_id, rule_id, device, metric, last_end, consecutive, "
+        "  firing, notified, last_notified, held, normal_since, fires) "
+        "SELECT tenant_id, rule_id, device, metric, last_end, consecutive, firing, notified, "
+        "  last_notified, held, normal_since, fires FROM ep_alert_st "
+        "ON CONFLICT (tenant_id, rule_id, device, metric) DO UPDATE SET "
+        "  last_end = EXCLUDED.last_end, consecutive = EXCLUDED.consecutive, "
+        "  firing = EXCLUDED.firing, notified = EXCLUDED.notified, "
+        "  last_notified = EXCLUDED.last_notified, held = EXCLUDED.held, "
+        "  normal_since = EXCLUDED.normal_since, fires = EXCLUDED.fires, updated_at = now()"));
   for (const auto& [k, n] : sent_) {
     const std::string* tid = tenant_id(k.first);
     if (!tid) continue;
@@ -375,24 +466,6 @@ Status PgStore::write(const std::vector<const EventRow*>& events, const State& s
         "ON CONFLICT (tenant_id, day) DO UPDATE "
         "SET alerts_sent = usage_daily.alerts_sent + EXCLUDED.alerts_sent",
         {*tid, k.second, n}));
-  }
-  for (const auto& [key, st] : series) {
-    auto p = split_series_key(*key);
-    const std::string* tid = tenant_id(std::string(p[1]));
-    auto rule = rule_ids_.find(std::string(p[1]) + '\x1f' + std::string(p[0]));
-    if (!tid || rule == rule_ids_.end()) continue;
-    EP_RETURN_IF_ERROR(conn_.run(
-        "INSERT INTO alert_state (tenant_id, rule_id, device, metric, last_end, consecutive, "
-        "  firing, notified, last_notified, held, normal_since, fires) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz[]) "
-        "ON CONFLICT (tenant_id, rule_id, device, metric) DO UPDATE SET "
-        "  last_end = EXCLUDED.last_end, consecutive = EXCLUDED.consecutive, "
-        "  firing = EXCLUDED.firing, notified = EXCLUDED.notified, "
-        "  last_notified = EXCLUDED.last_notified, held = EXCLUDED.held, "
-        "  normal_since = EXCLUDED.normal_since, fires = EXCLUDED.fires, updated_at = now()",
-        {*tid, rule->second, p[2], p[3], opt_ts(st->last_end), st->consecutive, st->firing,
-         st->notified, opt_ts(st->last_notified), st->held, opt_ts(st->normal_since),
-         ts_array(st->fires)}));
   }
   // Endpoints disabled by HTTP 410, and those re-enabled by `retry --webhook`.
   for (const auto& [name, d] : s.disabled) {

@@ -65,7 +65,7 @@ class PgStore : public Store {
   Status write(const std::vector<const EventRow*>& events, const State& s,
                const std::vector<std::pair<const std::string*, const SeriesState*>>& series,
                TimeNs now);
-  Status upsert_event(const EventRow& e);
+  Status copy(const char* table, const std::string& rows);
   const std::string* tenant_id(const std::string& slug) const;
   const std::string* webhook_id(const std::string& name) const;
 
