@@ -205,6 +205,21 @@ TEST_F(Load, SigkillMidStreamThenReloadGivesExactRows) {
   expect_exactly(400, 25);
 }
 
+TEST_F(Load, SigtermLoadsWhatWasReadAndExitsCleanly) {
+  auto lines = make_batches(30, 5);
+  // A long flush interval and a big group: without SIGTERM nothing would be loaded
+  // until stdin closes.
+  eptest::Proc p({EP_LOAD_BIN, "--db", db_.url(), "--no-progress", "--flush-interval", "1h"});
+  feed(p, lines, 0, 30);
+  // Once the loader has read everything from the pipe, it is waiting for more.
+  ASSERT_TRUE(eptest::eventually([&] { return p.unread_stdin() == 0; }));
+  EXPECT_EQ(rows(), 0);
+  p.kill(SIGTERM);
+  EXPECT_EQ(p.wait(), 0) << p.err();
+  EXPECT_NE(p.err().find("loaded 30 batches and 150 points"), std::string::npos) << p.err();
+  expect_exactly(30, 5);
+}
+
 TEST_F(Load, TwoLoadersOnOneStreamLoadEachPointOnce) {
   auto lines = make_batches(300, 10);
   // Both get the whole stream at the same time; interleaved writes keep them racing.

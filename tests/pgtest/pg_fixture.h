@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,6 +167,11 @@ class Proc {
     in_ = -1;
   }
   void kill(int sig) { ::kill(pid_, sig); }
+  // Bytes written to the child's stdin that it has not read yet.
+  int unread_stdin() const {
+    int n = 0;
+    return (in_ >= 0 && ::ioctl(in_, FIONREAD, &n) == 0) ? n : -1;
+  }
   // Exit status (or 128+signal).
   int wait() {
     if (!waited_) {

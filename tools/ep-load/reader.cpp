@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 
 #include "ep/json.h"
@@ -170,11 +171,14 @@ Status read_groups(const Options& o, LineReader& reader, GroupQueue& queue, Repo
       }
       struct pollfd p{0, POLLIN, 0};
       int r = ::poll(&p, 1, wait_ms);
+      if (r < 0 && errno == EINTR) continue;  // e.g. SIGTERM: look at `stop` again
       if (r != 0) return;  // readable, hung up, or error: let read() tell
     }
   });
   Line line;
-  while (queue_open && !stop.load() && reader.next(line)) {
+  // On stdin, `stop` takes effect in the before-read hook (end of input at the next
+  // read), so lines already read from the pipe are still loaded; files stop at once.
+  while (queue_open && !(stop.load() && !from_stdin) && reader.next(line)) {
     ++stats.lines;
     ++g.lines;
     if (line.too_long) {
