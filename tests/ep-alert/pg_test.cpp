@@ -297,6 +297,60 @@ TEST_F(AlertPg, InvalidRuleRowIsRejectedNamingRuleAndColumn) {
   EXPECT_NE(ok.out.find("ok: 1 rules, 1 webhooks, 0 silences"), std::string::npos) << ok.out;
 }
 
+TEST_F(AlertPg, SinceLastReadsNewAnomalyScoresRows) {
+  std::string hook = add_webhook(acme_, "ops", receiver_.url());
+  add_rule(acme_, "high", hook, 2);
+  std::string other = add_tenant("globex");
+  add_rule(other, "high", add_webhook(other, "ops", receiver_.url()), 1);
+  auto series = [&](const std::string& tenant) {
+    auto r = c_.exec(
+        "WITH d AS (INSERT INTO devices (tenant_id, external_id) VALUES ($1, 'meter-001') "
+        "RETURNING tenant_id, device_id) INSERT INTO metrics (tenant_id, device_id, name) "
+        "SELECT tenant_id, device_id, 'voltage' FROM d RETURNING metric_id",
+        {tenant});
+    EXPECT_TRUE(r.is_ok()) << r.status().message();
+    return r ? r->str(0, 0) : "";
+  };
+  std::string acme_metric = series(acme_), other_metric = series(other);
+  auto score = [&](const std::string& tenant, const std::string& metric, int i, bool anomaly) {
+    EP_EXPECT_OK(c_.run(
+        "INSERT INTO anomaly_scores (tenant_id, metric_id, window_start, window_end, score, "
+        "  anomaly, label, model, explanation) VALUES ($1, $2, $3, $4, $5, $6, $7, 'm@1', "
+        "  '[{\"feature\":\"max\",\"value\":251.2,\"baseline\":231.4,\"z\":9.7}]')",
+        {tenant, metric, pg::ts_param(window_end(i) - 300 * kNsPerSec), pg::ts_param(window_end(i)),
+         anomaly ? 0.9 : 0.1, anomaly, anomaly ? "spike" : "normal"}));
+  };
+  score(acme_, acme_metric, 0, true);
+  score(acme_, acme_metric, 1, true);
+  score(other, other_metric, 0, false);
+  ProcResult a = alert({"--since-last"}, "");
+  ASSERT_EQ(a.exit, 0) << a.err;
+  EXPECT_EQ(statuses(a), (std::vector<std::string>{"delivered"}));
+  ASSERT_TRUE(receiver_.wait_for(1));
+  auto got = receiver_.received();
+  EXPECT_NE(got[0].body.find("\"tenant\":\"acme\""), std::string::npos) << got[0].body;
+  EXPECT_NE(got[0].body.find("\"end\":\"" + format_rfc3339(window_end(1)) + "\""), std::string::npos)
+      << got[0].body;
+  EXPECT_EQ(count("SELECT count(*) FROM cursors WHERE name = 'ep-alert' AND position IS NOT NULL"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE metric_id IS NOT NULL"), 1);
+
+  // Nothing new: nothing sent (re-read rows inside the overlap are replays).
+  ProcResult b = alert({"--since-last"}, "");
+  ASSERT_EQ(b.exit, 0) << b.err;
+  EXPECT_TRUE(b.out.empty()) << b.out;
+  // A new row of globex fires its rule (consecutive = 1).
+  score(other, other_metric, 1, true);
+  ProcResult c = alert({"--since-last"}, "");
+  ASSERT_EQ(c.exit, 0) << c.err;
+  EXPECT_EQ(statuses(c), (std::vector<std::string>{"delivered"}));
+  EXPECT_NE(c.out.find("\"webhook\":\"globex/ops\""), std::string::npos) << c.out;
+  EXPECT_EQ(receiver_.count(), 2u);
+
+  // --since-last is Postgres mode only, and reads no FILEs.
+  EXPECT_EQ(run_process({EP_ALERT_BIN, "--rules", "x.toml", "--since-last"}, "", dir_).exit, 64);
+  EXPECT_EQ(alert({"--since-last", "scores.ndjson"}, "").exit, 64);
+}
+
 TEST_F(AlertPg, OneRunnerPerDatabase) {
   auto holder = pg::Conn::connect(db_.url(), "test");
   ASSERT_TRUE(holder.is_ok());

@@ -251,6 +251,7 @@ struct Setup {
   RuleSet rules;
   State state;
   std::unique_ptr<Store> store;  // null: files mode without --state
+  PgStore* pg = nullptr;         // Postgres mode: the store, as a PgStore
 };
 
 Result<Setup> open_setup(const Options& opts, bool need_state) {
@@ -266,6 +267,7 @@ Result<Setup> open_setup(const Options& opts, bool need_state) {
       if (!state) return state.status();
       s.state = std::move(state).value();
     }
+    s.pg = pg->get();
     s.store = std::move(pg).value();
     return s;
   }
@@ -325,8 +327,8 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
   std::vector<Event> events;
   rapidjson::Document doc;
   Score score;
-  Line line;
-  while (loop_status && !session.stopping() && reader.next(line)) {
+  // One input line; false: stop reading.
+  auto handle = [&](const Line& line) -> bool {
     if ((++counters.lines & 1023) == 0) progress.update(counters.lines);
     auto reject = [&](std::string_view reason) {
       ++counters.rejected;
@@ -335,7 +337,7 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
     if (line.too_long) {
       reject("line longer than " + std::to_string(opts.max_line_bytes) + " bytes");
     } else if (line.text.empty()) {
-      continue;
+      return true;
     } else if (Status st = parse_json(line.text, doc); !st) {
       reject(st.message());
     } else if (Kind k = kind_of(doc); k != Kind::kScore) {
@@ -353,8 +355,26 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
       while (loop_status && deliverer.unsettled() >= opts.max_queue && !session.stopping())
         loop_status = deliverer.pump(kNsPerSec);
     }
-    if (opts.strict && counters.rejected) break;
-    if (out.broken_pipe()) break;
+    if (opts.strict && counters.rejected) return false;
+    return !out.broken_pipe();
+  };
+  if (opts.since_last) {
+    // New anomaly_scores rows, page by page; between pages, drive deliveries and save.
+    Status read = setup->pg->read_new_scores([&](std::string_view json, std::int64_t n) {
+      if (!loop_status || session.stopping()) return false;
+      bool go_on = handle(Line{json, "anomaly_scores", n, false});
+      if (go_on && (n & 1023) == 0 && !opts.dry_run) {
+        out.flush();
+        loop_status = deliverer.pump(0);
+        if (loop_status) loop_status = session.maybe_save(false);
+      }
+      return go_on && loop_status.is_ok();
+    });
+    if (!read && loop_status) loop_status = read;
+  } else {
+    Line line;
+    while (loop_status && !session.stopping() && reader.next(line))
+      if (!handle(line)) break;
   }
   progress.finish();
   if (!reader.status()) loop_status = reader.status();
@@ -363,6 +383,8 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
   session.summarise(opts.dry_run ? "dry run" : "run");
   if (!loop_status) return loop_status;
   if (!drained) return drained;
+  // The cursor moves once the state of what was read is committed (drain saved it).
+  if (opts.since_last && !opts.dry_run) EP_RETURN_IF_ERROR(setup->pg->advance_cursors());
   if (opts.strict && counters.rejected)
     return Status::data("stopped at the first rejected line (--strict)");
   return session.verdict();

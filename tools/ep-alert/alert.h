@@ -21,6 +21,7 @@ struct Options {
   bool use_db = false;
   std::string db_url;  // "" = $DATABASE_URL, then the libpq environment
   std::string tenant;  // --db: only this tenant (slug); "" = all
+  bool since_last = false;  // --db: scores are the anomaly_scores rows new since the cursor
   bool dry_run = false;
   bool strict = false;
   bool progress = false;  // a progress line on stderr (terminal)

@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
       ->group(kRun);
   app.add_option("--tenant", opts.tenant, "With --db: only this tenant's rules and deliveries")
       ->type_name("SLUG")->group(kRun);
+  app.add_flag("--since-last", opts.since_last,
+               "With --db: read the anomaly_scores rows new since the last run (cursor "
+               "\"ep-alert\") instead of FILEs/stdin")
+      ->group(kRun);
   app.add_option("--state", opts.state_path,
                  "State file: alert state and undelivered webhooks survive restarts")
       ->type_name("FILE")->group(kRun);
@@ -143,6 +147,9 @@ int main(int argc, char** argv) {
   if (opts.use_db && !opts.state_path.empty())
     return cli.usage_error("--state is for files mode; with --db the state is kept in Postgres");
   if (!opts.use_db && !opts.tenant.empty()) return cli.usage_error("--tenant needs --db");
+  if (opts.since_last && !opts.use_db) return cli.usage_error("--since-last needs --db");
+  if (opts.since_last && !cli.common().inputs.empty())
+    return cli.usage_error("--since-last reads anomaly_scores; give no input FILEs");
   if (!opts.use_db && opts.rules_path.empty())
     return cli.usage_error("--rules FILE or --db [URL] is required");
   if (check->parsed()) {

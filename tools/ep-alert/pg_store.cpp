@@ -344,6 +344,59 @@ Result<State> PgStore::load_state() {
   return st;
 }
 
+Status PgStore::read_new_scores(
+    const std::function<bool(std::string_view json, std::int64_t n)>& fn) {
+  constexpr int kPage = 5000;
+  const pg::Param tenant = tenant_.empty() ? pg::Param(nullptr) : pg::Param(tenant_);
+  std::optional<std::string> k_scored, k_tenant, k_metric, k_end, k_start;  // keyset
+  std::int64_t n = 0;
+  for (;;) {
+    auto rows = conn_.exec(
+        "SELECT s.tenant_id, s.scored_at, s.metric_id, s.window_end, s.window_start, "
+        "  json_build_object('kind', 'score', 'tenant', t.slug, 'device', d.external_id, "
+        "    'metric', m.name, "
+        "    'start', to_char(s.window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "    'end', to_char(s.window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "    'score', s.score, 'anomaly', s.anomaly, 'label', s.label, 'model', s.model, "
+        "    'explanation', s.explanation)::text "
+        "FROM anomaly_scores s JOIN tenants t ON t.tenant_id = s.tenant_id "
+        "JOIN metrics m ON m.tenant_id = s.tenant_id AND m.metric_id = s.metric_id "
+        "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
+        "LEFT JOIN cursors c ON c.tenant_id = s.tenant_id AND c.name = 'ep-alert' AND c.scope = '' "
+        "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) "
+        "  AND (c.position IS NULL OR s.scored_at > c.position - interval '5 minutes') "
+        "  AND ($2::timestamptz IS NULL OR (s.scored_at, s.tenant_id, s.metric_id, s.window_end, "
+        "       s.window_start) > ($2::timestamptz, $3::uuid, $4::uuid, $5::timestamptz, "
+        "       $6::timestamptz)) "
+        "ORDER BY s.scored_at, s.tenant_id, s.metric_id, s.window_end, s.window_start "
+        "LIMIT " + std::to_string(kPage),
+        {tenant, k_scored, k_tenant, k_metric, k_end, k_start});
+    if (!rows) return rows.status();
+    for (int i = 0; i < rows->size(); ++i) {
+      if (!fn(rows->get(i, 5), ++n)) return Status::ok();
+      read_up_to_[rows->str(i, 0)] = rows->str(i, 1);
+    }
+    if (rows->size() < kPage) return Status::ok();
+    int last = rows->size() - 1;
+    k_scored = rows->str(last, 1);
+    k_tenant = rows->str(last, 0);
+    k_metric = rows->str(last, 2);
+    k_end = rows->str(last, 3);
+    k_start = rows->str(last, 4);
+  }
+}
+
+Status PgStore::advance_cursors() {
+  for (const auto& [tid, at] : read_up_to_)
+    EP_RETURN_IF_ERROR(conn_.run(
+        "INSERT INTO cursors (tenant_id, name, scope, position) VALUES ($1, 'ep-alert', '', $2) "
+        "ON CONFLICT (tenant_id, name, scope) DO UPDATE "
+        "SET position = GREATEST(cursors.position, EXCLUDED.position), updated_at = now()",
+        {tid, at}));
+  read_up_to_.clear();
+  return Status::ok();
+}
+
 void PgStore::on_suppressed(const Delivery& d, TimeNs) {
   events_[d.key()] = {d, "suppressed"};
 }

@@ -10,6 +10,7 @@
 // are shown as "<tenant>/<name>" (names are unique per tenant only).
 //
 // One ep-alert per database at a time (a session advisory lock); a second one exits 75.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,14 @@ class PgStore : public Store {
   Result<RuleSet> load_rules();
   // Series state, pending and failed deliveries, endpoints disabled by HTTP 410.
   Result<State> load_state();
+
+  // Scores for --since-last: anomaly_scores rows scored since each tenant's cursor
+  // ("ep-alert", scope ''), minus kCursorOverlap for transactions that committed late
+  // (re-read windows are replays to the engine), as score records (JSON), in scoring
+  // order, one page at a time. fn returns false to stop.
+  Status read_new_scores(const std::function<bool(std::string_view json, std::int64_t n)>& fn);
+  // Moves each tenant's cursor to the newest scored_at handed to fn.
+  Status advance_cursors();
 
   std::string where() const override { return "Postgres (" + pg::redact_url(url_) + ")"; }
   Status save(const State& s, TimeNs now) override;
@@ -82,6 +91,7 @@ class PgStore : public Store {
   std::map<std::string, EventRow> events_;  // Delivery::key()
   std::vector<AttemptRow> attempts_;
   std::map<std::pair<std::string, std::string>, std::int64_t> sent_;  // (slug, day) -> n
+  std::map<std::string, std::string> read_up_to_;  // tenant_id -> newest scored_at read
 };
 
 }  // namespace ep::alert
