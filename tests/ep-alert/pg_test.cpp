@@ -351,6 +351,22 @@ TEST_F(AlertPg, SinceLastReadsNewAnomalyScoresRows) {
   EXPECT_EQ(alert({"--since-last", "scores.ndjson"}, "").exit, 64);
 }
 
+TEST_F(AlertPg, DryRunWritesNothing) {
+  std::string hook = add_webhook(acme_, "ops", receiver_.url());
+  add_rule(acme_, "high", hook);
+  ProcResult r = alert({"--dry-run"}, stream("A."));
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(statuses(r), (std::vector<std::string>{"dry-run"}));
+  EXPECT_EQ(receiver_.count(), 0u);
+  EXPECT_EQ(count("SELECT (SELECT count(*) FROM alert_events) + (SELECT count(*) FROM alert_state) "
+                  "+ (SELECT count(*) FROM usage_daily)"),
+            0);
+  // The real run afterwards still fires: the dry run moved no watermark.
+  ProcResult real = alert({}, stream("A."));
+  ASSERT_EQ(real.exit, 0) << real.err;
+  EXPECT_EQ(statuses(real), (std::vector<std::string>{"delivered"}));
+}
+
 TEST_F(AlertPg, OneRunnerPerDatabase) {
   auto holder = pg::Conn::connect(db_.url(), "test");
   ASSERT_TRUE(holder.is_ok());
