@@ -293,8 +293,13 @@ void write_record(JsonWriter& w, const Score& s) {
   w.kv("model", s.model);
   if (!s.status.empty()) w.kv("status", s.status);
   w.key("explanation");
+  write_explanation(w, s.explanation);
+  w.end_object();
+}
+
+void write_explanation(JsonWriter& w, const std::vector<Explanation>& ex) {
   w.start_array();
-  for (const auto& e : s.explanation) {
+  for (const auto& e : ex) {
     w.start_object();
     w.kv("feature", e.feature);
     w.kv("value", e.value);
@@ -303,7 +308,6 @@ void write_record(JsonWriter& w, const Score& s) {
     w.end_object();
   }
   w.end_array();
-  w.end_object();
 }
 
 // ---- Alert

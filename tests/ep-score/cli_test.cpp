@@ -84,9 +84,11 @@ TEST(EpScoreCli, BadLinesReportedWithLineNumberAndExit65) {
   EXPECT_EQ(lines(r.out), 1u);
 }
 
-TEST(EpScoreCli, DbModeIsAUsageErrorUntilAvailable) {
+TEST(EpScoreCli, MisusedOptionsAreUsageErrors) {
   std::string d = dir_for("db");
-  EXPECT_EQ(run("--db postgres://x", "", d).code, 64);
+  EXPECT_EQ(run("--since-last --tenant acme", "", d).code, 64) << "--since-last needs --db";
+  EXPECT_EQ(run("--db x --since-last", "", d).code, 64) << "--since-last needs --tenant";
+  EXPECT_EQ(run("--tenant acme", "", d).code, 64) << "--tenant only with --since-last";
   EXPECT_EQ(run("--threshold 2", "", d).code, 64);
 }
 

@@ -1,11 +1,14 @@
 // ep-score: window records -> score records (Isolation Forest per series, robust fallback).
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ep/cli.h"
 #include "ep/log.h"
 #include "ep/model.h"
 #include "ep/ndjson.h"
+#include "ep/pg.h"
+#include "pg_io.h"
 #include "score.h"
 
 int main(int argc, char** argv) {
@@ -22,8 +25,16 @@ int main(int argc, char** argv) {
   app.add_option("--models", models, "Model store directory (none: every series uses the fallback)")
       ->envname("MODEL_ARTEFACT_STORE")
       ->type_name("DIR");
-  app.add_option("--db", db, "Postgres (not available yet; use --models)")->type_name("URL");
-  app.add_flag("--since-last", since_last, "With --db: score windows newer than the cursor");
+  std::string tenant;
+  bool use_db = false;
+  app.add_option("--db", db,
+                 "Also store scores in Postgres table anomaly_scores (URL; empty: $DATABASE_URL, "
+                 "then libpq's PG* environment)")
+      ->expected(0, 1)
+      ->type_name("[URL]");
+  app.add_flag("--since-last", since_last,
+               "With --db --tenant: score the features rows written since the last run (cursor)");
+  app.add_option("--tenant", tenant, "Tenant slug (with --since-last)")->type_name("SLUG");
   app.add_option("--threshold", opt.threshold, "Score at or above which a window is anomalous")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--fallback-history", opt.fallback_history,
@@ -56,19 +67,57 @@ int main(int argc, char** argv) {
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");
   cli.add_inputs();
   if (auto code = cli.parse(argc, argv)) return *code;
-  if (!db.empty() || since_last)
-    return cli.usage_error("--db/--since-last: Postgres mode is not available in this build; use --models DIR");
+  use_db = app.count("--db") > 0;
+  if (since_last && !use_db) return cli.usage_error("--since-last needs --db");
+  if (since_last && tenant.empty()) return cli.usage_error("--since-last needs --tenant");
+  if (!since_last && !tenant.empty()) return cli.usage_error("--tenant is only used with --since-last");
+  if (since_last && !cli.common().inputs.empty())
+    return cli.usage_error("--since-last reads the features table, not FILE arguments");
 
   ep::ignore_sigpipe();
   std::unique_ptr<ep::model::Store> store;
   if (!models.empty()) store = std::make_unique<ep::model::Store>(models);
-  ep::LineReader in(cli.common().inputs, max_line);
+  ep::score::DbOptions dbo{ep::pg::resolve_url(db), tenant, since_last, cli.common().progress()};
+  std::optional<ep::pg::Conn> conn;
+  std::unique_ptr<ep::score::DbScoreSink> sink;
+  if (use_db) {
+    auto c = ep::score::connect(dbo);
+    if (!c) {
+      ep::log::error(c.status().with_context("--db " + ep::pg::redact_url(dbo.url)));
+      return c.status().exit_code();
+    }
+    conn.emplace(std::move(*c));
+    sink = std::make_unique<ep::score::DbScoreSink>(*conn);
+  }
   ep::RecordWriter out;
-  in.set_before_read([&out] { out.flush(); });
   ep::score::Summary summary;
-  ep::Status status = ep::score::run(opt, store.get(), in, out, cli.common().strict,
-                                     cli.common().progress(), summary);
+  ep::Status status;
+  if (since_last) {
+    status = ep::score::run_since_last(opt, store.get(), *conn, dbo, out, summary, *sink);
+  } else {
+    ep::LineReader in(cli.common().inputs, max_line);
+    in.set_before_read([&out, &sink] {
+      out.flush();
+      if (sink) sink->flush_idle();
+    });
+    status = ep::score::run(opt, store.get(), in, out, cli.common().strict,
+                            cli.common().progress(), summary, sink.get());
+    if (sink) {
+      ep::Status f = sink->flush();
+      if (status.is_ok() || status.code() == ep::Code::kData) {
+        if (!f.is_ok()) status = f;
+      }
+    }
+  }
   ep::Status closed = out.close();
+  if (sink) {
+    ep::log::info("anomaly_scores: " + std::to_string(sink->stored()) + " scores stored (" +
+                  std::to_string(sink->inserted()) + " new), " + std::to_string(sink->unknown()) +
+                  " windows of unknown series not stored");
+    if (status.is_ok() && sink->unknown() > 0)
+      status = ep::Status::data(std::to_string(sink->unknown()) +
+                                " windows of series unknown to Postgres were not stored");
+  }
   ep::log::info("read " + std::to_string(summary.lines) + " lines: " +
                 std::to_string(summary.windows) + " windows scored (" +
                 std::to_string(summary.fallback) + " by the fallback), " +

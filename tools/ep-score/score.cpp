@@ -310,14 +310,35 @@ std::string to_record(const Scored& s) {
   return rec;
 }
 
+bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink* sink,
+                  Summary& summary, Status& sink_status) {
+  Status model_error;
+  Scored s = scorer.score(w, model_error);
+  if (!model_error.is_ok()) {
+    ++summary.model_errors;
+    log::emit(log::Level::kError, SeriesKey{w.tenant, w.device, w.metric}.to_string(),
+              model_error.message() + " (scored by the fallback)", -1, model_error.code());
+  }
+  ++summary.windows;
+  if (s.score.anomaly) ++summary.anomalies;
+  if (s.score.model == "fallback") ++summary.fallback;
+  if (!out.write(to_record(s))) return false;  // broken pipe: stop quietly
+  if (sink) {
+    sink_status = sink->on_score(s);
+    if (!sink_status.is_ok()) return false;
+  }
+  return true;
+}
+
 Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
-           bool strict, bool progress, Summary& summary) {
+           bool strict, bool progress, Summary& summary, ScoreSink* sink) {
   Scorer scorer(opt, store);
   bool warned_cache = false;
   Progress prog(progress, "windows scored");
   Line line;
   rapidjson::Document doc;
   Window w;
+  Status sink_status;
   auto reject = [&](const Line& l, std::string_view reason) {
     ++summary.rejected;
     log::reject(l.stream, l.number, reason);
@@ -335,14 +356,7 @@ Status run(const Options& opt, const model::Store* store, LineReader& in, Record
     } else if (Status p = parse_record(doc, w); !p) {
       reject(line, p.message());
     } else {
-      Status model_error;
-      Scored s = scorer.score(w, model_error);
-      if (!model_error.is_ok()) {
-        ++summary.model_errors;
-        log::emit(log::Level::kError, SeriesKey{w.tenant, w.device, w.metric}.to_string(),
-                  model_error.message() + " (scored by the fallback)", -1, model_error.code());
-      }
-      ++summary.windows;
+      if (!score_window(scorer, w, out, sink, summary, sink_status)) break;
       if (!warned_cache && scorer.model_loads() > 1000 &&
           static_cast<std::size_t>(scorer.model_loads()) > 2 * scorer.series()) {
         warned_cache = true;
@@ -350,14 +364,12 @@ Status run(const Options& opt, const model::Store* store, LineReader& in, Record
                   " loads for " + std::to_string(scorer.series()) +
                   " series): raise --model-cache above the number of series in the input");
       }
-      if (s.score.anomaly) ++summary.anomalies;
-      if (s.score.model == "fallback") ++summary.fallback;
-      if (!out.write(to_record(s))) break;  // broken pipe: stop quietly
     }
     if (summary.rejected > 0 && strict) break;
     if ((summary.lines & 4095) == 0) prog.update(static_cast<std::uint64_t>(summary.lines), 0);
   }
   prog.finish();
+  if (!sink_status.is_ok()) return sink_status;
   if (!in.status().is_ok()) return in.status();
   if (summary.rejected > 0 && strict)
     return Status::data("stopped at the first rejected record (--strict)");

@@ -101,9 +101,23 @@ struct Summary {
 // Serialises a score record, with "onset" when set.
 std::string to_record(const Scored& s);
 
-// The whole run: reads windows from `in`, writes score records to `out`.
-// Returns kData when some input was rejected or a model was unreadable.
+// Receives every scored window after its record went to stdout (Postgres mode stores
+// them in anomaly_scores). A non-ok status stops the run with that status.
+class ScoreSink {
+ public:
+  virtual ~ScoreSink() = default;
+  virtual Status on_score(const Scored& s) = 0;
+};
+
+// Scores one window: counts it in `summary`, reports an unreadable model, writes the
+// record to `out` and hands it to `sink` (may be null). False when stdout is broken
+// (stop quietly) or the sink failed (`sink_status` holds why).
+bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink* sink,
+                  Summary& summary, Status& sink_status);
+
+// The whole run: reads windows from `in`, writes score records to `out` (and to `sink`
+// when given). Returns kData when some input was rejected or a model was unreadable.
 Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
-           bool strict, bool progress, Summary& summary);
+           bool strict, bool progress, Summary& summary, ScoreSink* sink = nullptr);
 
 }  // namespace ep::score

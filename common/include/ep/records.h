@@ -122,6 +122,8 @@ void write_record(JsonWriter& w, const Window& r);
 void write_record(JsonWriter& w, const Score& r);
 void write_record(JsonWriter& w, const Alert& r);
 void write_record(JsonWriter& w, const Truth& r);
+// A score's "explanation" array (also stored as anomaly_scores.explanation).
+void write_explanation(JsonWriter& w, const std::vector<Explanation>& ex);
 
 // Expands a batch into its points (tenant, device, batch_id copied to each).
 std::vector<Point> points_of(const Batch& b);

@@ -1,0 +1,309 @@
+#include "pg_io.h"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "ep/json.h"
+#include "ep/log.h"
+#include "ep/progress.h"
+#include "ep/records.h"
+
+namespace ep::score {
+namespace {
+
+constexpr const char* kCursorName = "ep-score";
+constexpr int kPageRows = 5000;  // features rows per page (one transaction each)
+
+std::string series_key(std::string_view tenant, std::string_view device, std::string_view metric) {
+  std::string k;
+  k.reserve(tenant.size() + device.size() + metric.size() + 2);
+  k.append(tenant).push_back('\x1f');
+  k.append(device).push_back('\x1f');
+  k.append(metric);
+  return k;
+}
+
+void append_explanation_json(std::string& out, const std::vector<Explanation>& ex) {
+  JsonWriter w;
+  write_explanation(w, ex);
+  out.append(w.view());
+}
+
+}  // namespace
+
+Result<pg::Conn> connect(const DbOptions& db) { return pg::Conn::connect(db.url, "ep-score"); }
+
+void DbScoreSink::remember(const Window& w, const std::string& tenant_id,
+                           const std::string& metric_id) {
+  ids_[series_key(w.tenant, w.device, w.metric)] = Ids{true, tenant_id, metric_id};
+}
+
+Result<const DbScoreSink::Ids*> DbScoreSink::ids_for(const Score& s) {
+  std::string k = series_key(s.tenant, s.device, s.metric);
+  if (auto it = ids_.find(k); it != ids_.end()) return &it->second;
+  auto rows = c_.exec(
+      "SELECT t.tenant_id, m.metric_id FROM tenants t "
+      "JOIN devices d ON d.tenant_id = t.tenant_id AND d.external_id = $2 "
+      "JOIN metrics m ON m.tenant_id = t.tenant_id AND m.device_id = d.device_id AND m.name = $3 "
+      "WHERE t.slug = $1",
+      {s.tenant, s.device, s.metric});
+  if (!rows) return rows.status().with_context("resolving series ids");
+  Ids ids;
+  if (!rows->empty()) ids = Ids{true, rows->str(0, 0), rows->str(0, 1)};
+  if (!ids.found)
+    log::emit(log::Level::kWarn, SeriesKey{s.tenant, s.device, s.metric}.to_string(),
+              "unknown tenant, device or metric in Postgres: its scores are not stored");
+  return &(ids_[k] = std::move(ids));
+}
+
+Status DbScoreSink::on_score(const Scored& sc) {
+  if (!deferred_.is_ok()) return deferred_;
+  const Score& s = sc.score;
+  auto ids = ids_for(s);
+  if (!ids) return ids.status();
+  if (!(*ids)->found) {
+    ++unknown_;
+    return Status::ok();
+  }
+  buf_ += std::to_string(++seq_);
+  buf_ += '\t';
+  buf_ += (*ids)->tenant_id;
+  buf_ += '\t';
+  buf_ += (*ids)->metric_id;
+  buf_ += '\t';
+  buf_ += pg::format_ts_us(s.start);
+  buf_ += '\t';
+  buf_ += pg::format_ts_us(s.end);
+  buf_ += '\t';
+  buf_ += pg::Param(std::clamp(s.score, 0.0, 1.0)).value().value_or("0");
+  buf_ += s.anomaly ? "\tt\t" : "\tf\t";
+  pg::append_copy_text(buf_, s.label);
+  buf_ += '\t';
+  pg::append_copy_text(buf_, s.model);
+  buf_ += '\t';
+  pg::append_copy_text(buf_, s.status);
+  buf_ += '\t';
+  json_.clear();
+  append_explanation_json(json_, s.explanation);
+  pg::append_copy_text(buf_, json_);
+  buf_ += '\n';
+  if (++rows_ >= batch_rows_) return flush();
+  return Status::ok();
+}
+
+void DbScoreSink::flush_idle() {
+  if (deferred_.is_ok() && rows_ > 0) deferred_ = flush();
+}
+
+Status DbScoreSink::flush(const std::function<Status()>& in_tx) {
+  if (!deferred_.is_ok()) return deferred_;
+  if (rows_ == 0 && !in_tx) return Status::ok();
+  pg::Transaction tx(c_);
+  EP_RETURN_IF_ERROR(tx.begin());
+  if (rows_ > 0) {
+    EP_RETURN_IF_ERROR(c_.run(
+        "CREATE TEMP TABLE IF NOT EXISTS ep_scores_in (seq int8, tenant_id uuid, metric_id uuid, "
+        "window_start timestamptz, window_end timestamptz, score float8, anomaly bool, label text, "
+        "model text, status text, explanation jsonb) ON COMMIT DELETE ROWS"));
+    EP_RETURN_IF_ERROR(c_.copy_start(
+        "COPY ep_scores_in (seq, tenant_id, metric_id, window_start, window_end, score, anomaly, "
+        "label, model, status, explanation) FROM STDIN"));
+    EP_RETURN_IF_ERROR(c_.copy_put(buf_));
+    auto copied = c_.copy_finish();
+    if (!copied) return copied.status().with_context("anomaly_scores");
+    // The same window twice in one batch: the last score wins (ON CONFLICT cannot
+    // touch a row twice in one statement). New rows (xmax = 0) count as usage.
+    auto rows = c_.exec(
+        "WITH up AS ("
+        "  INSERT INTO anomaly_scores AS a (tenant_id, metric_id, window_start, window_end, score, "
+        "    anomaly, label, model, status, explanation) "
+        "  SELECT DISTINCT ON (tenant_id, metric_id, window_end, window_start) tenant_id, metric_id, "
+        "    window_start, window_end, score, anomaly, label, model, status, explanation "
+        "  FROM ep_scores_in ORDER BY tenant_id, metric_id, window_end, window_start, seq DESC "
+        "  ON CONFLICT (tenant_id, metric_id, window_end, window_start) DO UPDATE SET "
+        "    score = excluded.score, anomaly = excluded.anomaly, label = excluded.label, "
+        "    model = excluded.model, status = excluded.status, explanation = excluded.explanation, "
+        "    scored_at = now() "
+        "  RETURNING a.tenant_id, (a.xmax = 0) AS inserted), "
+        "usage AS ("
+        "  INSERT INTO usage_daily AS u (tenant_id, day, windows_scored) "
+        "  SELECT tenant_id, (now() AT TIME ZONE 'UTC')::date, count(*) FROM up WHERE inserted "
+        "  GROUP BY tenant_id "
+        "  ON CONFLICT (tenant_id, day) DO UPDATE SET windows_scored = u.windows_scored + "
+        "    excluded.windows_scored) "
+        "SELECT count(*), count(*) FILTER (WHERE inserted) FROM up");
+    if (!rows) return rows.status().with_context("anomaly_scores");
+    if (in_tx) EP_RETURN_IF_ERROR(in_tx());
+    EP_RETURN_IF_ERROR(tx.commit());
+    stored_ += rows->get_int(0, 0);
+    inserted_ += rows->get_int(0, 1);
+  } else {
+    EP_RETURN_IF_ERROR(in_tx());
+    EP_RETURN_IF_ERROR(tx.commit());
+  }
+  rows_ = 0;
+  buf_.clear();
+  return Status::ok();
+}
+
+namespace {
+
+struct Cursor {
+  bool set = false;
+  std::string created, metric_id, window_end, window_start;  // µs since the epoch / uuid
+};
+
+Result<Cursor> load_cursor(pg::Conn& c, const std::string& tenant_id) {
+  // position_text is "metric_id window_end_us window_start_us" (the casts check it).
+  auto rows = c.exec(
+      "SELECT (extract(epoch FROM position) * 1000000)::int8, split_part(position_text, ' ', 1)::uuid, "
+      "split_part(position_text, ' ', 2)::int8, split_part(position_text, ' ', 3)::int8 "
+      "FROM cursors WHERE tenant_id = $1 AND name = $2 AND scope = '' AND position IS NOT NULL",
+      {tenant_id, kCursorName});
+  if (!rows) return rows.status().with_context("cursors (name 'ep-score')");
+  Cursor cur;
+  if (rows->empty()) return cur;
+  cur.set = true;
+  cur.created = rows->str(0, 0);
+  cur.metric_id = rows->str(0, 1);
+  cur.window_end = rows->str(0, 2);
+  cur.window_start = rows->str(0, 3);
+  return cur;
+}
+
+Status save_cursor(pg::Conn& c, const std::string& tenant_id, const Cursor& cur) {
+  return c.run(
+      "INSERT INTO cursors (tenant_id, name, scope, position, position_text, updated_at) "
+      "VALUES ($1, $2, '', to_timestamp($3::numeric / 1000000), $4, now()) "
+      "ON CONFLICT (tenant_id, name, scope) DO UPDATE SET position = excluded.position, "
+      "position_text = excluded.position_text, updated_at = now()",
+      {tenant_id, kCursorName, cur.created,
+       cur.metric_id + " " + cur.window_end + " " + cur.window_start});
+}
+
+// The window record of a features row, built by Postgres.
+constexpr const char* kRecordSql =
+    "jsonb_build_object('kind', 'window', 'tenant', $1::text, 'device', d.external_id, "
+    "'metric', m.name, 'start', f.window_start, 'end', f.window_end, 'n', f.n, "
+    "'expected', f.expected, 'features', f.features)::text";
+
+Status parse_window(std::string_view text, rapidjson::Document& doc, Window& w) {
+  EP_RETURN_IF_ERROR(parse_json(text, doc));
+  return parse_record(doc, w);
+}
+
+}  // namespace
+
+Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c,
+                      const DbOptions& db, RecordWriter& out, Summary& summary,
+                      DbScoreSink& sink) {
+  auto t = c.exec("SELECT tenant_id FROM tenants WHERE slug = $1", {db.tenant});
+  if (!t) return t.status().with_context("tenants");
+  if (t->empty()) return Status::not_found("--tenant: no tenant '" + db.tenant + "'");
+  const std::string tenant_id = t->str(0, 0);
+  // One run at a time per tenant: a second concurrent run would score the same page.
+  auto locked = c.try_advisory_lock(pg::lock_key("ep-score --since-last " + tenant_id));
+  if (!locked) return locked.status();
+  if (!*locked)
+    return Status::temporary("another ep-score --since-last is running for tenant '" + db.tenant + "'");
+
+  // Rows written by transactions still running elsewhere carry created_at >= their
+  // start: stop before the oldest such start so none is skipped when it commits.
+  auto h = c.exec(
+      "SELECT (extract(epoch FROM least(now(), min(xact_start))) * 1000000)::int8 "
+      "FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+      "AND datname = current_database() AND xact_start IS NOT NULL");
+  if (!h) return h.status().with_context("pg_stat_activity");
+  std::string horizon = h->is_null(0, 0) ? "" : h->str(0, 0);
+  if (horizon.empty()) {
+    auto n = c.exec("SELECT (extract(epoch FROM now()) * 1000000)::int8");
+    if (!n) return n.status();
+    horizon = n->str(0, 0);
+  }
+
+  auto cur = load_cursor(c, tenant_id);
+  if (!cur) return cur.status();
+  Scorer scorer(opt, store);
+  Progress prog(db.progress, "windows scored");
+  std::unordered_set<std::string> primed;  // metric ids whose history was replayed
+  const int history = static_cast<int>(std::max(opt.fallback_history, opt.adapt_after));
+  rapidjson::Document doc;
+  Window w;
+  Status sink_status;
+  const std::string select =
+      std::string("SELECT f.metric_id, (extract(epoch FROM f.created_at) * 1000000)::int8, "
+                  "(extract(epoch FROM f.window_end) * 1000000)::int8, "
+                  "(extract(epoch FROM f.window_start) * 1000000)::int8, ") +
+      kRecordSql +
+      " FROM features f JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
+      "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
+      "WHERE f.tenant_id = $2 AND f.created_at < to_timestamp($3::numeric / 1000000) "
+      "  AND ($4::int8 IS NULL OR (f.created_at, f.metric_id, f.window_end, f.window_start) > "
+      "       (to_timestamp($4::numeric / 1000000), $5::uuid, to_timestamp($6::numeric / 1000000), "
+      "        to_timestamp($7::numeric / 1000000))) "
+      "ORDER BY f.created_at, f.metric_id, f.window_end, f.window_start LIMIT $8";
+  for (;;) {
+    auto rows = cur->set
+                    ? c.exec(select, {db.tenant, tenant_id, horizon, cur->created, cur->metric_id,
+                                      cur->window_end, cur->window_start, kPageRows})
+                    : c.exec(select, {db.tenant, tenant_id, horizon, nullptr, nullptr, nullptr,
+                                      nullptr, kPageRows});
+    if (!rows) return rows.status().with_context("features");
+    const int n = rows->size();
+    for (int i = 0; i < n; ++i) {
+      ++summary.lines;
+      std::string metric_id = rows->str(i, 0);
+      if (Status p = parse_window(rows->get(i, 4), doc, w); !p) {
+        ++summary.rejected;
+        log::emit(log::Level::kError, "features " + metric_id + " " + rows->str(i, 2),
+                  p.message());
+        continue;
+      }
+      if (primed.insert(metric_id).second) {
+        // Replay the series' preceding windows (output discarded) so the fallback's
+        // history, drift adaptation and event state carry over between runs.
+        auto prev = c.exec(std::string("SELECT r FROM (SELECT ") + kRecordSql +
+                               " AS r, f.window_end FROM features f "
+                               "JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
+                               "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
+                               "WHERE f.tenant_id = $2 AND f.metric_id = $3 AND f.window_end < "
+                               "to_timestamp($4::numeric / 1000000) "
+                               "ORDER BY f.window_end DESC LIMIT $5) x ORDER BY window_end",
+                           {db.tenant, tenant_id, metric_id, rows->str(i, 3), history});
+        if (!prev) return prev.status().with_context("features (history)");
+        Window pw;
+        for (int j = 0; j < prev->size(); ++j) {
+          if (!parse_window(prev->get(j, 0), doc, pw).is_ok()) continue;
+          Status ignored;
+          (void)scorer.score(pw, ignored);
+        }
+        sink.remember(w, tenant_id, metric_id);
+      }
+      if (!score_window(scorer, w, out, &sink, summary, sink_status)) {
+        if (!sink_status.is_ok()) return sink_status;
+        return Status::ok();  // stdout closed: nothing of this page is committed
+      }
+    }
+    if (n > 0) {
+      cur->set = true;
+      cur->created = rows->str(n - 1, 1);
+      cur->metric_id = rows->str(n - 1, 0);
+      cur->window_end = rows->str(n - 1, 2);
+      cur->window_start = rows->str(n - 1, 3);
+      const Cursor next = *cur;
+      EP_RETURN_IF_ERROR(sink.flush([&] { return save_cursor(c, tenant_id, next); }));
+      out.flush();
+    }
+    prog.update(static_cast<std::uint64_t>(summary.windows), 0);
+    if (n < kPageRows) break;
+  }
+  prog.finish();
+  if (summary.rejected > 0 || summary.model_errors > 0)
+    return Status::data(std::to_string(summary.rejected) + " features rows rejected, " +
+                        std::to_string(summary.model_errors) + " unreadable models");
+  return Status::ok();
+}
+
+}  // namespace ep::score
