@@ -35,16 +35,10 @@ class ScorePg : public ::testing::Test {
     db_.migrate();
     c_ = db_.connect();
     ASSERT_TRUE(c_.connected());
-    auto t = c_.exec("INSERT INTO tenants (slug) VALUES ('acme') RETURNING tenant_id");
-    ASSERT_TRUE(t.is_ok()) << t.status().message();
-    tenant_id_ = t->str(0, 0);
-    EP_ASSERT_OK(c_.run("INSERT INTO devices (tenant_id, external_id) VALUES ($1, 'd')", {tenant_id_}));
-    auto m = c_.exec(
-        "INSERT INTO metrics (tenant_id, device_id, name) SELECT tenant_id, device_id, 'm' "
-        "FROM devices WHERE tenant_id = $1 RETURNING metric_id",
-        {tenant_id_});
-    ASSERT_TRUE(m.is_ok()) << m.status().message();
-    metric_id_ = m->str(0, 0);
+    auto ids = eptest::create_series(c_, "acme", "d", "m");
+    tenant_id_ = ids.tenant_id;
+    metric_id_ = ids.metric_id;
+    ASSERT_FALSE(metric_id_.empty());
   }
   std::vector<std::string> score(std::vector<std::string> args) {
     args.insert(args.begin(), {EP_SCORE_BIN, "--no-progress"});

@@ -108,6 +108,30 @@ inline std::int64_t count(ep::pg::Conn& c, const std::string& sql) {
   return r->get_int(0, 0);
 }
 
+// Creates tenant `slug` (unless it exists), its device and metric; returns their ids.
+struct SeriesIds {
+  std::string tenant_id, device_id, metric_id;
+};
+inline SeriesIds create_series(ep::pg::Conn& c, const std::string& slug, const std::string& device,
+                               const std::string& metric) {
+  SeriesIds ids;
+  auto r = c.exec(
+      "WITH t AS (INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT (slug) DO UPDATE SET slug = "
+      "excluded.slug RETURNING tenant_id), "
+      "d AS (INSERT INTO devices (tenant_id, external_id) SELECT tenant_id, $2 FROM t "
+      "ON CONFLICT (tenant_id, external_id) DO UPDATE SET external_id = excluded.external_id "
+      "RETURNING tenant_id, device_id) "
+      "INSERT INTO metrics (tenant_id, device_id, name) SELECT tenant_id, device_id, $3 FROM d "
+      "RETURNING tenant_id, device_id, metric_id",
+      {slug, device, metric});
+  if (!r || r->size() != 1) {
+    ADD_FAILURE() << "create_series " << slug << "/" << device << "/" << metric << ": "
+                  << (r ? "no row" : r.status().message());
+    return ids;
+  }
+  return {r->str(0, 0), r->str(0, 1), r->str(0, 2)};
+}
+
 // A child process with stdin/stdout/stderr pipes (or files).
 class Proc {
  public:

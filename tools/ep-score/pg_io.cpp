@@ -176,7 +176,7 @@ Result<Cursor> load_cursor(pg::Conn& c, const std::string& tenant_id) {
 Status save_cursor(pg::Conn& c, const std::string& tenant_id, const Cursor& cur) {
   return c.run(
       "INSERT INTO cursors (tenant_id, name, scope, position, position_text, updated_at) "
-      "VALUES ($1, $2, '', to_timestamp($3::numeric / 1000000), $4, now()) "
+      "VALUES ($1, $2, '', (timestamptz 'epoch' + $3::int8 * interval '1 microsecond'), $4, now()) "
       "ON CONFLICT (tenant_id, name, scope) DO UPDATE SET position = excluded.position, "
       "position_text = excluded.position_text, updated_at = now()",
       {tenant_id, kCursorName, cur.created,
@@ -239,10 +239,10 @@ Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c
       kRecordSql +
       " FROM features f JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
       "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
-      "WHERE f.tenant_id = $2 AND f.created_at < to_timestamp($3::numeric / 1000000) "
+      "WHERE f.tenant_id = $2 AND f.created_at < (timestamptz 'epoch' + $3::int8 * interval '1 microsecond') "
       "  AND ($4::int8 IS NULL OR (f.created_at, f.metric_id, f.window_end, f.window_start) > "
-      "       (to_timestamp($4::numeric / 1000000), $5::uuid, to_timestamp($6::numeric / 1000000), "
-      "        to_timestamp($7::numeric / 1000000))) "
+      "       ((timestamptz 'epoch' + $4::int8 * interval '1 microsecond'), $5::uuid, (timestamptz 'epoch' + $6::int8 * interval '1 microsecond'), "
+      "        (timestamptz 'epoch' + $7::int8 * interval '1 microsecond'))) "
       "ORDER BY f.created_at, f.metric_id, f.window_end, f.window_start LIMIT $8";
   for (;;) {
     auto rows = cur->set
@@ -269,7 +269,7 @@ Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c
                                "JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
                                "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
                                "WHERE f.tenant_id = $2 AND f.metric_id = $3 AND f.window_end < "
-                               "to_timestamp($4::numeric / 1000000) "
+                               "(timestamptz 'epoch' + $4::int8 * interval '1 microsecond') "
                                "ORDER BY f.window_end DESC LIMIT $5) x ORDER BY window_end",
                            {db.tenant, tenant_id, metric_id, rows->str(i, 3), history});
         if (!prev) return prev.status().with_context("features (history)");

@@ -6,6 +6,8 @@
 #include "ep/model.h"
 #include "ep/ndjson.h"
 #include "ep/time.h"
+#include "ep/pg.h"
+#include "pg_io.h"
 #include "train.h"
 
 int main(int argc, char** argv) {
@@ -24,8 +26,16 @@ int main(int argc, char** argv) {
   app.add_option("--models", models, "Model store directory")
       ->envname("MODEL_ARTEFACT_STORE")
       ->type_name("DIR");
-  app.add_option("--db", db, "Postgres model store (not available yet; use --models)")
-      ->type_name("URL");
+  std::string tenant, since;
+  app.add_option("--db", db,
+                 "Train from the features table of --tenant (URL; empty: $DATABASE_URL, then "
+                 "libpq's PG* env), leaving out windows flagged anomalous; models also go to "
+                 "the models table")
+      ->expected(0, 1)
+      ->type_name("[URL]");
+  app.add_option("--tenant", tenant, "With --db: the tenant (slug)")->type_name("SLUG");
+  app.add_option("--since", since, "With --db: train on windows of the last DURATION (e.g. 14d)")
+      ->type_name("DURATION");
   app.add_option("--trees", opt.forest.trees, "Trees per forest")->check(CLI::Range(1, 10000));
   app.add_option("--sample", opt.forest.sample, "Sub-sample size psi per tree")
       ->check(CLI::Range(2, 65534));
@@ -56,8 +66,14 @@ int main(int argc, char** argv) {
   cli.add_inputs();
   if (auto code = cli.parse(argc, argv)) return *code;
 
-  if (!db.empty()) return cli.usage_error("--db: the Postgres model store is not available in this build; use --models DIR");
+  const bool use_db = app.count("--db") > 0;
   if (models.empty()) return cli.usage_error("--models DIR (or MODEL_ARTEFACT_STORE) is required");
+  if (use_db && tenant.empty()) return cli.usage_error("--db needs --tenant");
+  if (!use_db && (!tenant.empty() || !since.empty()))
+    return cli.usage_error("--tenant and --since are only used with --db");
+  if (use_db && !cli.common().inputs.empty())
+    return cli.usage_error("--db reads the features table, not FILE arguments");
+  if (!since.empty() && !from.empty()) return cli.usage_error("--since and --from exclude each other");
   opt.forest.seed = seed;
   opt.strict = cli.common().strict;
   opt.group_by = group_by == "metric" ? ep::train::GroupBy::kMetric : ep::train::GroupBy::kSeries;
@@ -67,6 +83,11 @@ int main(int argc, char** argv) {
     return cli.usage_error("--from: not a timestamp: " + from);
   if (!to.empty() && !(opt.to = ep::parse_rfc3339(to, topt)))
     return cli.usage_error("--to: not a timestamp: " + to);
+  if (!since.empty()) {
+    auto d = ep::parse_duration(since);
+    if (!d || *d <= 0) return cli.usage_error("--since: not a duration: " + since);
+    opt.from = ep::SystemClock::instance().now() - *d;
+  }
 
   ep::ignore_sigpipe();
   ep::model::Store store(models);
@@ -77,6 +98,18 @@ int main(int argc, char** argv) {
     status = ep::train::list_models(store, out);
   } else if (!show.empty()) {
     status = ep::train::show_model(store, show, out);
+  } else if (use_db) {
+    ep::train::DbOptions dbo{ep::pg::resolve_url(db), tenant, cli.common().progress()};
+    std::int64_t excluded = 0;
+    status = ep::train::run_db(opt, dbo, out, store, ep::SystemClock::instance(), summary,
+                               excluded);
+    ep::log::info("read " + std::to_string(summary.lines) + " features rows (" +
+                  std::to_string(excluded) + " flagged anomalous left out): " +
+                  std::to_string(summary.windows) + " windows used, " +
+                  std::to_string(summary.rejected) + " rejected; " +
+                  std::to_string(summary.trained) + " models written, " +
+                  std::to_string(summary.too_few) + " series without enough windows, " +
+                  std::to_string(summary.failed) + " failed");
   } else {
     ep::LineReader in(cli.common().inputs, max_line);
     in.set_before_read([&out] { out.flush(); });

@@ -207,7 +207,8 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
   const TimeNs now = clock.now();
   struct Done {
     Status status;
-    std::string record;
+    std::string record, path;
+    int version = 0;
   };
   std::vector<Done> done(jobs.size());
   std::atomic<std::size_t> next{0};
@@ -230,7 +231,9 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
         done[i].status = s;
         continue;
       }
-      done[i].record = model_record(*m, store.series_dir(key) + "/" + std::to_string(m->version) + ".json");
+      done[i].version = m->version;
+      done[i].path = store.series_dir(key) + "/" + std::to_string(m->version) + ".json";
+      done[i].record = model_record(*m, done[i].path);
     }
   };
   int threads = std::clamp(opt_.threads, 1, 64);
@@ -247,6 +250,8 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
     if (o.status.is_ok()) {
       ++summary_.trained;
       o.record = std::move(done[i].record);
+      o.version = done[i].version;
+      o.path = std::move(done[i].path);
     } else if (o.status.code() == Code::kData) {
       ++summary_.too_few;
     } else {
@@ -296,11 +301,20 @@ Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::S
   summary.rejected = rejected;
   if (rejected > 0 && opt.strict)
     return Status::data("stopped at the first rejected record (--strict)");
+  EP_RETURN_IF_ERROR(train_and_report(trainer, out, store, clock, progress, summary));
+  if (rejected > 0) return Status::data(std::to_string(rejected) + " input records rejected");
+  return Status::ok();
+}
 
+Status train_and_report(Trainer& trainer, RecordWriter& out, const model::Store& store,
+                        const Clock& clock, bool progress, Summary& summary,
+                        const std::function<Status(const Outcome&)>& on_model) {
   Progress tprog(progress, "series trained");
   std::uint64_t reported = 0;
+  Status hook;
   Status io = trainer.finish(store, clock, [&](const Outcome& o) {
     if (o.status.is_ok()) {
+      if (on_model && hook.is_ok()) hook = on_model(o);
       out.write(o.record);
     } else if (o.status.code() == Code::kData) {
       log::emit(log::Level::kInfo, o.key.to_string(),
@@ -318,8 +332,7 @@ Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::S
   summary.windows = t.windows;
   summary.out_of_range = t.out_of_range;
   if (!io) return io;
-  if (rejected > 0) return Status::data(std::to_string(rejected) + " input records rejected");
-  return Status::ok();
+  return hook;
 }
 
 Status list_models(const model::Store& store, RecordWriter& out) {

@@ -44,6 +44,8 @@ struct Outcome {
   SeriesKey key;
   Status status;               // ok, or why no model was written
   std::string record;          // the "model" record written to stdout when ok
+  int version = 0;             // when ok: the stored version and its artefact file
+  std::string path;
 };
 
 // The per-series seed: the base seed mixed with the series name, so results do not
@@ -84,6 +86,13 @@ class Trainer {
 // Returns kData when some input was rejected (all valid input was used).
 Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::Store& store,
            const Clock& clock, bool progress, Summary& summary);
+
+// Trains every series buffered in `trainer` into `store`, writes one "model" record per
+// trained series to `out`, reports the rest, fills the counters of `summary`.
+// `on_model` (optional) runs for each stored model; its first failure is returned.
+Status train_and_report(Trainer& trainer, RecordWriter& out, const model::Store& store,
+                        const Clock& clock, bool progress, Summary& summary,
+                        const std::function<Status(const Outcome&)>& on_model = {});
 
 // ep-train --list: one record per stored version. ep-train --show SERIES[@N]: the artefact.
 Status list_models(const model::Store& store, RecordWriter& out);
