@@ -156,25 +156,17 @@ print(f"e2e: {len(detectable)} injected spikes/drops/drifts each alerted once; {
       f"other anomalies: {', '.join(others) or 'none'}", file=sys.stderr)
 EOPY
 
-step "scores into Postgres for ep-api"
-# Until ep-score writes Postgres itself (EP_STORE=db), its score records are loaded
-# with SQL here, so ep-api and the dashboard have the flagged windows to show.
-{
+step "scores into Postgres for ep-api (ep-score --db)"
+# ep-score stores every score in anomaly_scores and still echoes the records; running it
+# twice must store each window once.
+for pass in 1 2; do
   "$bin/ep-features" --db "$DATABASE_URL" --tenant demo --since 7h 2>/dev/null \
-    | "$bin/ep-score" --models "$MODEL_ARTEFACT_STORE" 2>/dev/null >"$work/scores.ndjson"
-  cat >"$work/load-scores.sql" <<EOSQL
-CREATE TEMP TABLE s (line text);
-\\copy s FROM '$work/scores.ndjson' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')
-INSERT INTO anomaly_scores (tenant_id, metric_id, window_start, window_end, score, anomaly, label, model, explanation)
-SELECT t.tenant_id, m.metric_id, (j->>'start')::timestamptz, (j->>'end')::timestamptz,
-       (j->>'score')::float8, (j->>'anomaly')::bool, j->>'label', j->>'model', coalesce(j->'explanation', '[]')
-FROM (SELECT line::jsonb j FROM s) x JOIN tenants t ON t.slug = j->>'tenant'
-JOIN devices d ON d.tenant_id = t.tenant_id AND d.external_id = j->>'device'
-JOIN metrics m ON m.tenant_id = t.tenant_id AND m.device_id = d.device_id AND m.name = j->>'metric'
-ON CONFLICT DO NOTHING;
-EOSQL
-  psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$work/load-scores.sql" >/dev/null || fail "loading scores"
-}
+    | "$bin/ep-score" --db "$DATABASE_URL" --models "$MODEL_ARTEFACT_STORE" 2>"$work/score-db.err" \
+      >"$work/scores.ndjson" || { cat "$work/score-db.err" >&2; fail "ep-score --db (pass $pass)"; }
+done
+stored=$(psql -X -At -d "$db" -c "SELECT count(*) FROM anomaly_scores") || fail "counting anomaly_scores"
+[ "$stored" = "$(wc -l <"$work/scores.ndjson")" ] \
+  || fail "anomaly_scores holds $stored rows, ep-score wrote $(wc -l <"$work/scores.ndjson") scores"
 
 step "ep-api over the same data"
 "$bin/ep-api" --listen "${EP_DEMO_LISTEN:-127.0.0.1:0}" --db "$DATABASE_URL" 2>"$work/api.err" &
