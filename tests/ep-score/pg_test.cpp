@@ -11,6 +11,7 @@
 namespace {
 
 using eptest::count;
+using eptest::eventually;
 using eptest::run;
 
 std::string window(const std::string& tenant, const std::string& device, const std::string& metric,
@@ -87,6 +88,19 @@ TEST_F(ScorePg, StoresEveryScoreExactlyOnceWhenRunTwice) {
   EXPECT_EQ(a->str(0, 4), "2026-01-01 10:25:00+00");
   // Usage counts windows stored for the first time: the re-run adds nothing.
   EXPECT_EQ(count(c_, "SELECT coalesce(sum(windows_scored), 0) FROM usage_daily"), 30);
+}
+
+TEST_F(ScorePg, ScoresOfAPausedStreamAreStoredBeforeItEnds) {
+  eptest::Proc p({EP_SCORE_BIN, "--no-progress", "--db", db_.url()});
+  std::string in;
+  for (int i = 0; i < 7; ++i) in += window("acme", "d", "m", i, 11);
+  ASSERT_TRUE(p.write(in));
+  // stdin stays open: the batch is far from full, the pause alone must store it.
+  EXPECT_TRUE(eventually([&] { return count(c_, "SELECT count(*) FROM anomaly_scores") == 7; }))
+      << p.err_so_far();
+  p.close_stdin();
+  EXPECT_EQ(p.wait(), 0) << p.err();
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM anomaly_scores"), 7);
 }
 
 TEST_F(ScorePg, SameWindowTwiceInOneInputIsStoredOnceWithTheLastScore) {

@@ -96,9 +96,12 @@ int main(int argc, char** argv) {
     status = ep::score::run_since_last(opt, store.get(), *conn, dbo, out, summary, *sink);
   } else {
     ep::LineReader in(cli.common().inputs, max_line);
-    in.set_before_read([&out, &sink] {
+    const bool from_stdin = cli.common().inputs.empty() ||
+                            (cli.common().inputs.size() == 1 && cli.common().inputs[0] == "-");
+    in.set_before_read([&out, &sink, from_stdin] {
       out.flush();
-      if (sink) sink->flush_idle();
+      // A stream that paused (nothing to read now): store what was scored so far.
+      if (sink && from_stdin && ep::score::stdin_idle()) sink->flush_idle();
     });
     status = ep::score::run(opt, store.get(), in, out, cli.common().strict,
                             cli.common().progress(), summary, sink.get());

@@ -1,5 +1,7 @@
 #include "pg_io.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <memory>
 #include <unordered_set>
@@ -32,6 +34,11 @@ void append_explanation_json(std::string& out, const std::vector<Explanation>& e
 }
 
 }  // namespace
+
+bool stdin_idle() {
+  pollfd p{0, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
 
 Result<pg::Conn> connect(const DbOptions& db) { return pg::Conn::connect(db.url, "ep-score"); }
 

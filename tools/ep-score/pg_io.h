@@ -67,6 +67,9 @@ struct DbOptions {
   bool progress = false;
 };
 
+// True when standard input has nothing to read right now (a paused stream).
+bool stdin_idle();
+
 // Connects (kUnavailable when Postgres cannot be reached).
 Result<pg::Conn> connect(const DbOptions& db);
 
