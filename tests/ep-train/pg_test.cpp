@@ -112,6 +112,28 @@ TEST_F(TrainPg, RangeAndRetrainingMakeANewActiveVersion) {
   EXPECT_EQ(count(c_, "SELECT version FROM models WHERE active"), 2);
 }
 
+#ifdef EP_SCORE_BIN
+TEST_F(TrainPg, RoundTripTrainScoreSinceLastRetrainWithoutTheIncident) {
+  auto t1 = run(train());
+  ASSERT_EQ(t1.status, 0) << t1.err;
+  auto s = run({EP_SCORE_BIN, "--no-progress", "--db", db_.url(), "--since-last", "--tenant",
+                "acme", "--models", models_});
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'), 65);
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM anomaly_scores WHERE model = 'acme/d/m@1'"), 65)
+      << "every window scored by the model ep-train --db stored";
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM anomaly_scores WHERE anomaly AND window_start >= "
+                      "'2026-01-01 11:00Z'"),
+            5)
+      << s.out;
+  // Retraining leaves the incident out.
+  auto t2 = run(train());
+  ASSERT_EQ(t2.status, 0) << t2.err;
+  EXPECT_EQ(latest().windows, 65 - count(c_, "SELECT count(*) FROM anomaly_scores WHERE anomaly"));
+  EXPECT_LE(latest().windows, 60);
+}
+#endif
+
 TEST_F(TrainPg, MisuseAndUnreachable) {
   EXPECT_EQ(run({EP_TRAIN_BIN, "--db", db_.url(), "--models", models_}).status, 64)
       << "--db needs --tenant";
