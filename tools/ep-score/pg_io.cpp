@@ -218,17 +218,18 @@ Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c
 
   // Rows written by transactions still running elsewhere carry created_at >= their
   // start: stop before the oldest such start so none is skipped when it commits.
+  // least() ignores the NULL of "no such transaction".
   auto h = c.exec(
-      "SELECT (extract(epoch FROM least(now(), min(xact_start))) * 1000000)::int8 "
+      "SELECT (extract(epoch FROM least(now(), min(xact_start))) * 1000000)::int8, "
+      "extract(epoch FROM now() - least(now(), min(xact_start)))::float8 "
       "FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
       "AND datname = current_database() AND xact_start IS NOT NULL");
   if (!h) return h.status().with_context("pg_stat_activity");
-  std::string horizon = h->is_null(0, 0) ? "" : h->str(0, 0);
-  if (horizon.empty()) {
-    auto n = c.exec("SELECT (extract(epoch FROM now()) * 1000000)::int8");
-    if (!n) return n.status();
-    horizon = n->str(0, 0);
-  }
+  const std::string horizon = h->str(0, 0);
+  if (double behind = h->get_double(0, 1); behind > 600)
+    log::warn("a transaction open for " + std::to_string(static_cast<long>(behind)) +
+              " s holds --since-last back to its start (see pg_stat_activity); rows written "
+              "after it are scored once it ends");
 
   auto cur = load_cursor(c, tenant_id);
   if (!cur) return cur.status();
