@@ -13,31 +13,16 @@
 #include <sstream>
 
 #include "ep/fsutil.h"
+#include "cli_run.h"
 
 namespace {
 
-struct Proc {
-  int code = -1;
-  std::string out, err;
-};
+using eptest::Proc;
 
-std::string dir_for(const std::string& name) {
-  std::string d = ::testing::TempDir() + "/ep_score_cli_" + std::to_string(::getpid()) + "_" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+std::string dir_for(const std::string& name) { return eptest::fresh_dir("ep_score_cli", name); }
 
 Proc run(const std::string& args, const std::string& stdin_text, const std::string& dir) {
-  std::string in = dir + "/stdin", out = dir + "/stdout", err = dir + "/stderr";
-  { std::ofstream(in) << stdin_text; }
-  std::string cmd = std::string(EP_SCORE_BIN) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  int st = std::system(cmd.c_str());
-  Proc r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.out = *ep::fs::read_file(out);
-  r.err = *ep::fs::read_file(err);
-  return r;
+  return eptest::run_tool(EP_SCORE_BIN, args, stdin_text, dir);
 }
 
 std::string window(int i, double max) {
