@@ -203,7 +203,7 @@ Status parse_window(std::string_view text, rapidjson::Document& doc, Window& w) 
 
 }  // namespace
 
-Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c,
+Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& c,
                       const DbOptions& db, RecordWriter& out, Summary& summary,
                       DbScoreSink& sink) {
   auto t = c.exec("SELECT tenant_id FROM tenants WHERE slug = $1", {db.tenant});

@@ -74,7 +74,7 @@ bool stdin_idle();
 Result<pg::Conn> connect(const DbOptions& db);
 
 // --since-last: scores the features rows new since the cursor.
-Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c,
+Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& c,
                       const DbOptions& db, RecordWriter& out, Summary& summary,
                       DbScoreSink& sink);
 
