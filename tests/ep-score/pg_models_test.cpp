@@ -178,6 +178,35 @@ TEST_F(ModelsTable, RowHoldingAnotherModelsArtefactIsData) {
             "models table acme/d2/m@1: artefact names acme/d2/m@2, not acme/d2/m@1");
 }
 
+TEST_F(ModelsTable, ScorerReadsEachArtefactOnceAndNamesItInTheRecords) {
+  insert("d/m", 1, metric_d_, false);
+  insert("d/m", 2, metric_d_, true);
+  insert("*/m", 3, nullptr, true);
+  ep::score::DbModelSource src(c_);
+  ep::score::Scorer scorer({}, &src);
+  std::vector<std::string> models;
+  for (int i = 0; i < 10; ++i) {
+    for (const char* device : {"d", "d2", "d9"}) {
+      ep::Window w;
+      w.tenant = "acme";
+      w.device = device;
+      w.metric = "m";
+      w.start = (1767261600LL + 60 * i) * ep::kNsPerSec;
+      w.end = w.start + 59 * ep::kNsPerSec;
+      w.n = w.expected = 60;
+      w.features = {{"mean", 10.0}, {"max", 11.0}};
+      ep::Status err;
+      models.push_back(scorer.score(w, err).score.model);
+      EXPECT_TRUE(err.is_ok()) << err.message();
+    }
+  }
+  EXPECT_EQ(std::count(models.begin(), models.end(), "acme/d/m@2"), 10);
+  EXPECT_EQ(std::count(models.begin(), models.end(), "acme/*/m@3"), 20)
+      << "d2 (in Postgres, no model of its own) and d9 (unknown there) use the group model";
+  EXPECT_EQ(src.artefacts_read(), 2);
+  EXPECT_EQ(scorer.model_loads(), 2);
+}
+
 #ifdef EP_TRAIN_BIN
 // The binaries end to end.
 class ScoreWithTableModels : public PgWithSeries {
