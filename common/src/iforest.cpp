@@ -1,8 +1,10 @@
 #include "ep/iforest.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "ep/crypto.h"
 
@@ -159,6 +161,51 @@ bool decode_node(ByteReader& in, Tree& t, std::size_t dims, int depth) {
   return decode_node(in, t, dims, depth + 1);
 }
 
+// Depth of a well-formed preorder tree (every internal node's left child follows it, its
+// right child starts where the left subtree ends, features below dims); -1 otherwise.
+int checked_depth(const std::vector<Node>& nodes, std::size_t dims) {
+  std::vector<std::pair<std::size_t, int>> pending;  // right children still to come
+  int depth = 0, deepest = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    deepest = std::max(deepest, depth);
+    if (n.feature >= 0) {
+      if (static_cast<std::size_t>(n.feature) >= dims || n.right < 0 ||
+          static_cast<std::size_t>(n.right) <= i + 1)
+        return -1;
+      pending.emplace_back(static_cast<std::size_t>(n.right), depth + 1);
+      ++depth;
+    } else if (i + 1 == nodes.size()) {
+      return pending.empty() ? deepest : -1;
+    } else {
+      if (pending.empty() || pending.back().first != i + 1) return -1;
+      depth = pending.back().second;
+      pending.pop_back();
+    }
+  }
+  return -1;  // empty, or ends on an internal node
+}
+
+// Copies the subtree at preorder node i (depth d) into slot k of a complete binary tree
+// of depth D laid out breadth first (children of k: 2k+1, 2k+2; slots from 2^D - 1 on
+// are leaves). A leaf above depth D fills every complete-tree leaf below its slot with
+// its path length d + c(size); the padding splits above them keep feature 0, value 0
+// and lead to the same value whichever way a sample goes.
+void place(const std::vector<Node>& nodes, std::size_t i, std::size_t k, int d, int D,
+           double* value, std::uint16_t* feature) {
+  const Node& n = nodes[i];
+  if (n.feature < 0) {
+    const int below = D - d;
+    const std::size_t first = ((k + 1) << below) - 1;
+    std::fill_n(value + first, std::size_t{1} << below, static_cast<double>(d) + n.value);
+    return;
+  }
+  feature[k] = static_cast<std::uint16_t>(n.feature);
+  value[k] = n.value;
+  place(nodes, i + 1, 2 * k + 1, d + 1, D, value, feature);
+  place(nodes, static_cast<std::size_t>(n.right), 2 * k + 2, d + 1, D, value, feature);
+}
+
 void encode_node(const Tree& t, std::size_t i, std::string& out) {
   const Node& n = t.nodes()[i];
   if (n.feature < 0) {
@@ -285,6 +332,7 @@ Result<Forest> Forest::fit(const arma::mat& X, const Params& params) {
     tree.reserve(2 * idx.size());
     Builder(X, f.height_limit_, rng, tree).build(idx.data(), idx.size(), 0);
   }
+  EP_RETURN_IF_ERROR(f.compile());
   return f;
 }
 
@@ -299,12 +347,96 @@ Result<Forest> Forest::assemble(std::size_t dims, int psi, int height_limit,
   f.c_psi_ = average_path_length(psi);
   if (f.c_psi_ <= 0) f.c_psi_ = 1;
   f.trees_ = std::move(trees);
+  EP_RETURN_IF_ERROR(f.compile());
   return f;
+}
+
+Status Forest::compile() {
+  flat_depth_ = -1;
+  flat_value_.clear();
+  flat_feature_.clear();
+  int deepest = 0;
+  for (const auto& t : trees_) {
+    int d = checked_depth(t.nodes(), dims_);
+    if (d < 0) return Status::data("forest: malformed tree");
+    deepest = std::max(deepest, d);
+  }
+  if (deepest > kMaxFlatDepth) return Status::ok();  // scored by the preorder walk
+  feature_stride_ = std::size_t{1} << deepest;     // 2^D - 1 internal slots, one pad
+  value_stride_ = std::size_t{2} << deepest;       // 2^(D+1) - 1 slots, one pad
+  flat_value_.assign(trees_.size() * value_stride_, 0.0);
+  flat_feature_.assign(trees_.size() * feature_stride_, 0);
+  for (std::size_t t = 0; t < trees_.size(); ++t)
+    place(trees_[t].nodes(), 0, 0, 0, deepest, flat_value_.data() + t * value_stride_,
+          flat_feature_.data() + t * feature_stride_);
+  flat_depth_ = deepest;
+  return Status::ok();
+}
+
+// The kernel: n samples (at x, dims_ apart) walk each tree together, level by level, so
+// their independent loads overlap; the additions per sample happen in tree order, as
+// in the preorder walk, so sums are bit-identical to it.
+void Forest::accumulate(const double* x, std::size_t n, double* sum) const {
+  const int depth = flat_depth_;
+  const std::size_t dims = dims_;
+  std::uint32_t k[kBlock];
+  for (std::size_t t = 0; t < trees_.size(); ++t) {
+    const double* value = flat_value_.data() + t * value_stride_;
+    const std::uint16_t* feature = flat_feature_.data() + t * feature_stride_;
+    for (std::size_t r = 0; r < n; ++r) k[r] = 0;
+    for (int d = 0; d < depth; ++d) {
+      for (std::size_t r = 0; r < n; ++r) {
+        const std::uint32_t i = k[r];
+        // NaN goes right, like x < value being false in the preorder walk.
+        k[r] = 2 * i + 1 + static_cast<std::uint32_t>(!(x[r * dims + feature[i]] < value[i]));
+      }
+    }
+    for (std::size_t r = 0; r < n; ++r) sum[r] += value[k[r]];
+  }
+}
+
+// One sample (ep-score's case): four trees walked together, indices in registers, so
+// four independent load chains are in flight; additions still in tree order.
+double Forest::accumulate_one(const double* x) const {
+  const int depth = flat_depth_;
+  const std::size_t count = trees_.size();
+  const double* value = flat_value_.data();
+  const std::uint16_t* feature = flat_feature_.data();
+  const std::size_t vs = value_stride_, fs = feature_stride_;
+  double sum = 0;
+  std::size_t t = 0;
+  for (; t + 4 <= count; t += 4) {
+    const double *v0 = value + t * vs, *v1 = v0 + vs, *v2 = v1 + vs, *v3 = v2 + vs;
+    const std::uint16_t *f0 = feature + t * fs, *f1 = f0 + fs, *f2 = f1 + fs, *f3 = f2 + fs;
+    std::uint32_t k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+    for (int d = 0; d < depth; ++d) {
+      k0 = 2 * k0 + 1 + static_cast<std::uint32_t>(!(x[f0[k0]] < v0[k0]));
+      k1 = 2 * k1 + 1 + static_cast<std::uint32_t>(!(x[f1[k1]] < v1[k1]));
+      k2 = 2 * k2 + 1 + static_cast<std::uint32_t>(!(x[f2[k2]] < v2[k2]));
+      k3 = 2 * k3 + 1 + static_cast<std::uint32_t>(!(x[f3[k3]] < v3[k3]));
+    }
+    sum += v0[k0];
+    sum += v1[k1];
+    sum += v2[k2];
+    sum += v3[k3];
+  }
+  for (; t < count; ++t) {
+    const double* v = value + t * vs;
+    const std::uint16_t* f = feature + t * fs;
+    std::uint32_t k = 0;
+    for (int d = 0; d < depth; ++d) k = 2 * k + 1 + static_cast<std::uint32_t>(!(x[f[k]] < v[k]));
+    sum += v[k];
+  }
+  return sum;
 }
 
 double Forest::mean_path_length(const double* x) const {
   double sum = 0;
-  for (const auto& t : trees_) sum += t.path_length(x);
+  if (flat_depth_ >= 0) {
+    sum = accumulate_one(x);
+  } else {
+    for (const auto& t : trees_) sum += t.path_length(x);
+  }
   return sum / static_cast<double>(trees_.size());
 }
 
@@ -312,9 +444,32 @@ double Forest::score(const double* x) const {
   return std::exp2(-mean_path_length(x) / c_psi_);
 }
 
+void Forest::score(const double* x, std::size_t n, double* out) const {
+  const double trees = static_cast<double>(trees_.size());
+  double sum[kBlock];
+  for (std::size_t j = 0; j < n; j += kBlock) {
+    const std::size_t m = std::min(kBlock, n - j);
+    const double* block = x + j * dims_;
+    if (flat_depth_ >= 0) {
+      std::fill_n(sum, m, 0.0);
+      accumulate(block, m, sum);
+    } else {
+      for (std::size_t r = 0; r < m; ++r) {
+        sum[r] = 0;
+        for (const auto& t : trees_) sum[r] += t.path_length(block + r * dims_);
+      }
+    }
+    for (std::size_t r = 0; r < m; ++r) out[j + r] = std::exp2(-(sum[r] / trees) / c_psi_);
+  }
+}
+
 arma::vec Forest::score(const arma::mat& X) const {
   arma::vec out(X.n_cols);
-  for (arma::uword j = 0; j < X.n_cols; ++j) out[j] = score(X.colptr(j));
+  if (X.n_rows == dims_) {
+    if (X.n_cols > 0) score(X.memptr(), X.n_cols, out.memptr());
+  } else {
+    for (arma::uword j = 0; j < X.n_cols; ++j) out[j] = score(X.colptr(j));
+  }
   return out;
 }
 

@@ -149,3 +149,112 @@ TEST(Tree, DecodeRejectsTruncatedOrWrongDimensions) {
   EXPECT_FALSE(Tree::decode(enc, 1).is_ok());  // feature index out of range
   EXPECT_FALSE(Tree::decode(enc.substr(0, enc.size() / 2), 3).is_ok());
 }
+
+namespace {
+
+// Reference score: the preorder walk of every tree, summed in tree order.
+double preorder_score(const Forest& f, const double* x) {
+  double sum = 0;
+  for (const auto& t : f.trees()) sum += t.path_length(x);
+  return std::exp2(-(sum / static_cast<double>(f.trees().size())) /
+                   average_path_length(f.psi()));
+}
+
+// A chain tree: node k splits feature 0 at k; the left child is a leaf, the right the
+// next split; `depth` splits in all.
+Tree chain(int depth) {
+  Tree t;
+  for (int k = 0; k < depth; ++k) {
+    t.add({0, static_cast<std::int32_t>(t.size() + 2), static_cast<double>(k)}, 2);
+    t.add({-1, 0, average_path_length(1)}, 1);
+  }
+  t.add({-1, 0, average_path_length(2)}, 2);
+  return t;
+}
+
+}  // namespace
+
+TEST(Forest, FlatLayoutScoresBitIdenticalToPreorderWalk) {
+  arma::mat X = cluster_with_outliers(3000, 30, 8);
+  auto f = Forest::fit(X, Params{.trees = 37, .sample = 200, .seed = 5});
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(f->flat_depth(), 8);
+  // Also odd inputs: NaN and infinities go right, as x < v is false in the walk.
+  arma::mat Y = X.cols(0, 99);
+  Y(0, 1) = std::nan("");
+  Y(1, 2) = INFINITY;
+  Y(2, 3) = -INFINITY;
+  Y.col(4).fill(std::nan(""));
+  for (const arma::mat* m : {&X, &Y}) {
+    arma::vec batch = f->score(*m);
+    for (arma::uword j = 0; j < m->n_cols; ++j) {
+      const double ref = preorder_score(*f, m->colptr(j));
+      ASSERT_EQ(f->score(m->colptr(j)), ref) << "column " << j;
+      ASSERT_EQ(batch[j], ref) << "column " << j;
+    }
+  }
+  // The raw batch entry point, with a count that is not a multiple of the block.
+  std::vector<double> out(21);
+  f->score(X.memptr(), out.size(), out.data());
+  for (std::size_t j = 0; j < out.size(); ++j) EXPECT_EQ(out[j], preorder_score(*f, X.colptr(j)));
+}
+
+TEST(Forest, TreesOfDifferentDepthsArePaddedToTheDeepest) {
+  Tree leaf;
+  leaf.add({-1, 0, average_path_length(5)}, 5);
+  auto f = Forest::assemble(1, 8, 3, {leaf, chain(3), chain(1)});
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(f->flat_depth(), 3);
+  for (double x : {-1.0, 0.0, 0.5, 1.0, 1.5, 2.5, 9.0, std::nan("")})
+    EXPECT_EQ(f->score(&x), preorder_score(*f, &x)) << x;
+  // x = 1.5: the leaf tree gives c(5); chain(3) goes right, right, left to a leaf of
+  // one sample at depth 3 (3 + c(1) = 3); chain(1) goes right to c(2) at depth 1 (2).
+  double x = 1.5;
+  double expect = (average_path_length(5) + 3.0 + (1.0 + 1.0)) / 3;
+  EXPECT_DOUBLE_EQ(f->mean_path_length(&x), expect);
+}
+
+TEST(Forest, DeeperThanTheFlatLimitUsesThePreorderWalk) {
+  auto f = Forest::assemble(1, 64, 16, {chain(Forest::kMaxFlatDepth + 2), chain(2)});
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(f->flat_depth(), -1);
+  std::vector<double> xs;
+  for (int k = -1; k < Forest::kMaxFlatDepth + 4; ++k) xs.push_back(k + 0.5);
+  std::vector<double> batch(xs.size());
+  f->score(xs.data(), xs.size(), batch.data());
+  for (std::size_t j = 0; j < xs.size(); ++j) {
+    EXPECT_EQ(f->score(&xs[j]), preorder_score(*f, &xs[j]));
+    EXPECT_EQ(batch[j], preorder_score(*f, &xs[j]));
+  }
+}
+
+TEST(Forest, AssembleRejectsMalformedTrees) {
+  Tree empty;
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {empty}).status().code(), ep::Code::kData);
+  Tree bad_right;  // right child index pointing into the left subtree
+  bad_right.add({0, 1, 0.5}, 2);
+  bad_right.add({-1, 0, 0}, 1);
+  bad_right.add({-1, 0, 0}, 1);
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {bad_right}).status().code(), ep::Code::kData);
+  Tree past_end;  // right child beyond the nodes
+  past_end.add({0, 5, 0.5}, 2);
+  past_end.add({-1, 0, 0}, 1);
+  past_end.add({-1, 0, 0}, 1);
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {past_end}).status().code(), ep::Code::kData);
+  Tree open;  // an internal node without its children
+  open.add({0, 1, 0.5}, 2);
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {open}).status().code(), ep::Code::kData);
+  Tree trailing = chain(1);  // a node after the tree ends
+  trailing.add({-1, 0, 0}, 1);
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {trailing}).status().code(), ep::Code::kData);
+  // Feature index out of range for the forest's dimensions.
+  EXPECT_EQ(Forest::assemble(1, 4, 2, {chain(1), [] {
+                               Tree t;
+                               t.add({1, 2, 0.5}, 2);
+                               t.add({-1, 0, 0}, 1);
+                               t.add({-1, 0, 0}, 1);
+                               return t;
+                             }()}).status().code(),
+            ep::Code::kData);
+  EXPECT_TRUE(Forest::assemble(1, 4, 2, {chain(1)}).is_ok());
+}

@@ -10,6 +10,15 @@
 //
 // Data layout: an arma::mat with one COLUMN per sample (features x samples), so a
 // sample is contiguous in memory (Armadillo is column-major).
+//
+// Scoring layout: besides its trees (preorder nodes, the form that is serialised), a
+// forest keeps a copy made for scoring: each tree padded to a complete binary tree of the
+// forest's depth, breadth first, in flat arrays (split values and leaf path lengths;
+// feature indices). A walk is then a fixed number of branch-free steps
+// (k = 2k + 1 + (x[f] >= v)), and Forest::score(matrix) walks a block of samples through
+// one tree before moving to the next so the tree stays in L1. Scores are bit-identical to
+// the preorder walk (same additions in the same order). Forests deeper than
+// kMaxFlatDepth (only with an explicit large height limit) use the preorder walk.
 #include <armadillo>
 
 #include <cstdint>
@@ -98,21 +107,41 @@ class Forest {
   // Scores every column of X.
   arma::vec score(const arma::mat& X) const;
 
+  // Scores n samples stored contiguously, sample j at x + j * dims(), into out[0, n).
+  void score(const double* x, std::size_t n, double* out) const;
+
   std::size_t dims() const { return dims_; }
   int psi() const { return psi_; }
   int height_limit() const { return height_limit_; }
   const std::vector<Tree>& trees() const { return trees_; }
 
-  // Rebuilds a forest from its parts (model loading).
+  // Rebuilds a forest from its parts (model loading). Fails on an empty or malformed tree.
   static Result<Forest> assemble(std::size_t dims, int psi, int height_limit,
                                  std::vector<Tree> trees);
 
+  // Depth of the scoring layout; -1 when the forest is too deep for it.
+  int flat_depth() const { return flat_depth_; }
+  static constexpr int kMaxFlatDepth = 10;
+
  private:
+  static constexpr std::size_t kBlock = 16;  // samples walked through a tree together
+
+  // Builds the scoring layout from trees_ (fails on a malformed tree).
+  Status compile();
+  // Adds each of the n (<= kBlock) samples' path lengths over all trees to sum[0, n).
+  void accumulate(const double* x, std::size_t n, double* sum) const;
+  // The same for one sample; returns the sum.
+  double accumulate_one(const double* x) const;
+
   std::size_t dims_ = 0;
   int psi_ = 0;
   int height_limit_ = 0;
   double c_psi_ = 1;
   std::vector<Tree> trees_;
+  int flat_depth_ = -1;
+  std::size_t value_stride_ = 0, feature_stride_ = 0;  // per tree
+  std::vector<double> flat_value_;           // splits (internal), path lengths (leaves)
+  std::vector<std::uint16_t> flat_feature_;  // feature of each internal node
 };
 
 }  // namespace ep::iforest
