@@ -68,60 +68,86 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
-// Grows one tree over the sample indices idx[begin, end).
+// Grows trees. Each tree's sample is first gathered feature-major (the values of one
+// feature over the sample are contiguous), so the scans a split needs stay in a few
+// cache lines; the tree then works on local sample indices 0..psi-1.
 class Builder {
  public:
-  Builder(const arma::mat& X, int limit, Rng& rng, Tree& tree)
-      : X_(X), d_(X.n_rows), limit_(limit), rng_(rng), tree_(tree) {
-    lo_.resize(d_);
-    hi_.resize(d_);
+  Builder(const arma::mat& X, std::size_t psi, int limit, Rng& rng)
+      : X_(X), d_(X.n_rows), psi_(psi), limit_(limit), rng_(rng) {
+    values_.resize(d_ * psi_);
+    local_.resize(psi_);
     candidates_.reserve(d_);
   }
 
+  // Grows `tree` over the columns sample[0, psi) of X.
+  void grow(const std::uint32_t* sample, Tree& tree) {
+    for (std::size_t j = 0; j < psi_; ++j) {
+      const double* col = X_.colptr(sample[j]);
+      for (std::size_t f = 0; f < d_; ++f) values_[f * psi_ + j] = col[f];
+      local_[j] = static_cast<std::uint32_t>(j);
+    }
+    tree_ = &tree;
+    tree.reserve(2 * psi_);
+    build(local_.data(), psi_, 0);
+  }
+
+ private:
+  double value(std::size_t f, std::uint32_t i) const { return values_[f * psi_ + i]; }
+
   void build(std::uint32_t* idx, std::size_t size, int depth) {
-    std::size_t me = tree_.size();
-    tree_.add(Node{}, static_cast<std::uint32_t>(size));
+    Tree& tree = *tree_;
+    std::size_t me = tree.size();
+    tree.add(Node{}, static_cast<std::uint32_t>(size));
     if (depth >= limit_ || size <= 1 || !choose_split(idx, size)) {
-      tree_.node(me).feature = -1;
-      tree_.node(me).value = average_path_length(static_cast<double>(size));
+      tree.node(me).feature = -1;
+      tree.node(me).value = average_path_length(static_cast<double>(size));
       return;
     }
     // choose_split left the split in q_/p_; partition stably so the result does not
     // depend on the standard library's partition algorithm.
     std::size_t q = q_;
     double p = p_;
+    const double* col = values_.data() + q * psi_;
     scratch_.assign(idx, idx + size);
     std::size_t left = 0;
     for (std::uint32_t i : scratch_)
-      if (X_(q, i) < p) idx[left++] = i;
+      if (col[i] < p) idx[left++] = i;
     std::size_t r = left;
     for (std::uint32_t i : scratch_)
-      if (!(X_(q, i) < p)) idx[r++] = i;
-    tree_.node(me).feature = static_cast<std::int32_t>(q);
-    tree_.node(me).value = p;
+      if (!(col[i] < p)) idx[r++] = i;
+    tree.node(me).feature = static_cast<std::int32_t>(q);
+    tree.node(me).value = p;
     build(idx, left, depth + 1);
-    tree_.node(me).right = static_cast<std::int32_t>(tree_.size());
+    tree.node(me).right = static_cast<std::int32_t>(tree.size());
     build(idx + left, size - left, depth + 1);
   }
 
- private:
   // Picks a feature uniformly among those not constant in this node's sample and a
-  // split uniformly in [min, max). False when every feature is constant.
+  // split uniformly in [min, max). False when every feature is constant. A feature is
+  // constant when every value equals the first (usually settled by the second value);
+  // only the chosen feature is scanned for its min and max.
   bool choose_split(const std::uint32_t* idx, std::size_t size) {
-    for (std::size_t f = 0; f < d_; ++f) lo_[f] = hi_[f] = X_(f, idx[0]);
-    for (std::size_t k = 1; k < size; ++k) {
-      const double* col = X_.colptr(idx[k]);
-      for (std::size_t f = 0; f < d_; ++f) {
-        if (col[f] < lo_[f]) lo_[f] = col[f];
-        if (col[f] > hi_[f]) hi_[f] = col[f];
+    candidates_.clear();
+    for (std::size_t f = 0; f < d_; ++f) {
+      const double* col = values_.data() + f * psi_;
+      const double first = col[idx[0]];
+      for (std::size_t k = 1; k < size; ++k) {
+        if (col[idx[k]] != first) {
+          candidates_.push_back(f);
+          break;
+        }
       }
     }
-    candidates_.clear();
-    for (std::size_t f = 0; f < d_; ++f)
-      if (hi_[f] > lo_[f]) candidates_.push_back(f);
     if (candidates_.empty()) return false;
     q_ = candidates_[rng_.below(candidates_.size())];
-    double lo = lo_[q_], hi = hi_[q_];
+    const double* col = values_.data() + q_ * psi_;
+    double lo = col[idx[0]], hi = lo;
+    for (std::size_t k = 1; k < size; ++k) {
+      const double v = col[idx[k]];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
     p_ = lo + rng_.uniform() * (hi - lo);
     // p must exceed min so both children are non-empty (x < p goes left).
     if (!(p_ > lo)) p_ = std::nextafter(lo, hi);
@@ -130,11 +156,12 @@ class Builder {
   }
 
   const arma::mat& X_;
-  std::size_t d_;
+  std::size_t d_, psi_;
   int limit_;
   Rng& rng_;
-  Tree& tree_;
-  std::vector<double> lo_, hi_;
+  Tree* tree_ = nullptr;
+  std::vector<double> values_;  // d x psi, feature-major
+  std::vector<std::uint32_t> local_;
   std::vector<std::size_t> candidates_;
   std::vector<std::uint32_t> scratch_;
   std::size_t q_ = 0;
@@ -321,6 +348,7 @@ Result<Forest> Forest::fit(const arma::mat& X, const Params& params) {
   for (std::size_t i = 0; i < n; ++i) perm[i] = static_cast<std::uint32_t>(i);
   std::vector<std::uint32_t> idx(static_cast<std::size_t>(f.psi_));
   f.trees_.resize(static_cast<std::size_t>(params.trees));
+  Builder builder(X, idx.size(), f.height_limit_, rng);
   for (auto& tree : f.trees_) {
     // Partial Fisher-Yates: the first psi entries become a uniform sample without
     // replacement. Reusing the permuted array across trees keeps this O(psi) per tree.
@@ -329,8 +357,7 @@ Result<Forest> Forest::fit(const arma::mat& X, const Params& params) {
       std::swap(perm[i], perm[j]);
       idx[i] = perm[i];
     }
-    tree.reserve(2 * idx.size());
-    Builder(X, f.height_limit_, rng, tree).build(idx.data(), idx.size(), 0);
+    builder.grow(idx.data(), tree);
   }
   EP_RETURN_IF_ERROR(f.compile());
   return f;
