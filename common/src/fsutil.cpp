@@ -20,6 +20,22 @@ std::string dir_of(const std::string& path) {
   auto p = std::filesystem::path(path).parent_path().string();
   return p.empty() ? "." : p;
 }
+// Writes all of data to fd; on failure closes fd and removes path.
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return errno_status(path, err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
 }  // namespace
 
 Status fsync_dir(const std::string& dir) {
@@ -29,6 +45,31 @@ Status fsync_dir(const std::string& dir) {
   int err = errno;
   ::close(fd);
   if (rc < 0) return errno_status(dir, err);
+  return Status::ok();
+}
+
+Status write_new_file(const std::string& path, std::string_view data, int mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::conflict(path + ": already exists");
+    return errno_status(path, errno);
+  }
+  if (Status s = write_all(fd, data, path); !s) return s;
+  if (::close(fd) < 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return errno_status(path, err);
+  }
+  return Status::ok();
+}
+
+Status sync_filesystem(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status(path, errno);
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc < 0) return errno_status(path + ": syncfs", err);
   return Status::ok();
 }
 
@@ -45,18 +86,7 @@ Status write_file_atomic(const std::string& path, std::string_view data, bool no
   std::string tmp = path + ".tmp." + crypto::random_base62(8);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_status(tmp, errno);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return errno_status(tmp, err);
-    }
-    off += static_cast<size_t>(n);
-  }
+  if (Status s = write_all(fd, data, tmp); !s) return s;
   if (::fsync(fd) < 0) {
     int err = errno;
     ::close(fd);

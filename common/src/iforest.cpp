@@ -77,6 +77,7 @@ class Builder {
       : X_(X), d_(X.n_rows), psi_(psi), limit_(limit), rng_(rng) {
     values_.resize(d_ * psi_);
     local_.resize(psi_);
+    scratch_.resize(psi_);
     candidates_.reserve(d_);
   }
 
@@ -105,17 +106,24 @@ class Builder {
       return;
     }
     // choose_split left the split in q_/p_; partition stably so the result does not
-    // depend on the standard library's partition algorithm.
+    // depend on the standard library's partition algorithm. Branch-free (the side of
+    // each sample is a coin toss to a branch predictor): every index is written to both
+    // the left run (in place: left <= k) and the right run (scratch), and only the
+    // cursor of its side advances.
     std::size_t q = q_;
     double p = p_;
     const double* col = values_.data() + q * psi_;
-    scratch_.assign(idx, idx + size);
-    std::size_t left = 0;
-    for (std::uint32_t i : scratch_)
-      if (col[i] < p) idx[left++] = i;
-    std::size_t r = left;
-    for (std::uint32_t i : scratch_)
-      if (!(col[i] < p)) idx[r++] = i;
+    std::uint32_t* right = scratch_.data();
+    std::size_t left = 0, nright = 0;
+    for (std::size_t k = 0; k < size; ++k) {
+      const std::uint32_t i = idx[k];
+      const bool goes_left = col[i] < p;
+      idx[left] = i;
+      right[nright] = i;
+      left += goes_left;
+      nright += !goes_left;
+    }
+    std::copy_n(right, nright, idx + left);
     tree.node(me).feature = static_cast<std::int32_t>(q);
     tree.node(me).value = p;
     build(idx, left, depth + 1);
@@ -145,8 +153,8 @@ class Builder {
     double lo = col[idx[0]], hi = lo;
     for (std::size_t k = 1; k < size; ++k) {
       const double v = col[idx[k]];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
+      lo = v < lo ? v : lo;  // minsd/maxsd: no branches
+      hi = v > hi ? v : hi;
     }
     p_ = lo + rng_.uniform() * (hi - lo);
     // p must exceed min so both children are non-empty (x < p goes left).
@@ -403,9 +411,47 @@ Status Forest::compile() {
 // The kernel: n samples (at x, dims_ apart) walk each tree together, level by level, so
 // their independent loads overlap; the additions per sample happen in tree order, as
 // in the preorder walk, so sums are bit-identical to it.
+namespace {
+
+// Walks N samples through `count` flat trees of depth D (compile-time), adding each
+// sample's path length to sum[r] tree after tree.
+template <int D, std::size_t N>
+void walk_block(const double* value, std::size_t vs, const std::uint16_t* feature, std::size_t fs,
+                std::size_t count, const double* x, std::size_t dims, double* sum) {
+  for (std::size_t t = 0; t < count; ++t, value += vs, feature += fs) {
+    std::uint32_t k[N] = {};
+#pragma GCC unroll 16
+    for (int d = 0; d < D; ++d) {
+#pragma GCC unroll 16
+      for (std::size_t r = 0; r < N; ++r) {
+        const std::uint32_t i = k[r];
+        // NaN goes right, like x < value being false in the preorder walk.
+        k[r] = 2 * i + 1 + static_cast<std::uint32_t>(!(x[r * dims + feature[i]] < value[i]));
+      }
+    }
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < N; ++r) sum[r] += value[k[r]];
+  }
+}
+
+}  // namespace
+
 void Forest::accumulate(const double* x, std::size_t n, double* sum) const {
   const int depth = flat_depth_;
   const std::size_t dims = dims_;
+  if (n == kBlock) {
+    const double* v = flat_value_.data();
+    const std::uint16_t* f = flat_feature_.data();
+    const std::size_t vs = value_stride_, fs = feature_stride_, c = trees_.size();
+    switch (depth) {
+      case 8: return walk_block<8, kBlock>(v, vs, f, fs, c, x, dims, sum);
+      case 7: return walk_block<7, kBlock>(v, vs, f, fs, c, x, dims, sum);
+      case 6: return walk_block<6, kBlock>(v, vs, f, fs, c, x, dims, sum);
+      case 9: return walk_block<9, kBlock>(v, vs, f, fs, c, x, dims, sum);
+      case 10: return walk_block<10, kBlock>(v, vs, f, fs, c, x, dims, sum);
+      default: break;
+    }
+  }
   std::uint32_t k[kBlock];
   for (std::size_t t = 0; t < trees_.size(); ++t) {
     const double* value = flat_value_.data() + t * value_stride_;

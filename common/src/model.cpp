@@ -3,7 +3,11 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <system_error>
@@ -443,6 +447,69 @@ Status Store::save(Model& m) const {
     return s;
   }
   return Status::temporary(dir + ": could not claim a new version number");
+}
+
+Result<Store::Staged> Store::stage(Model& m) const {
+  const std::string dir = series_dir(m.key());
+  EP_RETURN_IF_ERROR(fs::make_dirs(dir));
+  auto latest = latest_version(m.key());
+  if (!latest) return latest.status();
+  m.version = *latest + 1;
+  Staged st;
+  st.key = m.key();
+  st.version = m.version;
+  st.path = dir + "/" + std::to_string(m.version) + ".json";
+  st.tmp = st.path + ".tmp." + crypto::random_base62(8);
+  EP_RETURN_IF_ERROR(fs::write_new_file(st.tmp, serialize(m)));
+  return st;
+}
+
+Status Store::commit(std::vector<Staged>& staged) const {
+  if (staged.empty()) return Status::ok();
+  Status first;
+  auto fail = [&](Staged& st, Status s) {
+    st.status = s;
+    if (first.is_ok()) first = s;
+  };
+  Status synced = fs::sync_filesystem(dir_);
+  for (auto& st : staged) {
+    if (!synced) {
+      ::unlink(st.tmp.c_str());
+      fail(st, synced);
+      continue;
+    }
+    if (::link(st.tmp.c_str(), st.path.c_str()) == 0) {
+      ::unlink(st.tmp.c_str());
+      st.status = Status::ok();
+      continue;
+    }
+    const int err = errno;
+    if (err != EEXIST) {
+      ::unlink(st.tmp.c_str());
+      fail(st, Status::io(st.path + ": " + std::strerror(err)));
+      continue;
+    }
+    // Another writer took this version: store the artefact as the next free one.
+    auto text = fs::read_file(st.tmp);
+    ::unlink(st.tmp.c_str());
+    auto m = text ? parse(*text, st.tmp) : Result<Model>(text.status());
+    Status s = m ? save(*m) : m.status();
+    if (!s) {
+      fail(st, s);
+      continue;
+    }
+    st.version = m->version;
+    st.path = series_dir(st.key) + "/" + std::to_string(st.version) + ".json";
+    st.status = Status::ok();
+  }
+  // The links and any new directories.
+  if (synced) {
+    if (Status s = fs::sync_filesystem(dir_); !s) {
+      for (auto& st : staged)
+        if (st.status.is_ok()) fail(st, s);
+    }
+  }
+  return first;
 }
 
 Result<Model> Store::load(const SeriesKey& k, int version) const {

@@ -258,3 +258,19 @@ TEST(Forest, AssembleRejectsMalformedTrees) {
             ep::Code::kData);
   EXPECT_TRUE(Forest::assemble(1, 4, 2, {chain(1)}).is_ok());
 }
+
+TEST(Forest, EveryFlatDepthScoresLikeThePreorderWalk) {
+  // psi = 2^d gives height limit d: every depth the scoring layout handles, with full
+  // blocks of samples and a partial one.
+  arma::mat X = cluster_with_outliers(1500, 15, 21);
+  for (int d = 1; d <= Forest::kMaxFlatDepth; ++d) {
+    auto f = Forest::fit(X, Params{.trees = 13, .sample = 1 << d, .seed = 100u + d});
+    ASSERT_TRUE(f.is_ok());
+    ASSERT_EQ(f->flat_depth(), d);
+    arma::vec s = f->score(X.cols(0, 36));
+    for (arma::uword j = 0; j < s.n_elem; ++j) {
+      ASSERT_EQ(s[j], preorder_score(*f, X.colptr(j))) << "depth " << d << " column " << j;
+      ASSERT_EQ(f->score(X.colptr(j)), s[j]) << "depth " << d << " column " << j;
+    }
+  }
+}

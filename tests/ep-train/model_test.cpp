@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -145,6 +146,77 @@ TEST(ModelStore, ListEscapesNamesAndSortsBySeriesThenVersion) {
   for (auto& e : *l) ids.push_back(e.id());
   EXPECT_EQ(ids, (std::vector<std::string>{"acme/*/voltage@1", "acme/.hidden/voltage@1",
                                            "acme/rack/1/voltage@1", "acme/rack/1/voltage@2"}));
+}
+
+namespace {
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+}  // namespace
+
+TEST(ModelStore, StagedArtefactsAppearOnlyAtCommit) {
+  Store store(fresh_dir("stage"));
+  Model a = small_model("a"), b = small_model("b");
+  ASSERT_TRUE(store.save(b).is_ok());  // b already has version 1
+  auto sa = store.stage(a);
+  auto sb = store.stage(b);
+  ASSERT_TRUE(sa.is_ok() && sb.is_ok());
+  EXPECT_EQ(sa->version, 1);
+  EXPECT_EQ(sb->version, 2);
+  EXPECT_EQ(sb->path, store.series_dir(b.key()) + "/2.json");
+  // Staged: only a temporary, which readers ignore.
+  EXPECT_EQ(store.load(a.key()).status().code(), Code::kNotFound);
+  EXPECT_EQ(*store.latest_version(b.key()), 1);
+  ASSERT_EQ(files_in(store.series_dir(a.key())).size(), 1u);
+  EXPECT_NE(files_in(store.series_dir(a.key()))[0].find("1.json.tmp."), std::string::npos);
+  EXPECT_EQ(store.list()->size(), 1u);
+
+  std::vector<Store::Staged> batch{*sa, *sb};
+  ASSERT_TRUE(store.commit(batch).is_ok());
+  EXPECT_TRUE(batch[0].status.is_ok() && batch[1].status.is_ok());
+  EXPECT_EQ(files_in(store.series_dir(a.key())), (std::vector<std::string>{"1.json"}));
+  EXPECT_EQ(files_in(store.series_dir(b.key())), (std::vector<std::string>{"1.json", "2.json"}));
+  auto back = store.load(b.key());
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(back->version, 2);
+  EXPECT_EQ(serialize(*back), serialize(b));
+}
+
+TEST(ModelStore, CommitTakesTheNextVersionWhenAnotherWriterTookTheStagedOne) {
+  Store store(fresh_dir("stage_race"));
+  Model m = small_model();
+  auto st = store.stage(m);
+  ASSERT_TRUE(st.is_ok());
+  ASSERT_EQ(st->version, 1);
+  Model other = small_model();
+  other.threshold = 0.7;
+  ASSERT_TRUE(store.save(other).is_ok());  // a concurrent trainer stores version 1 first
+  ASSERT_EQ(other.version, 1);
+  std::vector<Store::Staged> batch{*st};
+  ASSERT_TRUE(store.commit(batch).is_ok());
+  EXPECT_EQ(batch[0].version, 2);
+  EXPECT_EQ(batch[0].path, store.series_dir(m.key()) + "/2.json");
+  EXPECT_EQ(store.load(m.key(), 1)->threshold, 0.7);  // never overwritten
+  auto mine = store.load(m.key(), 2);
+  ASSERT_TRUE(mine.is_ok());
+  EXPECT_EQ(mine->threshold, m.threshold);
+  EXPECT_EQ(files_in(store.series_dir(m.key())), (std::vector<std::string>{"1.json", "2.json"}));
+}
+
+TEST(ModelStore, CommitReportsALostTemporary) {
+  Store store(fresh_dir("stage_lost"));
+  Model m = small_model();
+  auto st = store.stage(m);
+  ASSERT_TRUE(st.is_ok());
+  std::filesystem::remove(st->tmp);
+  std::vector<Store::Staged> batch{*st};
+  Status s = store.commit(batch);
+  EXPECT_EQ(s.code(), Code::kIo);
+  EXPECT_EQ(batch[0].status.code(), Code::kIo);
+  EXPECT_EQ(store.load(m.key()).status().code(), Code::kNotFound);
 }
 
 TEST(SeriesRef, ParsesVersionAndDevicesWithSlashes) {

@@ -16,6 +16,7 @@ namespace ep::train {
 namespace {
 
 constexpr std::size_t kMaxFeatureNames = 256;
+constexpr std::size_t kParseArenaBytes = 64 * 1024;
 
 // A model's summary line on stdout ("kind":"model").
 std::string model_record(const model::Model& m, std::string_view path) {
@@ -39,17 +40,37 @@ std::string model_record(const model::Model& m, std::string_view path) {
   return w.take();
 }
 
+// Parses one line into w, in a fresh rapidjson pool over `arena` (see run()).
+Status parse_window(std::string_view text, std::vector<char>& arena, Window& w) {
+  rapidjson::MemoryPoolAllocator<> pool(arena.data(), arena.size());
+  rapidjson::Document doc(&pool);
+  EP_RETURN_IF_ERROR(parse_json(text, doc));
+  if (kind_of(doc) != Kind::kWindow) return Status::data("kind: expected \"window\"");
+  return parse_record(doc, w);
+}
+
 }  // namespace
 
 std::uint64_t series_seed(std::uint64_t base, const SeriesKey& key) {
   return iforest::mix64(base ^ iforest::fnv1a64(key.to_string()));
 }
 
-Result<model::Model> train_series(const SeriesKey& key, const std::vector<std::string>& names,
-                                  const std::vector<std::vector<double>>& rows, TimeNs from,
-                                  TimeNs to, std::int64_t series_count, const Options& opt,
-                                  TimeNs now) {
-  const std::size_t n = rows.size();
+namespace {
+
+// One series' training rows, row-major: row j at data + j * width; a feature at or
+// beyond width, or NaN, is absent from that row.
+struct RowView {
+  const double* data = nullptr;
+  std::size_t width = 0, count = 0;
+  double at(std::size_t j, std::size_t f) const {
+    return f < width ? data[j * width + f] : std::nan("");
+  }
+};
+
+Result<model::Model> train_rows(const SeriesKey& key, const std::vector<std::string>& names,
+                                const RowView& rows, TimeNs from, TimeNs to,
+                                std::int64_t series_count, const Options& opt, TimeNs now) {
+  const std::size_t n = rows.count;
   if (n < std::max<std::size_t>(opt.min_windows, 2))
     return Status::data("only " + std::to_string(n) + " windows (need " +
                         std::to_string(std::max<std::size_t>(opt.min_windows, 2)) + ")");
@@ -67,8 +88,8 @@ Result<model::Model> train_series(const SeriesKey& key, const std::vector<std::s
   std::vector<std::size_t> cols;
   for (std::size_t f = 0; f < names.size(); ++f) {
     std::size_t present = 0;
-    for (const auto& r : rows)
-      if (f < r.size() && std::isfinite(r[f])) ++present;
+    for (std::size_t j = 0; j < n; ++j)
+      if (std::isfinite(rows.at(j, f))) ++present;
     if (present > 0 && static_cast<double>(present) >= opt.min_presence * static_cast<double>(n))
       cols.push_back(f);
   }
@@ -78,7 +99,7 @@ Result<model::Model> train_series(const SeriesKey& key, const std::vector<std::s
   std::vector<double> values(n);
   for (std::size_t k = 0; k < cols.size(); ++k) {
     const std::size_t f = cols[k];
-    for (std::size_t j = 0; j < n; ++j) values[j] = f < rows[j].size() ? rows[j][f] : std::nan("");
+    for (std::size_t j = 0; j < n; ++j) values[j] = rows.at(j, f);
     model::Robust rs = model::robust_stats(values);
     m.features.push_back(names[f]);
     m.center.push_back(rs.center);
@@ -98,13 +119,28 @@ Result<model::Model> train_series(const SeriesKey& key, const std::vector<std::s
     m.threshold = *opt.threshold;
     m.contamination = 0;
   } else {
-    arma::vec s = m.forest.score(X);
-    std::vector<double> sv(s.begin(), s.end());
+    std::vector<double> sv(n);
+    m.forest.score(X.memptr(), n, sv.data());
     m.contamination = opt.contamination;
     m.threshold = model::quantile_in_place(sv, 1.0 - opt.contamination);
   }
   m.threshold = std::clamp(m.threshold, 0.01, 0.99);
   return m;
+}
+
+}  // namespace
+
+Result<model::Model> train_series(const SeriesKey& key, const std::vector<std::string>& names,
+                                  const std::vector<std::vector<double>>& rows, TimeNs from,
+                                  TimeNs to, std::int64_t series_count, const Options& opt,
+                                  TimeNs now) {
+  std::size_t width = 0;
+  for (const auto& r : rows) width = std::max(width, r.size());
+  std::vector<double> flat(rows.size() * width, std::nan(""));
+  for (std::size_t j = 0; j < rows.size(); ++j)
+    std::copy(rows[j].begin(), rows[j].end(), flat.begin() + static_cast<std::ptrdiff_t>(j * width));
+  return train_rows(key, names, RowView{flat.data(), width, rows.size()}, from, to, series_count,
+                    opt, now);
 }
 
 // ---- Trainer
@@ -143,61 +179,85 @@ struct Trainer::Buffer {
     std::copy(row.begin(), row.end(), data.begin() + static_cast<std::ptrdiff_t>(slot * width));
   }
 
-  std::vector<std::vector<double>> rows() const {
-    std::vector<std::vector<double>> out(count);
-    for (std::size_t r = 0; r < count; ++r)
-      out[r].assign(data.begin() + static_cast<std::ptrdiff_t>(r * width),
-                    data.begin() + static_cast<std::ptrdiff_t>((r + 1) * width));
-    return out;
-  }
+  // The rows in storage order (the order training has always used).
+  RowView view() const { return RowView{data.data(), width, count}; }
 };
 
 Trainer::Trainer(Options opt) : opt_(std::move(opt)) {
-  for (const auto& f : opt_.features) {
-    if (name_index_.emplace(f, names_.size()).second) names_.push_back(f);
-  }
+  for (const auto& f : opt_.features)
+    if (!name_index_.count(f)) add_name(f);
 }
 
 Trainer::~Trainer() = default;
 
 std::size_t Trainer::series() const { return buffers_.size(); }
 
+std::size_t Trainer::feature_index(const std::string& name) {
+  auto it = name_index_.find(name);
+  if (it != name_index_.end()) return it->second;
+  // With --features only the named ones are kept; otherwise the first kMaxFeatureNames.
+  if (!opt_.features.empty() || names_.size() >= kMaxFeatureNames) return kNoFeature;
+  return add_name(name);
+}
+
+std::size_t Trainer::add_name(const std::string& name) {
+  const std::size_t idx = names_.size();
+  name_index_.emplace(name, idx);
+  names_.push_back(name);
+  if (name == "n") n_index_ = idx;
+  if (name == "expected") expected_index_ = idx;
+  return idx;
+}
+
 void Trainer::add(const Window& w) {
   if ((opt_.from && w.start < *opt_.from) || (opt_.to && w.end > *opt_.to)) {
     ++summary_.out_of_range;
     return;
   }
-  std::vector<double> row(names_.size(), std::nan(""));
-  auto put = [&](const std::string& name, double v) {
-    auto it = name_index_.find(name);
-    std::size_t idx;
-    if (it != name_index_.end()) {
-      idx = it->second;
-    } else {
-      if (!opt_.features.empty() || names_.size() >= kMaxFeatureNames) return;
-      idx = names_.size();
-      name_index_.emplace(name, idx);
-      names_.push_back(name);
-    }
-    if (idx >= row.size()) row.resize(idx + 1, std::nan(""));
-    row[idx] = v;
+  row_.assign(names_.size(), std::nan(""));
+  auto put = [&](std::size_t idx, double v) {
+    if (idx >= row_.size()) row_.resize(idx + 1, std::nan(""));
+    row_[idx] = v;
   };
-  for (const auto& f : w.features) put(f.name, f.value);
-  if (name_index_.count("n")) put("n", static_cast<double>(w.n));
-  if (name_index_.count("expected") && w.expected > 0)
-    put("expected", static_cast<double>(w.expected));
-  SeriesKey key{w.tenant, opt_.group_by == GroupBy::kMetric ? model::kGroupDevice : w.device,
-                w.metric};
-  auto& buf = buffers_[key];
-  if (!buf) buf = std::make_unique<Buffer>();
-  buf->push(row, w.start, w.end, std::max<std::size_t>(opt_.max_windows, 1));
-  if (opt_.group_by == GroupBy::kMetric && buf->devices.size() < 1000000)
-    buf->devices.insert(w.device);
+  // Windows of one input mostly carry the same features in the same order: the name at
+  // each position is compared with the previous window's before any hash lookup.
+  for (std::size_t i = 0; i < w.features.size(); ++i) {
+    const Feature& f = w.features[i];
+    if (i >= recent_names_.size()) {
+      recent_names_.resize(i + 1);
+      recent_index_.resize(i + 1, kNoFeature);
+      recent_names_[i] = f.name;
+      recent_index_[i] = feature_index(f.name);
+    } else if (recent_names_[i] != f.name) {
+      recent_names_[i] = f.name;
+      recent_index_[i] = feature_index(f.name);
+    }
+    if (recent_index_[i] != kNoFeature) put(recent_index_[i], f.value);
+  }
+  if (n_index_ != kNoFeature) put(n_index_, static_cast<double>(w.n));
+  if (expected_index_ != kNoFeature && w.expected > 0)
+    put(expected_index_, static_cast<double>(w.expected));
+  // Consecutive windows are often of one series: reuse its buffer without hashing.
+  const std::string& device =
+      opt_.group_by == GroupBy::kMetric ? std::string(model::kGroupDevice) : w.device;
+  if (!recent_buffer_ || recent_key_.metric != w.metric || recent_key_.device != device ||
+      recent_key_.tenant != w.tenant) {
+    recent_key_ = SeriesKey{w.tenant, device, w.metric};
+    auto& buf = buffers_[recent_key_];
+    if (!buf) buf = std::make_unique<Buffer>();
+    recent_buffer_ = buf.get();
+  }
+  Buffer& buf = *recent_buffer_;
+  buf.push(row_, w.start, w.end, std::max<std::size_t>(opt_.max_windows, 1));
+  if (opt_.group_by == GroupBy::kMetric && buf.devices.size() < 1000000)
+    buf.devices.insert(w.device);
   ++summary_.windows;
 }
 
 Status Trainer::finish(const model::Store& store, const Clock& clock,
-                       const std::function<void(const Outcome&)>& on_outcome) {
+                       const std::function<void(const Outcome&)>& on_outcome,
+                       const std::function<void(std::size_t, std::size_t)>& on_progress) {
+  recent_buffer_ = nullptr;
   std::vector<std::pair<SeriesKey, Buffer*>> jobs;
   jobs.reserve(buffers_.size());
   for (auto& [k, b] : buffers_) jobs.emplace_back(k, b.get());
@@ -207,40 +267,80 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
   const TimeNs now = clock.now();
   struct Done {
     Status status;
-    std::string record, path;
+    std::string record;  // built with the staged version; rebuilt if commit changes it
     int version = 0;
+    std::string path;
   };
   std::vector<Done> done(jobs.size());
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
+  std::vector<std::size_t> committed_ids;
+
+  // Artefacts are staged (written, not yet synced) by the workers and committed in
+  // batches: two file system syncs per batch instead of two fsyncs per artefact.
+  std::mutex batch_mu;
+  std::vector<model::Store::Staged> batch;
+  std::vector<std::size_t> batch_ids;
+  auto commit = [&](std::vector<model::Store::Staged> staged, std::vector<std::size_t> ids) {
+    (void)store.commit(staged);  // sets every entry's status, read below
+    for (std::size_t k = 0; k < staged.size(); ++k) {
+      Done& d = done[ids[k]];
+      d.status = staged[k].status;
+      if (!d.status.is_ok()) continue;
+      if (staged[k].version != d.version) {
+        // Saved under a later version than staged (a concurrent writer): describe that one.
+        auto m = store.load(staged[k].key, staged[k].version);
+        if (!m) {
+          d.status = m.status();
+          continue;
+        }
+        d.version = staged[k].version;
+        d.path = staged[k].path;
+        d.record = model_record(*m, d.path);
+      }
+    }
+  };
+
+  std::atomic<std::size_t> next{0}, finished{0};
+  auto worker = [&](bool reports) {
     for (std::size_t i; (i = next.fetch_add(1)) < jobs.size();) {
       auto& [key, buf] = jobs[i];
       TimeNs from = buf->count ? *std::min_element(buf->start.begin(), buf->start.end()) : 0;
       TimeNs to = buf->count ? *std::max_element(buf->end.begin(), buf->end.end()) : 0;
       std::int64_t nseries =
           opt_.group_by == GroupBy::kMetric ? static_cast<std::int64_t>(buf->devices.size()) : 1;
-      auto m = train_series(key, names_, buf->rows(), from, to, nseries, opt_, now);
+      auto m = train_rows(key, names_, buf->view(), from, to, nseries, opt_, now);
       // Free the buffer as soon as the series is done: memory falls as training proceeds.
       *buf = Buffer{};
       if (!m) {
         done[i].status = m.status();
-        continue;
+      } else if (auto st = store.stage(*m); !st) {
+        done[i].status = st.status();
+      } else {
+        done[i].version = m->version;
+        done[i].path = st->path;
+        done[i].record = model_record(*m, st->path);
+        std::vector<model::Store::Staged> full;
+        std::vector<std::size_t> full_ids;
+        {
+          std::lock_guard lock(batch_mu);
+          batch.push_back(std::move(st).value());
+          batch_ids.push_back(i);
+          if (batch.size() >= kCommitBatch) {
+            full.swap(batch);
+            full_ids.swap(batch_ids);
+          }
+        }
+        if (!full.empty()) commit(std::move(full), std::move(full_ids));
       }
-      Status s = store.save(*m);
-      if (!s) {
-        done[i].status = s;
-        continue;
-      }
-      done[i].version = m->version;
-      done[i].path = store.series_dir(key) + "/" + std::to_string(m->version) + ".json";
-      done[i].record = model_record(*m, done[i].path);
+      finished.fetch_add(1);
+      if (reports && on_progress) on_progress(finished.load(), jobs.size());
     }
   };
   int threads = std::clamp(opt_.threads, 1, 64);
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, false);
+  worker(true);
   for (auto& t : pool) t.join();
+  commit(std::move(batch), std::move(batch_ids));
 
   Status first_io;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -269,7 +369,10 @@ Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::S
   Trainer trainer(opt);
   Progress prog(progress, "windows");
   Line line;
-  rapidjson::Document doc;
+  // A Document reused across lines keeps every line's values in its pool allocator
+  // (memory would grow with the input); a fresh pool per line over one reused buffer
+  // keeps memory flat and parsing free of malloc for ordinary lines.
+  std::vector<char> arena(kParseArenaBytes);
   Window w;
   std::int64_t rejected = 0, lines = 0;
   auto reject = [&](const Line& l, std::string_view reason) {
@@ -282,12 +385,8 @@ Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::S
       reject(line, "line longer than the maximum line length");
     } else if (line.text.empty()) {
       continue;
-    } else if (Status s = parse_json(line.text, doc); !s) {
+    } else if (Status s = parse_window(line.text, arena, w); !s) {
       reject(line, s.message());
-    } else if (kind_of(doc) != Kind::kWindow) {
-      reject(line, "kind: expected \"window\"");
-    } else if (Status p = parse_record(doc, w); !p) {
-      reject(line, p.message());
     } else {
       trainer.add(w);
     }
@@ -310,8 +409,8 @@ Status train_and_report(Trainer& trainer, RecordWriter& out, const model::Store&
                         const Clock& clock, bool progress, Summary& summary,
                         const std::function<Status(const Outcome&)>& on_model) {
   Progress tprog(progress, "series trained");
-  std::uint64_t reported = 0;
   Status hook;
+  auto on_progress = [&](std::size_t done, std::size_t total) { tprog.update(done, total); };
   Status io = trainer.finish(store, clock, [&](const Outcome& o) {
     if (o.status.is_ok()) {
       if (on_model && hook.is_ok()) hook = on_model(o);
@@ -322,8 +421,7 @@ Status train_and_report(Trainer& trainer, RecordWriter& out, const model::Store&
     } else {
       log::emit(log::Level::kError, o.key.to_string(), o.status.message(), -1, o.status.code());
     }
-    tprog.update(++reported, 0);
-  });
+  }, on_progress);
   tprog.finish();
   const Summary& t = trainer.summary();
   summary.trained = t.trained;

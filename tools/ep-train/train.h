@@ -2,6 +2,7 @@
 // ep-train core: reads window records, keeps a bounded buffer per series (or per metric
 // group), and trains one Isolation Forest model per series into a model store.
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -66,19 +67,36 @@ class Trainer {
   // Adds one window (filtered by the training range).
   void add(const Window& w);
   // Trains every buffered series, saves to the store, calls on_outcome for each
-  // (in series order, from the calling thread). Returns the first I/O error, if any.
+  // (in series order, from the calling thread). on_progress (optional) gets (series
+  // done, series in all) from the calling thread while training. Artefacts are committed
+  // to the store in batches of kCommitBatch (model::Store::stage/commit). Returns the
+  // first I/O error, if any.
   Status finish(const model::Store& store, const Clock& clock,
-                const std::function<void(const Outcome&)>& on_outcome);
+                const std::function<void(const Outcome&)>& on_outcome,
+                const std::function<void(std::size_t, std::size_t)>& on_progress = {});
+  static constexpr std::size_t kCommitBatch = 256;
   std::size_t series() const;
   Summary& summary() { return summary_; }
 
  private:
   struct Buffer;
+  static constexpr std::size_t kNoFeature = SIZE_MAX;
+  // The global index of a feature name, adding it when allowed; kNoFeature when not.
+  std::size_t feature_index(const std::string& name);
+  std::size_t add_name(const std::string& name);
+
   Options opt_;
   std::vector<std::string> names_;                      // global feature index
   std::unordered_map<std::string, std::size_t> name_index_;
+  std::size_t n_index_ = kNoFeature, expected_index_ = kNoFeature;
   std::unordered_map<SeriesKey, std::unique_ptr<Buffer>, SeriesKeyHash> buffers_;
   Summary summary_;
+  // Fast paths of add(): the previous window's feature names (by position) and series.
+  std::vector<std::string> recent_names_;
+  std::vector<std::size_t> recent_index_;
+  SeriesKey recent_key_;
+  Buffer* recent_buffer_ = nullptr;
+  std::vector<double> row_;
 };
 
 // The whole run: reads records from `in`, trains, writes one "model" record per

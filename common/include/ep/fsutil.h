@@ -13,6 +13,12 @@ Status write_file_atomic(const std::string& path, std::string_view data, bool no
                          int mode = 0644);
 // fsync a directory (after rename/link/unlink inside it).
 Status fsync_dir(const std::string& dir);
+// Creates `path` (kConflict when it exists) holding `data`, WITHOUT syncing: for batched
+// writers that make many files durable with one sync_filesystem() (model::Store::commit).
+Status write_new_file(const std::string& path, std::string_view data, int mode = 0644);
+// syncfs(2) on the file system holding `path`: everything written to it so far, file
+// data and directory entries, is durable when this returns ok.
+Status sync_filesystem(const std::string& path);
 // mkdir -p.
 Status make_dirs(const std::string& dir, int mode = 0755);
 Result<std::string> read_file(const std::string& path);
