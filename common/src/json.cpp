@@ -25,13 +25,24 @@ std::string to_json(const rapidjson::Value& v) {
   return std::string(b.GetString(), b.GetSize());
 }
 
-Status parse_json(std::string_view text, rapidjson::Document& doc) {
-  doc.Parse(text.data(), text.size());
+namespace {
+Status parse_status(const rapidjson::Document& doc) {
   if (doc.HasParseError()) {
     return Status::data("invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) + ": " +
                         rapidjson::GetParseError_En(doc.GetParseError()));
   }
   return Status::ok();
+}
+}  // namespace
+
+Status parse_json(std::string_view text, rapidjson::Document& doc) {
+  doc.Parse(text.data(), text.size());
+  return parse_status(doc);
+}
+
+Status parse_json_insitu(char* text, rapidjson::Document& doc) {
+  doc.ParseInsitu(text);
+  return parse_status(doc);
 }
 
 std::string json_path(std::string_view parent, std::string_view key) {

@@ -90,6 +90,44 @@ TEST(EpTrainCli, BadLinesReportedWithLineNumberAndExit65) {
   EXPECT_TRUE(std::filesystem::exists(d + "/models/acme/d1/voltage/1.json"));
 }
 
+TEST(EpTrainCli, RejectsAreReportedInInputOrderWithParserThreads) {
+  // Bad lines in different chunks of the threaded reader: messages in line order, and
+  // the same models as with one thread.
+  std::string d = dir_for("reject_order");
+  std::string in;
+  std::vector<int> bad_lines;
+  for (int block = 0; block < 6; ++block) {
+    in += windows("d" + std::to_string(block), 700);  // valid times up to 700 windows
+    in += "{broken\n";
+    bad_lines.push_back((block + 1) * 701);
+  }
+  Proc r1 = run("--threads 1 --models " + d + "/m1", in, d);
+  Proc r3 = run("--threads 3 --models " + d + "/m3", in, d);
+  ASSERT_EQ(r3.code, 65) << r3.err;
+  EXPECT_EQ(r1.err, r3.err);
+  std::size_t pos = 0;
+  for (int line : bad_lines) {
+    std::size_t at = r3.err.find("ep-train: stdin:" + std::to_string(line) + ": invalid JSON", pos);
+    ASSERT_NE(at, std::string::npos) << "line " << line << " in\n" << r3.err;
+    pos = at;
+  }
+  EXPECT_NE(r3.err.find("ep-train: read 4206 lines: 4200 windows used, 0 outside the training "
+                        "range, 6 rejected; 6 models written"),
+            std::string::npos)
+      << r3.err;
+  for (int block = 0; block < 6; ++block) {
+    std::string rel = "/acme/d" + std::to_string(block) + "/voltage/1.json";
+    auto a = ep::fs::read_file(d + "/m1" + rel), b = ep::fs::read_file(d + "/m3" + rel);
+    ASSERT_TRUE(a.is_ok() && b.is_ok()) << rel;
+    // created_at (and so the checksum) differ between runs; everything else is identical.
+    auto strip = [](std::string s) {
+      s = std::regex_replace(s, std::regex(R"re("created_at":"[^"]*")re"), "");
+      return std::regex_replace(s, std::regex(R"re("checksum":"[^"]*")re"), "");
+    };
+    EXPECT_EQ(strip(*a), strip(*b)) << rel;
+  }
+}
+
 TEST(EpTrainCli, TooFewWindowsIsNotAnErrorButSaysSo) {
   std::string d = dir_for("few");
   Proc r = run("--models " + d + "/models --min-windows 50", windows("d1", 10), d);

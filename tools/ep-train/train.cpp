@@ -10,13 +10,13 @@
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
+#include "window_reader.h"
 
 namespace ep::train {
 
 namespace {
 
 constexpr std::size_t kMaxFeatureNames = 256;
-constexpr std::size_t kParseArenaBytes = 64 * 1024;
 
 // A model's summary line on stdout ("kind":"model").
 std::string model_record(const model::Model& m, std::string_view path) {
@@ -38,15 +38,6 @@ std::string model_record(const model::Model& m, std::string_view path) {
   if (!path.empty()) w.kv("path", path);
   w.end_object();
   return w.take();
-}
-
-// Parses one line into w, in a fresh rapidjson pool over `arena` (see run()).
-Status parse_window(std::string_view text, std::vector<char>& arena, Window& w) {
-  rapidjson::MemoryPoolAllocator<> pool(arena.data(), arena.size());
-  rapidjson::Document doc(&pool);
-  EP_RETURN_IF_ERROR(parse_json(text, doc));
-  if (kind_of(doc) != Kind::kWindow) return Status::data("kind: expected \"window\"");
-  return parse_record(doc, w);
 }
 
 }  // namespace
@@ -367,41 +358,22 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
 Status run(const Options& opt, LineReader& in, RecordWriter& out, const model::Store& store,
            const Clock& clock, bool progress, Summary& summary) {
   Trainer trainer(opt);
-  Progress prog(progress, "windows");
-  Line line;
-  // A Document reused across lines keeps every line's values in its pool allocator
-  // (memory would grow with the input); a fresh pool per line over one reused buffer
-  // keeps memory flat and parsing free of malloc for ordinary lines.
-  std::vector<char> arena(kParseArenaBytes);
-  Window w;
-  std::int64_t rejected = 0, lines = 0;
-  auto reject = [&](const Line& l, std::string_view reason) {
-    ++rejected;
-    log::reject(l.stream, l.number, reason);
-  };
-  while (in.next(line)) {
-    ++lines;
-    if (line.too_long) {
-      reject(line, "line longer than the maximum line length");
-    } else if (line.text.empty()) {
-      continue;
-    } else if (Status s = parse_window(line.text, arena, w); !s) {
-      reject(line, s.message());
-    } else {
-      trainer.add(w);
-    }
-    if (rejected > 0 && opt.strict) break;
-    if ((lines & 1023) == 0) prog.update(static_cast<std::uint64_t>(lines), 0);
+  ReadStats read;
+  {
+    Progress prog(progress, "windows");
+    EP_RETURN_IF_ERROR(read_windows(
+        in, ReadOptions{.threads = opt.threads, .strict = opt.strict},
+        [&trainer](const Window& w) { trainer.add(w); },
+        [&prog](std::int64_t lines) { prog.update(static_cast<std::uint64_t>(lines), 0); }, read));
   }
-  prog.finish();
-  if (!in.status().is_ok()) return in.status();
   summary = trainer.summary();
-  summary.lines = lines;
-  summary.rejected = rejected;
-  if (rejected > 0 && opt.strict)
+  summary.lines = read.lines;
+  summary.rejected = read.rejected;
+  if (read.rejected > 0 && opt.strict)
     return Status::data("stopped at the first rejected record (--strict)");
   EP_RETURN_IF_ERROR(train_and_report(trainer, out, store, clock, progress, summary));
-  if (rejected > 0) return Status::data(std::to_string(rejected) + " input records rejected");
+  if (read.rejected > 0)
+    return Status::data(std::to_string(read.rejected) + " input records rejected");
   return Status::ok();
 }
 

@@ -59,6 +59,9 @@ std::string to_json(const rapidjson::Value& v);
 
 // Parses a whole document; the error names the byte offset and RapidJSON's reason.
 Status parse_json(std::string_view text, rapidjson::Document& doc);
+// The same for a NUL-terminated buffer parsed in place (RapidJSON's insitu mode): strings
+// in doc point into `text`, which is modified and must outlive doc; no string copies.
+Status parse_json_insitu(char* text, rapidjson::Document& doc);
 
 // Typed getters. `path` names the field in errors, e.g. "metrics[3].value".
 // Missing required fields return an error "<path>: required".
