@@ -105,6 +105,9 @@ Status run_db(const Options& opt, const DbOptions& db, RecordWriter& out,
     const int n = rows->size();
     for (int i = 0; i < n; ++i) {
       ++lines;
+      // Empty the document's pool first: it would otherwise keep every row parsed.
+      doc.SetNull();
+      doc.GetAllocator().Clear();
       Status p = parse_json(rows->get(i, 3), doc);
       if (p.is_ok()) p = parse_record(doc, w);
       if (!p) {
