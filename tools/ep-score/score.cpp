@@ -8,6 +8,7 @@
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
+#include "surprise.h"
 
 namespace ep::score {
 
@@ -111,6 +112,11 @@ struct Scorer::State {
   // Fallback history.
   std::vector<std::string> fb_names;
   std::deque<std::vector<double>> fb_rows;
+  // Stream mode.
+  std::unique_ptr<Likelihood> likelihood;
+  std::unique_ptr<RangeNovelty> range;
+  std::string candidate_label;  // the label should the window turn out anomalous
+  std::size_t rest_left = 0;
   // Events.
   bool in_event = false;
   double event_peak = 0;
@@ -195,6 +201,7 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
   }
   out.anomaly = out.score >= opt_.threshold;
   out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
+  if (stream_mode()) st.candidate_label = out.anomaly ? out.label : label_for(m.features, x, base, z);
   out.model = m.id();
   out.explanation = explain(m.features, shown, base, z, opt_.explain);
 
@@ -255,11 +262,12 @@ void Scorer::score_fallback(State& st, const Window& w, Score& out) {
   }
   out.score = best;
   out.anomaly = best >= opt_.threshold && best > 0;
-  if (out.anomaly) {
+  if (out.anomaly || stream_mode()) {
     std::vector<double> zl(z), bl(base);
     for (std::size_t f = 0; f < d; ++f)
       if (!std::isfinite(zl[f])) zl[f] = 0, bl[f] = row[f];
-    out.label = label_for(st.fb_names, row, bl, zl);
+    st.candidate_label = label_for(st.fb_names, row, bl, zl);
+    out.label = out.anomaly ? st.candidate_label : "normal";
   } else {
     out.label = "normal";
   }
@@ -287,8 +295,19 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   } else {
     score_fallback(*st, w, out);
   }
-  if (out.anomaly) {
+  if (stream_mode()) post_process(*st, w, s);
+  const bool resting = st->rest_left > 0;
+  if (resting && --st->rest_left == 0) st->in_event = false;  // the rest period is over
+  if (out.anomaly && resting) {
+    // Within the rest period after an onset: the same event, whatever its score.
+    if (opt_.dedupe) {
+      s.repeat = true;
+      out.score = std::min(out.score, std::nextafter(opt_.threshold, 0.0));
+    }
+    st->normal_run = 0;
+  } else if (out.anomaly) {
     s.onset = !st->in_event;
+    if (s.onset && opt_.rest > 0) st->rest_left = opt_.rest;
     if (s.onset || out.score > st->event_peak + 0.5 * (1 - st->event_peak)) {
       st->event_peak = out.score;
     } else if (opt_.dedupe) {
@@ -301,6 +320,56 @@ Scored Scorer::score(const Window& w, Status& model_error) {
     st->in_event = false;
   }
   return s;
+}
+
+void Scorer::post_process(State& st, const Window& w, Scored& s) {
+  Score& out = s.score;
+  if (opt_.likelihood > 0) {
+    if (!st.likelihood)
+      st.likelihood = std::make_unique<Likelihood>(opt_.likelihood, opt_.likelihood_history,
+                                                   opt_.likelihood_min);
+    const double l = st.likelihood->push(out.score);
+    if (l < 0) {
+      out.score = 0;
+      out.status = "warming";
+    } else {
+      out.score = l;
+    }
+  }
+  if (opt_.novelty >= 0) {
+    if (!st.range) st.range = std::make_unique<RangeNovelty>(opt_.novelty, opt_.novelty_after);
+    const double* mx = w.feature("max");
+    const double* mn = w.feature("min");
+    const double* last = w.feature("last");
+    if (!last) last = w.feature("mean");
+    const double hi = mx ? *mx : last ? *last : std::nan("");
+    const double lo = mn ? *mn : last ? *last : std::nan("");
+    s.novel = st.range->push(lo, hi);
+    if (s.novel != 0) {
+      out.score = 1.0;
+      // First in the explanation: the value beyond the seen range, the edge it passed
+      // as the baseline, and z = how far beyond, in units of the seen range.
+      const double edge = s.novel > 0 ? st.range->previous_high() : st.range->previous_low();
+      const double width = st.range->previous_high() - st.range->previous_low();
+      const double v = s.novel > 0 ? hi : lo;
+      Explanation e{mx || mn ? (s.novel > 0 ? "max" : "min") : (w.feature("last") ? "last" : "mean"),
+                    v, edge, width > 0 ? (v - edge) / width : (v > edge ? 1.0 : -1.0)};
+      std::erase_if(out.explanation, [&](const Explanation& x) { return x.feature == e.feature; });
+      out.explanation.insert(out.explanation.begin(), e);
+      if (out.explanation.size() > std::max<std::size_t>(opt_.explain, 1))
+        out.explanation.resize(std::max<std::size_t>(opt_.explain, 1));
+    }
+  }
+  out.anomaly = out.score >= opt_.threshold;
+  if (!out.anomaly) {
+    out.label = "normal";
+  } else if (s.novel != 0 && (st.candidate_label.empty() || st.candidate_label == "stuck" ||
+                              st.candidate_label == "missingness")) {
+    out.label = s.novel > 0 ? "spike" : "drop";
+  } else {
+    out.label = st.candidate_label.empty() ? (s.novel < 0 ? "drop" : "spike") : st.candidate_label;
+  }
+  st.candidate_label.clear();
 }
 
 std::string to_record(const Scored& s) {
