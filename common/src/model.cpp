@@ -313,6 +313,16 @@ Result<Model> parse(std::string_view text, std::string_view where) {
   return m;
 }
 
+Result<Model> parse_as(std::string_view text, std::string_view where, const SeriesKey& k,
+                       int version) {
+  auto m = parse(text, where);
+  if (!m) return m.status();
+  if (!(m->key() == k) || m->version != version)
+    return Status::data(std::string(where) + ": artefact names " + m->id() + ", not " +
+                        k.to_string() + "@" + std::to_string(version));
+  return m;
+}
+
 Result<SeriesRef> parse_series_ref(std::string_view s) {
   SeriesRef ref;
   auto at = s.rfind('@');
@@ -448,11 +458,7 @@ Result<Model> Store::load(const SeriesKey& k, int version) const {
     return Status::not_found(k.to_string() + "@" + std::to_string(version) + ": no such model");
   auto text = fs::read_file(path);
   if (!text) return text.status();
-  auto m = parse(*text, path);
-  if (!m) return m.status();
-  if (!(m->key() == k) || m->version != version)
-    return Status::data(path + ": artefact names " + m->id() + ", not its own path");
-  return m;
+  return parse_as(*text, path, k, version);
 }
 
 Result<std::vector<Entry>> Store::list() const {

@@ -31,6 +31,14 @@ struct FlatPoint {
   double value = 0;
 };
 bool parse_flat_point(std::string_view line, FlatPoint& out);
+// The last timestamp text parsed and its value: the points of one instant from a
+// fleet (interleaved streams) repeat the same "ts", which is then not parsed again.
+struct TsMemo {
+  char text[40];
+  size_t len = 0;  // 0: empty
+  TimeNs ns = 0;
+};
+bool parse_flat_point(std::string_view line, FlatPoint& out, TsMemo* memo);
 
 class RecordParser {
  public:
@@ -43,6 +51,7 @@ class RecordParser {
  private:
   static constexpr size_t kArenaBytes = 64 * 1024;
   bool fast_;
+  TsMemo ts_memo_;
   std::vector<TimeNs> times_;  // a batch's parsed timestamps
   std::string text_;  // the line, copied for in-place parsing
   std::unique_ptr<char[]> arena_;

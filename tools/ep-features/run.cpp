@@ -1,5 +1,7 @@
 #include "run.h"
 
+#include <vector>
+
 #include "ep/log.h"
 #include "ep/progress.h"
 #include "input.h"
@@ -8,26 +10,43 @@
 namespace ep::features {
 namespace {
 
-// Routes parsed points to the extractor; consecutive points of one series (a batch,
-// a device's burst) skip the series lookup.
+// Routes parsed points to the extractor. Consecutive points of one series (a batch,
+// a device's burst) skip the series lookup, and so does a fleet's interleaved stream
+// in a stable order: the series that followed the previous one last time is tried
+// first (three short compares instead of building a key and hashing it).
 class ExtractorFeed final : public PointSink {
  public:
   explicit ExtractorFeed(Extractor& x) : x_(x) {}
   void on_point(std::string_view tenant, std::string_view device, std::string_view metric,
                 TimeNs ts, double value) override {
-    if (!cached_ || metric != last_->metric || device != last_->device || tenant != last_->tenant) {
-      handle_ = x_.series(tenant, device, metric);
-      last_ = &x_.id(handle_);
+    if (!cached_ || !same(x_.id(handle_), tenant, device, metric)) {
+      Extractor::SeriesHandle h;
+      if (cached_ && handle_ < next_.size() && next_[handle_] != kNone &&
+          same(x_.id(next_[handle_]), tenant, device, metric)) {
+        h = next_[handle_];
+      } else {
+        h = x_.series(tenant, device, metric);
+        if (cached_) {
+          if (next_.size() <= handle_) next_.resize(handle_ + 1, kNone);
+          next_[handle_] = h;
+        }
+      }
+      handle_ = h;
       cached_ = true;
     }
     x_.add(handle_, ts, value);
   }
 
  private:
+  static constexpr Extractor::SeriesHandle kNone = ~Extractor::SeriesHandle{0};
+  static bool same(const SeriesId& id, std::string_view tenant, std::string_view device,
+                   std::string_view metric) {
+    return id.device == device && id.metric == metric && id.tenant == tenant;
+  }
   Extractor& x_;
   bool cached_ = false;
   Extractor::SeriesHandle handle_ = 0;
-  const SeriesId* last_ = nullptr;  // owned by the extractor, stable
+  std::vector<Extractor::SeriesHandle> next_;  // next_[h]: the series that followed h last
 };
 
 // Forwards windows and watches for a broken output.

@@ -2,6 +2,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "ep/cli.h"
 #include "ep/log.h"
@@ -22,7 +23,9 @@ int main(int argc, char** argv) {
   bool since_last = false;
   std::size_t max_line = ep::kDefaultMaxLineBytes;
   auto& app = cli.app();
-  app.add_option("--models", models, "Model store directory (none: every series uses the fallback)")
+  app.add_option("--models", models,
+                 "Model store directory (none: every series uses the fallback). With --db the "
+                 "models table is read instead, unless --models is given on the command line")
       ->envname("MODEL_ARTEFACT_STORE")
       ->type_name("DIR");
   std::string tenant;
@@ -101,6 +104,12 @@ int main(int argc, char** argv) {
     if (app.count("--rest") == 0) opt.rest = 100;
     opt.dedupe = true;
   }
+  // With --db, only a --models given here (not $MODEL_ARTEFACT_STORE or the config
+  // file) overrides the models table.
+  bool models_flag = false;
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
+    models_flag |= std::string_view(argv[i]) == "--models" ||
+                   std::string_view(argv[i]).starts_with("--models=");
   if (since_last && !use_db) return cli.usage_error("--since-last needs --db");
   if (since_last && tenant.empty()) return cli.usage_error("--since-last needs --tenant");
   if (!since_last && !tenant.empty()) return cli.usage_error("--tenant is only used with --since-last");
@@ -108,8 +117,9 @@ int main(int argc, char** argv) {
     return cli.usage_error("--since-last reads the features table, not FILE arguments");
 
   ep::ignore_sigpipe();
-  std::unique_ptr<ep::model::Store> store;
-  if (!models.empty()) store = std::make_unique<ep::model::Store>(models);
+  std::unique_ptr<ep::model::Source> store;
+  if (!models.empty() && (!use_db || models_flag))
+    store = std::make_unique<ep::model::Store>(models);
   ep::score::DbOptions dbo{ep::pg::resolve_url(db), tenant, since_last, cli.common().progress()};
   std::optional<ep::pg::Conn> conn;
   std::unique_ptr<ep::score::DbScoreSink> sink;
@@ -121,6 +131,8 @@ int main(int argc, char** argv) {
     }
     conn.emplace(std::move(*c));
     sink = std::make_unique<ep::score::DbScoreSink>(*conn);
+    if (!store) store = std::make_unique<ep::score::DbModelSource>(*conn);
+    ep::log::info("models from " + store->describe());
   }
   ep::RecordWriter out;
   ep::score::Summary summary;

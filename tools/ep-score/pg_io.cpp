@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ep/crypto.h"
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
@@ -155,6 +156,77 @@ Status DbScoreSink::flush(const std::function<Status()>& in_tx) {
   return Status::ok();
 }
 
+Result<const DbModelSource::Tenant*> DbModelSource::tenant(const std::string& slug) const {
+  if (auto it = tenants_.find(slug); it != tenants_.end()) return &it->second;
+  // d/m resolve the row's metric_id; NULL when it is NULL (group models) or unknown.
+  auto rows = c_.exec(
+      "SELECT t.tenant_id, mo.name, mo.version, d.external_id, m.name "
+      "FROM tenants t LEFT JOIN models mo ON mo.tenant_id = t.tenant_id AND mo.active "
+      "LEFT JOIN metrics m ON m.tenant_id = mo.tenant_id AND m.metric_id = mo.metric_id "
+      "LEFT JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
+      "WHERE t.slug = $1 ORDER BY mo.name, mo.version DESC",
+      {slug});
+  if (!rows) return rows.status().with_context("models table");
+  Tenant t;
+  for (int i = 0; i < rows->size(); ++i) {
+    t.exists = true;
+    t.tenant_id = rows->str(i, 0);
+    if (rows->is_null(i, 1)) continue;  // a tenant without active models
+    Row r;
+    r.version = static_cast<int>(rows->get_int(i, 2));
+    r.has_series = !rows->is_null(i, 3);
+    if (r.has_series) {
+      r.device = rows->str(i, 3);
+      r.metric = rows->str(i, 4);
+    }
+    t.active[rows->str(i, 1)].push_back(std::move(r));
+  }
+  return &(tenants_[slug] = std::move(t));
+}
+
+Result<model::Model> DbModelSource::fetch(const Tenant& t, const SeriesKey& k,
+                                          int version) const {
+  const std::string id = k.to_string() + "@" + std::to_string(version);
+  if (auto it = broken_.find(id); it != broken_.end()) return it->second;
+  auto rows = c_.exec(
+      "SELECT encode(artefact, 'hex'), lower(sha256) FROM models "
+      "WHERE tenant_id = $1 AND name = $2 AND version = $3",
+      {t.tenant_id, k.device + "/" + k.metric, version});
+  if (!rows) return rows.status().with_context("models table " + id);
+  if (rows->empty()) return Status::not_found(id + ": not in the models table");
+  ++reads_;
+  const std::string where = "models table " + id;
+  auto checked = [&]() -> Result<model::Model> {
+    auto bytes = crypto::unhex(rows->get(0, 0));
+    if (!bytes) return Status::data(where + ": artefact is not readable bytes");
+    if (!crypto::equal_ct(crypto::sha256_hex(*bytes), rows->get(0, 1)))
+      return Status::data(where +
+                          ": artefact does not match the row's sha256 (row corrupted or edited)");
+    return model::parse_as(*bytes, where, k, version);
+  }();
+  if (!checked && checked.status().code() == Code::kData) broken_.emplace(id, checked.status());
+  return checked;
+}
+
+Result<model::Model> DbModelSource::load(const SeriesKey& k, int version) const {
+  auto t = tenant(k.tenant);
+  if (!t) return t.status();
+  if (!(*t)->exists) return Status::not_found(k.tenant + ": no such tenant in Postgres");
+  if (version == 0) {
+    auto it = (*t)->active.find(k.device + "/" + k.metric);
+    if (it != (*t)->active.end()) {
+      for (const Row& r : it->second) {
+        if (!r.has_series || (r.device == k.device && r.metric == k.metric)) {
+          version = r.version;
+          break;
+        }
+      }
+    }
+    if (version == 0) return Status::not_found(k.to_string() + ": no active model in the models table");
+  }
+  return fetch(**t, k, version);
+}
+
 namespace {
 
 struct Cursor {
@@ -203,7 +275,7 @@ Status parse_window(std::string_view text, rapidjson::Document& doc, Window& w) 
 
 }  // namespace
 
-Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c,
+Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& c,
                       const DbOptions& db, RecordWriter& out, Summary& summary,
                       DbScoreSink& sink) {
   auto t = c.exec("SELECT tenant_id FROM tenants WHERE slug = $1", {db.tenant});
@@ -284,8 +356,16 @@ Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c
         Window pw;
         for (int j = 0; j < prev->size(); ++j) {
           if (!parse_window(prev->get(j, 0), doc, pw).is_ok()) continue;
-          Status ignored;
-          (void)scorer.score(pw, ignored);
+          // The series' model is looked up here, on its first window: report a model
+          // that cannot be used as score_window() would (the replay's output is not).
+          Status model_error;
+          (void)scorer.score(pw, model_error);
+          if (!model_error.is_ok()) {
+            ++summary.model_errors;
+            log::emit(log::Level::kError, SeriesKey{pw.tenant, pw.device, pw.metric}.to_string(),
+                      model_error.message() + " (scored by the fallback)", -1,
+                      model_error.code());
+          }
         }
         sink.remember(w, tenant_id, metric_id);
       }

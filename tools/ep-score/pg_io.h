@@ -12,10 +12,13 @@
 //    start of the oldest transaction still running elsewhere (so a row committed late
 //    is never skipped). Each page of scores is written in the same transaction that
 //    advances the cursor.
+//  * models come from the models table (DbModelSource below) unless --models DIR is
+//    given on the command line.
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ep/model.h"
 #include "ep/ndjson.h"
@@ -60,6 +63,47 @@ class DbScoreSink final : public ScoreSink {
   Status deferred_;
 };
 
+// Models from the Postgres models table, as ep-train --db records them: name
+// "device/metric" with the series' metric_id, or "*/metric" with metric_id NULL for a
+// group model; row version N is artefact @N. A series' current model is its highest
+// active version (ep-train --db deactivates the older ones; setting active = false on
+// the newest rolls back to the one before). A row whose metric_id names another series
+// than its name says is not used for this series.
+//
+// The active rows of a tenant (names, versions, series; not the artefacts) are read once
+// per run, at the tenant's first lookup, so series without a model cost no query; an
+// artefact is read when a series first needs it (the Scorer caches the model). Every
+// artefact is checked twice — its bytes against the row's sha256 column, then its own
+// checksum and shape (model::parse) — and must be the series and version its row says;
+// a failure is kData naming the model ("models table acme/d/m@2: ...") and is
+// remembered, so a broken group model is read once, not once per series.
+class DbModelSource final : public model::Source {
+ public:
+  explicit DbModelSource(pg::Conn& c) : c_(c) {}
+  Result<model::Model> load(const SeriesKey& k, int version = 0) const override;
+  std::string describe() const override { return "the models table"; }
+  std::int64_t artefacts_read() const { return reads_; }
+
+ private:
+  struct Row {
+    int version = 0;
+    bool has_series = false;     // metric_id names an existing series
+    std::string device, metric;  // that series
+  };
+  struct Tenant {
+    bool exists = false;
+    std::string tenant_id;
+    std::unordered_map<std::string, std::vector<Row>> active;  // by name, newest first
+  };
+  Result<const Tenant*> tenant(const std::string& slug) const;
+  Result<model::Model> fetch(const Tenant& t, const SeriesKey& k, int version) const;
+
+  pg::Conn& c_;
+  mutable std::unordered_map<std::string, Tenant> tenants_;
+  mutable std::unordered_map<std::string, Status> broken_;  // model id -> why
+  mutable std::int64_t reads_ = 0;
+};
+
 struct DbOptions {
   std::string url;     // resolved (pg::resolve_url); "" = libpq environment
   std::string tenant;  // --since-last: tenant slug
@@ -74,7 +118,7 @@ bool stdin_idle();
 Result<pg::Conn> connect(const DbOptions& db);
 
 // --since-last: scores the features rows new since the cursor.
-Status run_since_last(const Options& opt, const model::Store* store, pg::Conn& c,
+Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& c,
                       const DbOptions& db, RecordWriter& out, Summary& summary,
                       DbScoreSink& sink);
 

@@ -123,7 +123,7 @@ struct Scorer::State {
   std::size_t normal_run = 0;
 };
 
-Scorer::Scorer(Options opt, const model::Store* store) : opt_(opt), store_(store) {}
+Scorer::Scorer(Options opt, const model::Source* store) : opt_(opt), store_(store) {}
 Scorer::~Scorer() = default;
 
 std::shared_ptr<const model::Model> Scorer::cache_get(const SeriesKey& k, Status& err,
@@ -399,7 +399,7 @@ bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink*
   return true;
 }
 
-Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
+Status run(const Options& opt, const model::Source* store, LineReader& in, RecordWriter& out,
            bool strict, bool progress, Summary& summary, ScoreSink* sink) {
   Scorer scorer(opt, store);
   bool warned_cache = false;

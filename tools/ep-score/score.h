@@ -73,7 +73,7 @@ struct Scored {
 class Scorer {
  public:
   // store may be null: every series uses the fallback.
-  Scorer(Options opt, const model::Store* store);
+  Scorer(Options opt, const model::Source* store);
   ~Scorer();
   // Scores one window. Errors only for an unreadable model (the window is then scored
   // by the fallback and the error returned alongside in `model_error`).
@@ -97,7 +97,7 @@ class Scorer {
   bool stream_mode() const { return opt_.likelihood > 0 || opt_.novelty >= 0; }
 
   Options opt_;
-  const model::Store* store_;
+  const model::Source* store_;
   std::unordered_map<SeriesKey, std::unique_ptr<State>, SeriesKeyHash> states_;
   std::list<CachedModel> lru_;
   std::unordered_map<std::string, std::list<CachedModel>::iterator> lru_index_;
@@ -128,7 +128,7 @@ bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink*
 
 // The whole run: reads windows from `in`, writes score records to `out` (and to `sink`
 // when given). Returns kData when some input was rejected or a model was unreadable.
-Status run(const Options& opt, const model::Store* store, LineReader& in, RecordWriter& out,
+Status run(const Options& opt, const model::Source* store, LineReader& in, RecordWriter& out,
            bool strict, bool progress, Summary& summary, ScoreSink* sink = nullptr);
 
 }  // namespace ep::score

@@ -56,6 +56,10 @@ std::string serialize(const Model& m);
 Result<Model> parse(std::string_view text, std::string_view where);
 // Checks only the checksum.
 Status verify_checksum(std::string_view text);
+// parse(), then checks that the artefact is series `k`, version `version` (kData naming
+// `where` otherwise): a file or row must hold the model it is stored as.
+Result<Model> parse_as(std::string_view text, std::string_view where, const SeriesKey& k,
+                       int version);
 
 // "tenant/device/metric" or "tenant/device/metric@N" (device may contain '/': the
 // tenant ends at the first '/', the metric starts after the last one). version 0 = latest.
@@ -88,7 +92,20 @@ double median_in_place(std::vector<double>& values);
 // Quantile q in [0,1] by linear interpolation (numpy's default). Reorders `values`.
 double quantile_in_place(std::vector<double>& values, double q);
 
-class Store {
+// Where a scorer finds models: the directory Store below, or the Postgres models table
+// (ep-score --db, tools/ep-score/pg_io.h). load() returns the given version, or the
+// series' current one when version == 0; kNotFound when the series has none; any other
+// error (kData for a corrupt or tampered artefact, naming it; kIo, kUnavailable) means
+// the model exists but cannot be used.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual Result<Model> load(const SeriesKey& k, int version = 0) const = 0;
+  // For messages: "directory DIR", "the models table".
+  virtual std::string describe() const = 0;
+};
+
+class Store : public Source {
  public:
   explicit Store(std::string dir) : dir_(std::move(dir)) {}
   const std::string& dir() const { return dir_; }
@@ -100,7 +117,8 @@ class Store {
   // first, takes the next one. Never overwrites.
   Status save(Model& m) const;
   // The given version, or the latest when version == 0. kNotFound when absent.
-  Result<Model> load(const SeriesKey& k, int version = 0) const;
+  Result<Model> load(const SeriesKey& k, int version = 0) const override;
+  std::string describe() const override { return "directory " + dir_; }
   // Every stored version, sorted by series then version.
   Result<std::vector<Entry>> list() const;
 
