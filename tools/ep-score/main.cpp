@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
                  "(with --dedupe: scored just below the threshold); 0 = off")
       ->check(CLI::Range(0, 100000000))
       ->type_name("N");
+  app.add_option("--state", opt.state,
+                 "Keep each series' learnt state (adaptation, fallback history, events, stream "
+                 "mode) in FILE between runs")
+      ->envname("EP_SCORE_STATE")
+      ->type_name("FILE");
   app.add_option("--model-cache", opt.model_cache, "Models kept in memory (LRU)")
       ->check(CLI::Range(1, 10000000));
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");

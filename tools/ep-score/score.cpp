@@ -1,10 +1,15 @@
 #include "score.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <deque>
 #include <numeric>
 
+#include "ep/fsutil.h"
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
@@ -101,6 +106,7 @@ double fallback_score(double z, double z0) {
 }
 
 struct Scorer::State {
+  bool from_state = false;  // loaded by --state
   bool looked_up = false;
   SeriesKey model_key;  // the key the model was found under
   bool has_model = false;
@@ -372,6 +378,209 @@ void Scorer::post_process(State& st, const Window& w, Scored& s) {
   st.candidate_label.clear();
 }
 
+namespace {
+
+constexpr std::string_view kStateFormat = "ep-score-state";
+constexpr int kStateVersion = 1;
+
+void write_row(JsonWriter& w, const std::vector<double>& row) {
+  w.start_array();
+  for (double v : row) w.num(v);  // NaN (absent) is written as null
+  w.end_array();
+}
+
+Result<std::vector<double>> read_row(const rapidjson::Value& v, const std::string& what) {
+  if (!v.IsArray()) return Status::data(what + ": expected an array");
+  std::vector<double> row;
+  row.reserve(v.Size());
+  for (const auto& x : v.GetArray()) {
+    if (x.IsNumber()) row.push_back(x.GetDouble());
+    else if (x.IsNull()) row.push_back(std::nan(""));
+    else return Status::data(what + ": expected numbers or null");
+  }
+  return row;
+}
+
+Result<std::deque<std::vector<double>>> read_rows(const rapidjson::Value& o, const char* key,
+                                                  const std::string& path) {
+  std::deque<std::vector<double>> rows;
+  auto it = o.FindMember(key);
+  if (it == o.MemberEnd()) return rows;
+  if (!it->value.IsArray()) return Status::data(json_path(path, key) + ": expected an array");
+  std::size_t i = 0;
+  for (const auto& r : it->value.GetArray()) {
+    auto row = read_row(r, json_path(path, key) + "[" + std::to_string(i++) + "]");
+    if (!row) return row.status();
+    rows.push_back(std::move(*row));
+  }
+  return rows;
+}
+
+}  // namespace
+
+bool Scorer::has_state(const SeriesKey& k) const {
+  auto it = states_.find(k);
+  return it != states_.end() && it->second->from_state;
+}
+
+Status Scorer::save_state(const std::string& path) const {
+  JsonWriter w;
+  w.start_object();
+  w.kv("format", kStateFormat);
+  w.kv("version", kStateVersion);
+  w.key("series");
+  w.start_array();
+  for (const auto& [key, st] : states_) {
+    w.start_object();
+    w.kv("tenant", key.tenant);
+    w.kv("device", key.device);
+    w.kv("metric", key.metric);
+    if (!st->model_id.empty()) {
+      w.kv("model", st->model_id);
+      w.key("offset");
+      write_row(w, st->offset);
+      w.key("recent");
+      w.start_array();
+      for (const auto& r : st->recent) write_row(w, r);
+      w.end_array();
+      w.kv("anomalous_run", static_cast<std::int64_t>(st->anomalous_run));
+    }
+    if (!st->fb_names.empty()) {
+      w.key("fallback_features");
+      w.start_array();
+      for (const auto& n : st->fb_names) w.str(n);
+      w.end_array();
+      w.key("fallback_rows");
+      w.start_array();
+      for (const auto& r : st->fb_rows) write_row(w, r);
+      w.end_array();
+    }
+    w.kv("in_event", st->in_event);
+    w.kv("event_peak", st->event_peak);
+    w.kv("normal_run", static_cast<std::int64_t>(st->normal_run));
+    w.kv("rest_left", static_cast<std::int64_t>(st->rest_left));
+    if (st->likelihood) {
+      w.key("likelihood");
+      st->likelihood->save(w);
+    }
+    if (st->range) {
+      w.key("range");
+      st->range->save(w);
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  std::string text = w.take();
+  text += '\n';
+  return fs::write_file_atomic(path, text).with_context("--state " + path);
+}
+
+Status Scorer::load_state(const std::string& path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0 && errno == ENOENT) return Status::ok();  // first run
+  auto text = fs::read_file(path);
+  if (!text) return text.status().with_context("--state");
+  auto fail = [&](const Status& why) {
+    states_.clear();
+    std::string aside = path + ".corrupt";
+    Status st = Status::data("--state " + path + ": " + why.message() +
+                             "; starting from a fresh state");
+    if (std::rename(path.c_str(), aside.c_str()) == 0)
+      st = Status::data(st.message() + " (the file was moved to " + aside + ")");
+    return st;
+  };
+  rapidjson::Document doc;
+  if (Status p = parse_json(*text, doc); !p) return fail(p);
+  if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
+  auto fmt = get_string(doc, "format");
+  if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));
+  auto ver = get_number(doc, "version");
+  if (!ver || *ver != kStateVersion)
+    return fail(Status::data("version: expected " + std::to_string(kStateVersion)));
+  auto series = doc.FindMember("series");
+  if (series == doc.MemberEnd() || !series->value.IsArray())
+    return fail(Status::data("series: expected an array"));
+  std::size_t i = 0;
+  for (const auto& o : series->value.GetArray()) {
+    const std::string at = "series[" + std::to_string(i++) + "]";
+    if (!o.IsObject()) return fail(Status::data(at + ": expected an object"));
+    auto tenant = get_string(o, "tenant", at);
+    auto device = get_string(o, "device", at);
+    auto metric = get_string(o, "metric", at);
+    if (!tenant) return fail(tenant.status());
+    if (!device) return fail(device.status());
+    if (!metric) return fail(metric.status());
+    auto st = std::make_unique<State>();
+    st->from_state = true;
+    if (auto m = opt_string(o, "model")) {
+      st->model_id = std::string(*m);
+      auto off = o.FindMember("offset");
+      if (off == o.MemberEnd()) return fail(Status::data(json_path(at, "offset") + ": missing"));
+      auto row = read_row(off->value, json_path(at, "offset"));
+      if (!row) return fail(row.status());
+      st->offset = std::move(*row);
+      auto recent = read_rows(o, "recent", at);
+      if (!recent) return fail(recent.status());
+      st->recent = std::move(*recent);
+      for (const auto& r : st->recent)
+        if (r.size() != st->offset.size())
+          return fail(Status::data(json_path(at, "recent") + ": rows differ from offset in length"));
+      auto run = get_number(o, "anomalous_run", at);
+      if (!run) return fail(run.status());
+      st->anomalous_run = static_cast<std::size_t>(std::max(0.0, *run));
+    }
+    if (auto names = o.FindMember("fallback_features"); names != o.MemberEnd()) {
+      if (!names->value.IsArray())
+        return fail(Status::data(json_path(at, "fallback_features") + ": expected an array"));
+      for (const auto& n : names->value.GetArray()) {
+        if (!n.IsString())
+          return fail(Status::data(json_path(at, "fallback_features") + ": expected strings"));
+        st->fb_names.emplace_back(n.GetString(), n.GetStringLength());
+      }
+      auto rows = read_rows(o, "fallback_rows", at);
+      if (!rows) return fail(rows.status());
+      st->fb_rows = std::move(*rows);
+      for (const auto& r : st->fb_rows)
+        if (r.size() > st->fb_names.size())
+          return fail(Status::data(json_path(at, "fallback_rows") + ": a row longer than fallback_features"));
+    }
+    auto in_event = o.FindMember("in_event");
+    if (in_event == o.MemberEnd() || !in_event->value.IsBool())
+      return fail(Status::data(json_path(at, "in_event") + ": expected true or false"));
+    st->in_event = in_event->value.GetBool();
+    auto peak = get_number(o, "event_peak", at);
+    auto normal = get_number(o, "normal_run", at);
+    auto rest = get_number(o, "rest_left", at);
+    if (!peak) return fail(peak.status());
+    if (!normal) return fail(normal.status());
+    if (!rest) return fail(rest.status());
+    st->event_peak = *peak;
+    st->normal_run = static_cast<std::size_t>(std::max(0.0, *normal));
+    st->rest_left = static_cast<std::size_t>(std::max(0.0, *rest));
+    if (auto lk = o.FindMember("likelihood"); lk != o.MemberEnd() && opt_.likelihood > 0) {
+      st->likelihood = std::make_unique<Likelihood>(opt_.likelihood, opt_.likelihood_history,
+                                                   opt_.likelihood_min);
+      if (Status l = st->likelihood->load(lk->value); !l) {
+        // Another --likelihood window than the one the state was kept with: start the
+        // likelihood afresh rather than mix the two.
+        log::warn("--state " + path + ": " + json_path(at, "likelihood") + ": " + l.message() +
+                  "; the likelihood of " + std::string(*tenant) + "/" + std::string(*device) +
+                  "/" + std::string(*metric) + " starts afresh");
+        st->likelihood.reset();
+      }
+    }
+    if (auto rg = o.FindMember("range"); rg != o.MemberEnd() && opt_.novelty >= 0) {
+      st->range = std::make_unique<RangeNovelty>(opt_.novelty, opt_.novelty_after);
+      if (Status r = st->range->load(rg->value); !r)
+        return fail(Status::data(json_path(at, "range") + ": " + r.message()));
+    }
+    states_[SeriesKey{std::string(*tenant), std::string(*device), std::string(*metric)}] =
+        std::move(st);
+  }
+  return Status::ok();
+}
+
 std::string to_record(const Scored& s) {
   std::string rec = to_ndjson(s.score);
   if (s.onset && !rec.empty() && rec.back() == '}') rec.insert(rec.size() - 1, ",\"onset\":true");
@@ -402,6 +611,12 @@ bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink*
 Status run(const Options& opt, const model::Source* store, LineReader& in, RecordWriter& out,
            bool strict, bool progress, Summary& summary, ScoreSink* sink) {
   Scorer scorer(opt, store);
+  Status state_status;
+  if (!opt.state.empty()) {
+    state_status = scorer.load_state(opt.state);
+    if (!state_status.is_ok() && state_status.code() != Code::kData) return state_status;
+    if (!state_status.is_ok()) log::error(state_status);
+  }
   bool warned_cache = false;
   Progress prog(progress, "windows scored");
   Line line;
@@ -439,13 +654,14 @@ Status run(const Options& opt, const model::Source* store, LineReader& in, Recor
   }
   prog.finish();
   if (!sink_status.is_ok()) return sink_status;
+  if (!opt.state.empty()) EP_RETURN_IF_ERROR(scorer.save_state(opt.state));
   if (!in.status().is_ok()) return in.status();
   if (summary.rejected > 0 && strict)
     return Status::data("stopped at the first rejected record (--strict)");
   if (summary.rejected > 0 || summary.model_errors > 0)
     return Status::data(std::to_string(summary.rejected) + " input records rejected, " +
                         std::to_string(summary.model_errors) + " unreadable models");
-  return Status::ok();
+  return state_status;
 }
 
 }  // namespace ep::score

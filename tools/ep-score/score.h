@@ -53,6 +53,8 @@ struct Options {
   double novelty = -1;                   // range novelty tolerance (fraction of range); < 0 off
   std::size_t novelty_after = 100;       // windows before range novelty applies
   std::size_t rest = 0;                  // windows after an onset whose detections repeat it
+  // --state FILE: per-series state carried between runs ("" = in memory for the run).
+  std::string state;
 };
 
 // Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
@@ -80,6 +82,15 @@ class Scorer {
   Scored score(const Window& w, Status& model_error);
 
   std::size_t series() const { return states_.size(); }
+
+  // --state: what each series has learnt in this and earlier runs — baseline adaptation,
+  // fallback history, event and rest state, likelihood and seen range. A missing file
+  // is a fresh start; an unreadable one is moved aside to FILE.corrupt and reported
+  // (kData), and scoring goes on from a fresh start. save_state() writes atomically.
+  Status load_state(const std::string& path);
+  Status save_state(const std::string& path) const;
+  // True when --state held this series (Postgres mode then skips its history replay).
+  bool has_state(const SeriesKey& k) const;
   std::int64_t model_loads() const { return loads_; }
 
  private:

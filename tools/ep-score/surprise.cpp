@@ -48,6 +48,94 @@ double likelihood_score(double p) {
   return std::clamp(s, 0.0, 1.0);
 }
 
+namespace {
+
+Result<double> number(const rapidjson::Value& v, const char* key) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd() || !it->value.IsNumber())
+    return Status::data(std::string(key) + ": expected a number");
+  return it->value.GetDouble();
+}
+
+Result<std::size_t> count(const rapidjson::Value& v, const char* key) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd() || !it->value.IsUint64())
+    return Status::data(std::string(key) + ": expected a non-negative integer");
+  return static_cast<std::size_t>(it->value.GetUint64());
+}
+
+}  // namespace
+
+void Likelihood::save(JsonWriter& w) const {
+  w.start_object();
+  w.key("ring");
+  w.start_array();
+  for (double v : ring_) w.num(v);
+  w.end_array();
+  w.kv("head", static_cast<std::int64_t>(head_));
+  w.kv("sum", sum_);
+  w.kv("mean", mean_);
+  w.kv("var", var_);
+  w.kv("seen", static_cast<std::int64_t>(seen_));
+  w.end_object();
+}
+
+Status Likelihood::load(const rapidjson::Value& v) {
+  if (!v.IsObject()) return Status::data("expected an object");
+  auto ring = v.FindMember("ring");
+  if (ring == v.MemberEnd() || !ring->value.IsArray())
+    return Status::data("ring: expected an array");
+  if (ring->value.Size() > short_)
+    return Status::data("ring: " + std::to_string(ring->value.Size()) +
+                        " scores, more than --likelihood " + std::to_string(short_));
+  std::vector<double> r;
+  for (const auto& x : ring->value.GetArray()) {
+    if (!x.IsNumber()) return Status::data("ring: expected numbers");
+    r.push_back(x.GetDouble());
+  }
+  auto head = count(v, "head");
+  auto sum = number(v, "sum");
+  auto mean = number(v, "mean");
+  auto var = number(v, "var");
+  auto seen = count(v, "seen");
+  if (!head) return head.status();
+  if (!sum) return sum.status();
+  if (!mean) return mean.status();
+  if (!var) return var.status();
+  if (!seen) return seen.status();
+  if (*head >= std::max<std::size_t>(r.size(), 1)) return Status::data("head: out of range");
+  ring_ = std::move(r);
+  head_ = *head;
+  sum_ = *sum;
+  mean_ = *mean;
+  var_ = *var;
+  seen_ = *seen;
+  return Status::ok();
+}
+
+void RangeNovelty::save(JsonWriter& w) const {
+  w.start_object();
+  w.kv("seen", static_cast<std::int64_t>(seen_));
+  w.kv("lo", lo_);
+  w.kv("hi", hi_);
+  w.end_object();
+}
+
+Status RangeNovelty::load(const rapidjson::Value& v) {
+  if (!v.IsObject()) return Status::data("expected an object");
+  auto seen = count(v, "seen");
+  auto lo = number(v, "lo");
+  auto hi = number(v, "hi");
+  if (!seen) return seen.status();
+  if (!lo) return lo.status();
+  if (!hi) return hi.status();
+  if (*seen > 0 && !(*lo <= *hi)) return Status::data("lo: above hi");
+  seen_ = *seen;
+  lo_ = prev_lo_ = *lo;
+  hi_ = prev_hi_ = *hi;
+  return Status::ok();
+}
+
 int RangeNovelty::push(double lo, double hi) {
   if (!std::isfinite(lo) && !std::isfinite(hi)) return 0;
   if (!std::isfinite(lo)) lo = hi;

@@ -18,6 +18,9 @@
 #include <cstddef>
 #include <vector>
 
+#include "ep/json.h"
+#include "ep/status.h"
+
 namespace ep::score {
 
 class Likelihood {
@@ -27,6 +30,10 @@ class Likelihood {
   // fewer than `min_history` scores were seen (warming).
   double push(double raw);
   std::size_t seen() const { return seen_; }
+  // State for ep-score --state: written as a JSON object, read back exactly (a state
+  // from a different --likelihood window is refused).
+  void save(JsonWriter& w) const;
+  Status load(const rapidjson::Value& v);
 
  private:
   std::size_t short_, history_, min_history_;
@@ -50,6 +57,8 @@ class RangeNovelty {
   // The range before the last push (valid after a non-zero push).
   double previous_low() const { return prev_lo_; }
   double previous_high() const { return prev_hi_; }
+  void save(JsonWriter& w) const;
+  Status load(const rapidjson::Value& v);
 
  private:
   double tol_;
