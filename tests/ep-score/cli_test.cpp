@@ -168,3 +168,25 @@ TEST(EpScoreCli, StateFromAnotherLikelihoodWindowRestartsOnlyTheLikelihood) {
   EXPECT_NE(r.err.find("likelihood of acme/d/m starts afresh"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find(R"("status":"warming")"), std::string::npos) << r.out;
 }
+
+TEST(EpScoreCli, WindowsScoredAgainDoNotChangeTheSeriesState) {
+  // A cron lookback overlaps the previous run: windows already scored come again. They
+  // are scored, but what follows scores exactly as if they had come once.
+  std::string d = dir_for("again");
+  const std::string opts = "--stream --likelihood-min 20 --novelty-after 20 --rest 10 ";
+  std::string once, twice;
+  for (int i = 0; i < 200; ++i) once += minute_window(i);
+  for (int i = 0; i < 160; ++i) twice += minute_window(i);
+  for (int i = 100; i < 200; ++i) twice += minute_window(i);  // 100..159 again
+  Proc a = run(opts, once, d);
+  Proc b = run(opts, twice, d);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  ASSERT_EQ(lines(b.out), 260u);
+  auto last_n = [](const std::string& s, int n) {
+    std::size_t at = s.size() - 1;
+    for (int k = 0; k < n; ++k) at = s.rfind('\n', at - 1);
+    return s.substr(at + 1);
+  };
+  EXPECT_EQ(last_n(b.out, 40), last_n(a.out, 40));
+}

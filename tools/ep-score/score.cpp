@@ -8,6 +8,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 
 #include "ep/fsutil.h"
 #include "ep/json.h"
@@ -107,6 +108,10 @@ double fallback_score(double z, double z0) {
 
 struct Scorer::State {
   bool from_state = false;  // loaded by --state
+  // The latest window scored (by end, then start): a window at or before it is scored
+  // again (an overlapping lookback, a rewritten features row) without changing the state.
+  bool scored_any = false;
+  TimeNs last_start = 0, last_end = 0;
   bool looked_up = false;
   SeriesKey model_key;  // the key the model was found under
   bool has_model = false;
@@ -119,8 +124,8 @@ struct Scorer::State {
   std::vector<std::string> fb_names;
   std::deque<std::vector<double>> fb_rows;
   // Stream mode.
-  std::unique_ptr<Likelihood> likelihood;
-  std::unique_ptr<RangeNovelty> range;
+  std::optional<Likelihood> likelihood;
+  std::optional<RangeNovelty> range;
   std::string candidate_label;  // the label should the window turn out anomalous
   std::size_t rest_left = 0;
   // Events.
@@ -293,6 +298,10 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   out.end = w.end;
   auto& st = states_[SeriesKey{w.tenant, w.device, w.metric}];
   if (!st) st = std::make_unique<State>();
+  const bool again = st->scored_any && (w.end < st->last_end ||
+                                        (w.end == st->last_end && w.start <= st->last_start));
+  std::optional<State> before;
+  if (again) before.emplace(*st);
   auto m = model_for(*st, w, model_error);
   if (m) {
     st->fb_rows.clear();  // the fallback's history is no longer needed
@@ -325,15 +334,20 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   } else if (++st->normal_run >= std::max<std::size_t>(opt_.event_gap, 1)) {
     st->in_event = false;
   }
+  if (again) {
+    *st = std::move(*before);
+  } else {
+    st->scored_any = true;
+    st->last_start = w.start;
+    st->last_end = w.end;
+  }
   return s;
 }
 
 void Scorer::post_process(State& st, const Window& w, Scored& s) {
   Score& out = s.score;
   if (opt_.likelihood > 0) {
-    if (!st.likelihood)
-      st.likelihood = std::make_unique<Likelihood>(opt_.likelihood, opt_.likelihood_history,
-                                                   opt_.likelihood_min);
+    if (!st.likelihood) st.likelihood.emplace(opt_.likelihood, opt_.likelihood_history, opt_.likelihood_min);
     const double l = st.likelihood->push(out.score);
     if (l < 0) {
       out.score = 0;
@@ -343,7 +357,7 @@ void Scorer::post_process(State& st, const Window& w, Scored& s) {
     }
   }
   if (opt_.novelty >= 0) {
-    if (!st.range) st.range = std::make_unique<RangeNovelty>(opt_.novelty, opt_.novelty_after);
+    if (!st.range) st.range.emplace(opt_.novelty, opt_.novelty_after);
     const double* mx = w.feature("max");
     const double* mn = w.feature("min");
     const double* last = w.feature("last");
@@ -459,6 +473,10 @@ Status Scorer::save_state(const std::string& path) const {
     w.kv("event_peak", st->event_peak);
     w.kv("normal_run", static_cast<std::int64_t>(st->normal_run));
     w.kv("rest_left", static_cast<std::int64_t>(st->rest_left));
+    if (st->scored_any) {
+      w.kv("last_start", static_cast<std::int64_t>(st->last_start));
+      w.kv("last_end", static_cast<std::int64_t>(st->last_end));
+    }
     if (st->likelihood) {
       w.key("likelihood");
       st->likelihood->save(w);
@@ -558,9 +576,17 @@ Status Scorer::load_state(const std::string& path) {
     st->event_peak = *peak;
     st->normal_run = static_cast<std::size_t>(std::max(0.0, *normal));
     st->rest_left = static_cast<std::size_t>(std::max(0.0, *rest));
+    auto ls = o.FindMember("last_start");
+    auto le = o.FindMember("last_end");
+    if (ls != o.MemberEnd() || le != o.MemberEnd()) {
+      if (ls == o.MemberEnd() || le == o.MemberEnd() || !ls->value.IsInt64() || !le->value.IsInt64())
+        return fail(Status::data(json_path(at, "last_end") + ": expected last_start and last_end in ns"));
+      st->scored_any = true;
+      st->last_start = ls->value.GetInt64();
+      st->last_end = le->value.GetInt64();
+    }
     if (auto lk = o.FindMember("likelihood"); lk != o.MemberEnd() && opt_.likelihood > 0) {
-      st->likelihood = std::make_unique<Likelihood>(opt_.likelihood, opt_.likelihood_history,
-                                                   opt_.likelihood_min);
+      st->likelihood.emplace(opt_.likelihood, opt_.likelihood_history, opt_.likelihood_min);
       if (Status l = st->likelihood->load(lk->value); !l) {
         // Another --likelihood window than the one the state was kept with: start the
         // likelihood afresh rather than mix the two.
@@ -571,7 +597,7 @@ Status Scorer::load_state(const std::string& path) {
       }
     }
     if (auto rg = o.FindMember("range"); rg != o.MemberEnd() && opt_.novelty >= 0) {
-      st->range = std::make_unique<RangeNovelty>(opt_.novelty, opt_.novelty_after);
+      st->range.emplace(opt_.novelty, opt_.novelty_after);
       if (Status r = st->range->load(rg->value); !r)
         return fail(Status::data(json_path(at, "range") + ": " + r.message()));
     }
