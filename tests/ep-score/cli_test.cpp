@@ -92,3 +92,101 @@ TEST(EpScoreCli, HelpOptionsAreAllInTheManPage) {
   for (const auto& o : opts)
     EXPECT_NE(page.find(o), std::string::npos) << o << " is not documented in the man page";
 }
+
+namespace {
+
+// Window i of a per-minute series: noise on 10, a spike at 150, a level shift from 220.
+std::string minute_window(int i) {
+  char ts[2][32];
+  for (int k = 0; k < 2; ++k) {
+    int m = i, s = k ? 59 : 0;
+    std::snprintf(ts[k], sizeof ts[k], "2026-01-0%dT%02d:%02d:%02dZ", 1 + m / 1440, (m / 60) % 24,
+                  m % 60, s);
+  }
+  double level = i >= 220 ? 14 : 10;
+  double v = level + 0.1 * ((i * 7919) % 11) - 0.5;
+  if (i == 150) v = 30;
+  std::ostringstream o;
+  o << R"({"kind":"window","tenant":"acme","device":"d","metric":"m","start":")" << ts[0]
+    << R"(","end":")" << ts[1] << R"(","n":60,"expected":60,"features":{"mean":)" << v
+    << R"(,"min":)" << v - 0.2 << R"(,"max":)" << v + 0.2 << R"(,"last":)" << v << "}}\n";
+  return o.str();
+}
+
+}  // namespace
+
+TEST(EpScoreCli, StateCarriesEverySeriesAcrossRunsExactly) {
+  std::string d = dir_for("state");
+  const std::string opts = "--stream --likelihood-min 20 --novelty-after 20 --rest 10 ";
+  std::string all, first, second;
+  for (int i = 0; i < 300; ++i) (i < 120 ? first : second) += minute_window(i);
+  all = first + second;
+  Proc whole = run(opts, all, d);
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  ASSERT_NE(whole.out.find(R"("anomaly":true)"), std::string::npos);  // the spike is caught
+  const std::string state = d + "/score.state";
+  Proc a = run(opts + "--state " + state, first, d);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_TRUE(std::filesystem::exists(state));
+  Proc b = run(opts + "--state " + state, second, d);
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out + b.out, whole.out);  // two runs with --state = one run, byte for byte
+  // Without the state the second run starts over: warming again, so it differs.
+  Proc fresh = run(opts, second, d);
+  EXPECT_NE(a.out + fresh.out, whole.out);
+  EXPECT_NE(fresh.out.find(R"("status":"warming")"), std::string::npos);
+}
+
+TEST(EpScoreCli, CorruptStateIsMovedAsideReportedAndScoringGoesOn) {
+  std::string d = dir_for("state_bad");
+  const std::string state = d + "/score.state";
+  {
+    std::ofstream f(state);
+    f << R"({"format":"ep-score-state","version":1,"series":[{"tenant":"acme","device":"d"}]})";
+  }
+  std::string in;
+  for (int i = 0; i < 10; ++i) in += minute_window(i);
+  Proc r = run("--stream --state " + state, in, d);
+  EXPECT_EQ(r.code, 65) << r.err;
+  EXPECT_EQ(lines(r.out), 10u);  // every window scored
+  EXPECT_NE(r.err.find("--state " + state + ": series[0].metric"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("moved to " + state + ".corrupt"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(state + ".corrupt"));
+  // The run wrote a fresh, valid state: the next run is clean.
+  Proc next = run("--stream --state " + state, minute_window(10), d);
+  EXPECT_EQ(next.code, 0) << next.err;
+}
+
+TEST(EpScoreCli, StateFromAnotherLikelihoodWindowRestartsOnlyTheLikelihood) {
+  std::string d = dir_for("state_window");
+  const std::string state = d + "/score.state";
+  std::string in;
+  for (int i = 0; i < 40; ++i) in += minute_window(i);
+  ASSERT_EQ(run("--stream --likelihood-min 20 --state " + state, in, d).code, 0);
+  Proc r = run("--stream --likelihood 5 --likelihood-min 20 --state " + state, minute_window(40), d);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("likelihood of acme/d/m starts afresh"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find(R"("status":"warming")"), std::string::npos) << r.out;
+}
+
+TEST(EpScoreCli, WindowsScoredAgainDoNotChangeTheSeriesState) {
+  // A cron lookback overlaps the previous run: windows already scored come again. They
+  // are scored, but what follows scores exactly as if they had come once.
+  std::string d = dir_for("again");
+  const std::string opts = "--stream --likelihood-min 20 --novelty-after 20 --rest 10 ";
+  std::string once, twice;
+  for (int i = 0; i < 200; ++i) once += minute_window(i);
+  for (int i = 0; i < 160; ++i) twice += minute_window(i);
+  for (int i = 100; i < 200; ++i) twice += minute_window(i);  // 100..159 again
+  Proc a = run(opts, once, d);
+  Proc b = run(opts, twice, d);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  ASSERT_EQ(lines(b.out), 260u);
+  auto last_n = [](const std::string& s, int n) {
+    std::size_t at = s.size() - 1;
+    for (int k = 0; k < n; ++k) at = s.rfind('\n', at - 1);
+    return s.substr(at + 1);
+  };
+  EXPECT_EQ(last_n(b.out, 40), last_n(a.out, 40));
+}

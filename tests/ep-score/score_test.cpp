@@ -341,3 +341,43 @@ TEST(Scorer, DedupeCapsRepeatsOfAnEventButKeepsAnomalyTrue) {
   score_one(plain, "d", 0, spike);
   EXPECT_GT(score_one(plain, "d", 1, spike).score.score, 0.5);
 }
+
+TEST(Scorer, StateCarriesDriftAdaptationAcrossRunsExactly) {
+  // A level shift half-way through its K = 12 adaptation when the first run ends: the
+  // second run, from the saved state, re-centres at the same window as one long run.
+  model::Store store(store_dir());
+  std::vector<std::vector<double>> rows;
+  iforest::Rng rng(3);
+  for (int i = 0; i < 20; ++i) rows.push_back(base_row());
+  for (int j = 0; j < 30; ++j) {
+    auto row = normal_row(rng);
+    for (int f : {0, 2, 4, 5}) row[f] += 20;
+    rows.push_back(row);
+  }
+  Options opt;
+  Scorer whole(opt, &store);
+  std::vector<Scored> expect;
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    expect.push_back(score_one(whole, "d", static_cast<int>(i), rows[i]));
+  const std::string path = ::testing::TempDir() + "/ep_score_state_" + std::to_string(::getpid());
+  std::filesystem::remove(path);
+  {
+    Scorer first(opt, &store);
+    ASSERT_TRUE(first.load_state(path).is_ok());  // missing file: a fresh start
+    for (int i = 0; i < 26; ++i) score_one(first, "d", i, rows[i]);
+    ASSERT_TRUE(first.save_state(path).is_ok());
+  }
+  Scorer second(opt, &store);
+  ASSERT_TRUE(second.load_state(path).is_ok());
+  EXPECT_TRUE(second.has_state(SeriesKey{"acme", "d", "voltage"}));
+  for (std::size_t i = 26; i < rows.size(); ++i) {
+    Scored got = score_one(second, "d", static_cast<int>(i), rows[i]);
+    EXPECT_EQ(got.score.score, expect[i].score.score) << "window " << i;
+    EXPECT_EQ(got.score.anomaly, expect[i].score.anomaly) << "window " << i;
+    EXPECT_EQ(got.onset, expect[i].onset) << "window " << i;
+  }
+  // The shift did alarm and did become the new normal within the second run.
+  EXPECT_TRUE(expect[26].score.anomaly);
+  EXPECT_FALSE(expect.back().score.anomaly);
+  std::filesystem::remove(path);
+}

@@ -65,12 +65,50 @@ int main(int argc, char** argv) {
   app.add_flag("--dedupe", opt.dedupe,
                "Windows repeating an ongoing event score just below the threshold (\"repeat\":true); "
                "anomaly stays true");
+  bool stream = false;
+  app.add_flag("--stream", stream,
+               "Stream mode preset: --likelihood 10 --novelty 0.05 --rest 100 --dedupe (each can "
+               "still be set)");
+  app.add_option("--likelihood", opt.likelihood,
+                 "Stream mode: score = anomaly likelihood of the mean of the last N scores against "
+                 "the series' score history (0 = off)")
+      ->check(CLI::Range(0, 100000))
+      ->type_name("N");
+  app.add_option("--likelihood-history", opt.likelihood_history,
+                 "Windows of score history the likelihood compares against")
+      ->check(CLI::Range(10, 100000000));
+  app.add_option("--likelihood-min", opt.likelihood_min,
+                 "Windows per series before the likelihood scores (status warming until then)")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--novelty", opt.novelty,
+                 "Stream mode: a window whose max/min passes everything seen in the series by "
+                 "more than FRACTION x the seen range scores 1 (default: off)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->type_name("FRACTION");
+  app.add_option("--novelty-after", opt.novelty_after, "Windows per series before --novelty applies")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--rest", opt.rest,
+                 "Windows after an event's onset during which further detections repeat it "
+                 "(with --dedupe: scored just below the threshold); 0 = off")
+      ->check(CLI::Range(0, 100000000))
+      ->type_name("N");
+  app.add_option("--state", opt.state,
+                 "Keep each series' learnt state (adaptation, fallback history, events, stream "
+                 "mode) in FILE between runs")
+      ->envname("EP_SCORE_STATE")
+      ->type_name("FILE");
   app.add_option("--model-cache", opt.model_cache, "Models kept in memory (LRU)")
       ->check(CLI::Range(1, 10000000));
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");
   cli.add_inputs();
   if (auto code = cli.parse(argc, argv)) return *code;
   use_db = app.count("--db") > 0;
+  if (stream) {
+    if (app.count("--likelihood") == 0) opt.likelihood = 10;
+    if (app.count("--novelty") == 0) opt.novelty = 0.05;
+    if (app.count("--rest") == 0) opt.rest = 100;
+    opt.dedupe = true;
+  }
   // With --db, only a --models given here (not $MODEL_ARTEFACT_STORE or the config
   // file) overrides the models table.
   bool models_flag = false;

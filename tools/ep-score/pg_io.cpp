@@ -306,6 +306,12 @@ Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& 
   auto cur = load_cursor(c, tenant_id);
   if (!cur) return cur.status();
   Scorer scorer(opt, store);
+  Status state_status;
+  if (!opt.state.empty()) {
+    state_status = scorer.load_state(opt.state);
+    if (!state_status.is_ok() && state_status.code() != Code::kData) return state_status;
+    if (!state_status.is_ok()) log::error(state_status);
+  }
   Progress prog(db.progress, "windows scored");
   std::unordered_set<std::string> primed;  // metric ids whose history was replayed
   const int history = static_cast<int>(std::max(opt.fallback_history, opt.adapt_after));
@@ -342,29 +348,32 @@ Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& 
         continue;
       }
       if (primed.insert(metric_id).second) {
-        // Replay the series' preceding windows (output discarded) so the fallback's
-        // history, drift adaptation and event state carry over between runs.
-        auto prev = c.exec(std::string("SELECT r FROM (SELECT ") + kRecordSql +
-                               " AS r, f.window_end FROM features f "
-                               "JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
-                               "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
-                               "WHERE f.tenant_id = $2 AND f.metric_id = $3 AND f.window_end < "
-                               "(timestamptz 'epoch' + $4::int8 * interval '1 microsecond') "
-                               "ORDER BY f.window_end DESC LIMIT $5) x ORDER BY window_end",
-                           {db.tenant, tenant_id, metric_id, rows->str(i, 3), history});
-        if (!prev) return prev.status().with_context("features (history)");
-        Window pw;
-        for (int j = 0; j < prev->size(); ++j) {
-          if (!parse_window(prev->get(j, 0), doc, pw).is_ok()) continue;
-          // The series' model is looked up here, on its first window: report a model
-          // that cannot be used as score_window() would (the replay's output is not).
-          Status model_error;
-          (void)scorer.score(pw, model_error);
-          if (!model_error.is_ok()) {
-            ++summary.model_errors;
-            log::emit(log::Level::kError, SeriesKey{pw.tenant, pw.device, pw.metric}.to_string(),
-                      model_error.message() + " (scored by the fallback)", -1,
-                      model_error.code());
+        if (!scorer.has_state(SeriesKey{w.tenant, w.device, w.metric})) {
+          // Replay the series' preceding windows (output discarded) so the fallback's
+          // history, drift adaptation and event state carry over between runs (with
+          // --state they are in the state file instead).
+          auto prev = c.exec(std::string("SELECT r FROM (SELECT ") + kRecordSql +
+                                 " AS r, f.window_end FROM features f "
+                                 "JOIN metrics m ON m.tenant_id = f.tenant_id AND m.metric_id = f.metric_id "
+                                 "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
+                                 "WHERE f.tenant_id = $2 AND f.metric_id = $3 AND f.window_end < "
+                                 "(timestamptz 'epoch' + $4::int8 * interval '1 microsecond') "
+                                 "ORDER BY f.window_end DESC LIMIT $5) x ORDER BY window_end",
+                             {db.tenant, tenant_id, metric_id, rows->str(i, 3), history});
+          if (!prev) return prev.status().with_context("features (history)");
+          Window pw;
+          for (int j = 0; j < prev->size(); ++j) {
+            if (!parse_window(prev->get(j, 0), doc, pw).is_ok()) continue;
+            // The series' model is looked up here, on its first window: report a model
+            // that cannot be used as score_window() would (the replay's output is not).
+            Status model_error;
+            (void)scorer.score(pw, model_error);
+            if (!model_error.is_ok()) {
+              ++summary.model_errors;
+              log::emit(log::Level::kError, SeriesKey{pw.tenant, pw.device, pw.metric}.to_string(),
+                        model_error.message() + " (scored by the fallback)", -1,
+                        model_error.code());
+            }
           }
         }
         sink.remember(w, tenant_id, metric_id);
@@ -388,10 +397,13 @@ Status run_since_last(const Options& opt, const model::Source* store, pg::Conn& 
     if (n < kPageRows) break;
   }
   prog.finish();
+  // Saved only once every page's scores and cursor are committed: a failed run leaves
+  // the state matching the cursor, and the next run scores the same windows from it.
+  if (!opt.state.empty()) EP_RETURN_IF_ERROR(scorer.save_state(opt.state));
   if (summary.rejected > 0 || summary.model_errors > 0)
     return Status::data(std::to_string(summary.rejected) + " features rows rejected, " +
                         std::to_string(summary.model_errors) + " unreadable models");
-  return Status::ok();
+  return state_status;
 }
 
 }  // namespace ep::score

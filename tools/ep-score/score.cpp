@@ -1,13 +1,20 @@
 #include "score.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 
+#include "ep/fsutil.h"
 #include "ep/json.h"
 #include "ep/log.h"
 #include "ep/progress.h"
+#include "surprise.h"
 
 namespace ep::score {
 
@@ -100,6 +107,11 @@ double fallback_score(double z, double z0) {
 }
 
 struct Scorer::State {
+  bool from_state = false;  // loaded by --state
+  // The latest window scored (by end, then start): a window at or before it is scored
+  // again (an overlapping lookback, a rewritten features row) without changing the state.
+  bool scored_any = false;
+  TimeNs last_start = 0, last_end = 0;
   bool looked_up = false;
   SeriesKey model_key;  // the key the model was found under
   bool has_model = false;
@@ -111,6 +123,11 @@ struct Scorer::State {
   // Fallback history.
   std::vector<std::string> fb_names;
   std::deque<std::vector<double>> fb_rows;
+  // Stream mode.
+  std::optional<Likelihood> likelihood;
+  std::optional<RangeNovelty> range;
+  std::string candidate_label;  // the label should the window turn out anomalous
+  std::size_t rest_left = 0;
   // Events.
   bool in_event = false;
   double event_peak = 0;
@@ -195,6 +212,7 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
   }
   out.anomaly = out.score >= opt_.threshold;
   out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
+  if (stream_mode()) st.candidate_label = out.anomaly ? out.label : label_for(m.features, x, base, z);
   out.model = m.id();
   out.explanation = explain(m.features, shown, base, z, opt_.explain);
 
@@ -255,11 +273,12 @@ void Scorer::score_fallback(State& st, const Window& w, Score& out) {
   }
   out.score = best;
   out.anomaly = best >= opt_.threshold && best > 0;
-  if (out.anomaly) {
+  if (out.anomaly || stream_mode()) {
     std::vector<double> zl(z), bl(base);
     for (std::size_t f = 0; f < d; ++f)
       if (!std::isfinite(zl[f])) zl[f] = 0, bl[f] = row[f];
-    out.label = label_for(st.fb_names, row, bl, zl);
+    st.candidate_label = label_for(st.fb_names, row, bl, zl);
+    out.label = out.anomaly ? st.candidate_label : "normal";
   } else {
     out.label = "normal";
   }
@@ -279,6 +298,10 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   out.end = w.end;
   auto& st = states_[SeriesKey{w.tenant, w.device, w.metric}];
   if (!st) st = std::make_unique<State>();
+  const bool again = st->scored_any && (w.end < st->last_end ||
+                                        (w.end == st->last_end && w.start <= st->last_start));
+  std::optional<State> before;
+  if (again) before.emplace(*st);
   auto m = model_for(*st, w, model_error);
   if (m) {
     st->fb_rows.clear();  // the fallback's history is no longer needed
@@ -287,8 +310,19 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   } else {
     score_fallback(*st, w, out);
   }
-  if (out.anomaly) {
+  if (stream_mode()) post_process(*st, w, s);
+  const bool resting = st->rest_left > 0;
+  if (resting && --st->rest_left == 0) st->in_event = false;  // the rest period is over
+  if (out.anomaly && resting) {
+    // Within the rest period after an onset: the same event, whatever its score.
+    if (opt_.dedupe) {
+      s.repeat = true;
+      out.score = std::min(out.score, std::nextafter(opt_.threshold, 0.0));
+    }
+    st->normal_run = 0;
+  } else if (out.anomaly) {
     s.onset = !st->in_event;
+    if (s.onset && opt_.rest > 0) st->rest_left = opt_.rest;
     if (s.onset || out.score > st->event_peak + 0.5 * (1 - st->event_peak)) {
       st->event_peak = out.score;
     } else if (opt_.dedupe) {
@@ -300,7 +334,277 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   } else if (++st->normal_run >= std::max<std::size_t>(opt_.event_gap, 1)) {
     st->in_event = false;
   }
+  if (again) {
+    *st = std::move(*before);
+  } else {
+    st->scored_any = true;
+    st->last_start = w.start;
+    st->last_end = w.end;
+  }
   return s;
+}
+
+void Scorer::post_process(State& st, const Window& w, Scored& s) {
+  Score& out = s.score;
+  if (opt_.likelihood > 0) {
+    if (!st.likelihood) st.likelihood.emplace(opt_.likelihood, opt_.likelihood_history, opt_.likelihood_min);
+    const double l = st.likelihood->push(out.score);
+    if (l < 0) {
+      out.score = 0;
+      out.status = "warming";
+    } else {
+      out.score = l;
+    }
+  }
+  if (opt_.novelty >= 0) {
+    if (!st.range) st.range.emplace(opt_.novelty, opt_.novelty_after);
+    const double* mx = w.feature("max");
+    const double* mn = w.feature("min");
+    const double* last = w.feature("last");
+    if (!last) last = w.feature("mean");
+    const double hi = mx ? *mx : last ? *last : std::nan("");
+    const double lo = mn ? *mn : last ? *last : std::nan("");
+    s.novel = st.range->push(lo, hi);
+    if (s.novel != 0) {
+      out.score = 1.0;
+      // First in the explanation: the value beyond the seen range, the edge it passed
+      // as the baseline, and z = how far beyond, in units of the seen range.
+      const double edge = s.novel > 0 ? st.range->previous_high() : st.range->previous_low();
+      const double width = st.range->previous_high() - st.range->previous_low();
+      const double v = s.novel > 0 ? hi : lo;
+      Explanation e{mx || mn ? (s.novel > 0 ? "max" : "min") : (w.feature("last") ? "last" : "mean"),
+                    v, edge, width > 0 ? (v - edge) / width : (v > edge ? 1.0 : -1.0)};
+      std::erase_if(out.explanation, [&](const Explanation& x) { return x.feature == e.feature; });
+      out.explanation.insert(out.explanation.begin(), e);
+      if (out.explanation.size() > std::max<std::size_t>(opt_.explain, 1))
+        out.explanation.resize(std::max<std::size_t>(opt_.explain, 1));
+    }
+  }
+  out.anomaly = out.score >= opt_.threshold;
+  if (!out.anomaly) {
+    out.label = "normal";
+  } else if (s.novel != 0 && (st.candidate_label.empty() || st.candidate_label == "stuck" ||
+                              st.candidate_label == "missingness")) {
+    out.label = s.novel > 0 ? "spike" : "drop";
+  } else {
+    out.label = st.candidate_label.empty() ? (s.novel < 0 ? "drop" : "spike") : st.candidate_label;
+  }
+  st.candidate_label.clear();
+}
+
+namespace {
+
+constexpr std::string_view kStateFormat = "ep-score-state";
+constexpr int kStateVersion = 1;
+
+void write_row(JsonWriter& w, const std::vector<double>& row) {
+  w.start_array();
+  for (double v : row) w.num(v);  // NaN (absent) is written as null
+  w.end_array();
+}
+
+Result<std::vector<double>> read_row(const rapidjson::Value& v, const std::string& what) {
+  if (!v.IsArray()) return Status::data(what + ": expected an array");
+  std::vector<double> row;
+  row.reserve(v.Size());
+  for (const auto& x : v.GetArray()) {
+    if (x.IsNumber()) row.push_back(x.GetDouble());
+    else if (x.IsNull()) row.push_back(std::nan(""));
+    else return Status::data(what + ": expected numbers or null");
+  }
+  return row;
+}
+
+Result<std::deque<std::vector<double>>> read_rows(const rapidjson::Value& o, const char* key,
+                                                  const std::string& path) {
+  std::deque<std::vector<double>> rows;
+  auto it = o.FindMember(key);
+  if (it == o.MemberEnd()) return rows;
+  if (!it->value.IsArray()) return Status::data(json_path(path, key) + ": expected an array");
+  std::size_t i = 0;
+  for (const auto& r : it->value.GetArray()) {
+    auto row = read_row(r, json_path(path, key) + "[" + std::to_string(i++) + "]");
+    if (!row) return row.status();
+    rows.push_back(std::move(*row));
+  }
+  return rows;
+}
+
+}  // namespace
+
+bool Scorer::has_state(const SeriesKey& k) const {
+  auto it = states_.find(k);
+  return it != states_.end() && it->second->from_state;
+}
+
+Status Scorer::save_state(const std::string& path) const {
+  JsonWriter w;
+  w.start_object();
+  w.kv("format", kStateFormat);
+  w.kv("version", kStateVersion);
+  w.key("series");
+  w.start_array();
+  for (const auto& [key, st] : states_) {
+    w.start_object();
+    w.kv("tenant", key.tenant);
+    w.kv("device", key.device);
+    w.kv("metric", key.metric);
+    if (!st->model_id.empty()) {
+      w.kv("model", st->model_id);
+      w.key("offset");
+      write_row(w, st->offset);
+      w.key("recent");
+      w.start_array();
+      for (const auto& r : st->recent) write_row(w, r);
+      w.end_array();
+      w.kv("anomalous_run", static_cast<std::int64_t>(st->anomalous_run));
+    }
+    if (!st->fb_names.empty()) {
+      w.key("fallback_features");
+      w.start_array();
+      for (const auto& n : st->fb_names) w.str(n);
+      w.end_array();
+      w.key("fallback_rows");
+      w.start_array();
+      for (const auto& r : st->fb_rows) write_row(w, r);
+      w.end_array();
+    }
+    w.kv("in_event", st->in_event);
+    w.kv("event_peak", st->event_peak);
+    w.kv("normal_run", static_cast<std::int64_t>(st->normal_run));
+    w.kv("rest_left", static_cast<std::int64_t>(st->rest_left));
+    if (st->scored_any) {
+      w.kv("last_start", static_cast<std::int64_t>(st->last_start));
+      w.kv("last_end", static_cast<std::int64_t>(st->last_end));
+    }
+    if (st->likelihood) {
+      w.key("likelihood");
+      st->likelihood->save(w);
+    }
+    if (st->range) {
+      w.key("range");
+      st->range->save(w);
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  std::string text = w.take();
+  text += '\n';
+  return fs::write_file_atomic(path, text).with_context("--state " + path);
+}
+
+Status Scorer::load_state(const std::string& path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0 && errno == ENOENT) return Status::ok();  // first run
+  auto text = fs::read_file(path);
+  if (!text) return text.status().with_context("--state");
+  auto fail = [&](const Status& why) {
+    states_.clear();
+    std::string aside = path + ".corrupt";
+    Status st = Status::data("--state " + path + ": " + why.message() +
+                             "; starting from a fresh state");
+    if (std::rename(path.c_str(), aside.c_str()) == 0)
+      st = Status::data(st.message() + " (the file was moved to " + aside + ")");
+    return st;
+  };
+  rapidjson::Document doc;
+  if (Status p = parse_json(*text, doc); !p) return fail(p);
+  if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
+  auto fmt = get_string(doc, "format");
+  if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));
+  auto ver = get_number(doc, "version");
+  if (!ver || *ver != kStateVersion)
+    return fail(Status::data("version: expected " + std::to_string(kStateVersion)));
+  auto series = doc.FindMember("series");
+  if (series == doc.MemberEnd() || !series->value.IsArray())
+    return fail(Status::data("series: expected an array"));
+  std::size_t i = 0;
+  for (const auto& o : series->value.GetArray()) {
+    const std::string at = "series[" + std::to_string(i++) + "]";
+    if (!o.IsObject()) return fail(Status::data(at + ": expected an object"));
+    auto tenant = get_string(o, "tenant", at);
+    auto device = get_string(o, "device", at);
+    auto metric = get_string(o, "metric", at);
+    if (!tenant) return fail(tenant.status());
+    if (!device) return fail(device.status());
+    if (!metric) return fail(metric.status());
+    auto st = std::make_unique<State>();
+    st->from_state = true;
+    if (auto m = opt_string(o, "model")) {
+      st->model_id = std::string(*m);
+      auto off = o.FindMember("offset");
+      if (off == o.MemberEnd()) return fail(Status::data(json_path(at, "offset") + ": missing"));
+      auto row = read_row(off->value, json_path(at, "offset"));
+      if (!row) return fail(row.status());
+      st->offset = std::move(*row);
+      auto recent = read_rows(o, "recent", at);
+      if (!recent) return fail(recent.status());
+      st->recent = std::move(*recent);
+      for (const auto& r : st->recent)
+        if (r.size() != st->offset.size())
+          return fail(Status::data(json_path(at, "recent") + ": rows differ from offset in length"));
+      auto run = get_number(o, "anomalous_run", at);
+      if (!run) return fail(run.status());
+      st->anomalous_run = static_cast<std::size_t>(std::max(0.0, *run));
+    }
+    if (auto names = o.FindMember("fallback_features"); names != o.MemberEnd()) {
+      if (!names->value.IsArray())
+        return fail(Status::data(json_path(at, "fallback_features") + ": expected an array"));
+      for (const auto& n : names->value.GetArray()) {
+        if (!n.IsString())
+          return fail(Status::data(json_path(at, "fallback_features") + ": expected strings"));
+        st->fb_names.emplace_back(n.GetString(), n.GetStringLength());
+      }
+      auto rows = read_rows(o, "fallback_rows", at);
+      if (!rows) return fail(rows.status());
+      st->fb_rows = std::move(*rows);
+      for (const auto& r : st->fb_rows)
+        if (r.size() > st->fb_names.size())
+          return fail(Status::data(json_path(at, "fallback_rows") + ": a row longer than fallback_features"));
+    }
+    auto in_event = o.FindMember("in_event");
+    if (in_event == o.MemberEnd() || !in_event->value.IsBool())
+      return fail(Status::data(json_path(at, "in_event") + ": expected true or false"));
+    st->in_event = in_event->value.GetBool();
+    auto peak = get_number(o, "event_peak", at);
+    auto normal = get_number(o, "normal_run", at);
+    auto rest = get_number(o, "rest_left", at);
+    if (!peak) return fail(peak.status());
+    if (!normal) return fail(normal.status());
+    if (!rest) return fail(rest.status());
+    st->event_peak = *peak;
+    st->normal_run = static_cast<std::size_t>(std::max(0.0, *normal));
+    st->rest_left = static_cast<std::size_t>(std::max(0.0, *rest));
+    auto ls = o.FindMember("last_start");
+    auto le = o.FindMember("last_end");
+    if (ls != o.MemberEnd() || le != o.MemberEnd()) {
+      if (ls == o.MemberEnd() || le == o.MemberEnd() || !ls->value.IsInt64() || !le->value.IsInt64())
+        return fail(Status::data(json_path(at, "last_end") + ": expected last_start and last_end in ns"));
+      st->scored_any = true;
+      st->last_start = ls->value.GetInt64();
+      st->last_end = le->value.GetInt64();
+    }
+    if (auto lk = o.FindMember("likelihood"); lk != o.MemberEnd() && opt_.likelihood > 0) {
+      st->likelihood.emplace(opt_.likelihood, opt_.likelihood_history, opt_.likelihood_min);
+      if (Status l = st->likelihood->load(lk->value); !l) {
+        // Another --likelihood window than the one the state was kept with: start the
+        // likelihood afresh rather than mix the two.
+        log::warn("--state " + path + ": " + json_path(at, "likelihood") + ": " + l.message() +
+                  "; the likelihood of " + std::string(*tenant) + "/" + std::string(*device) +
+                  "/" + std::string(*metric) + " starts afresh");
+        st->likelihood.reset();
+      }
+    }
+    if (auto rg = o.FindMember("range"); rg != o.MemberEnd() && opt_.novelty >= 0) {
+      st->range.emplace(opt_.novelty, opt_.novelty_after);
+      if (Status r = st->range->load(rg->value); !r)
+        return fail(Status::data(json_path(at, "range") + ": " + r.message()));
+    }
+    states_[SeriesKey{std::string(*tenant), std::string(*device), std::string(*metric)}] =
+        std::move(st);
+  }
+  return Status::ok();
 }
 
 std::string to_record(const Scored& s) {
@@ -333,6 +637,12 @@ bool score_window(Scorer& scorer, const Window& w, RecordWriter& out, ScoreSink*
 Status run(const Options& opt, const model::Source* store, LineReader& in, RecordWriter& out,
            bool strict, bool progress, Summary& summary, ScoreSink* sink) {
   Scorer scorer(opt, store);
+  Status state_status;
+  if (!opt.state.empty()) {
+    state_status = scorer.load_state(opt.state);
+    if (!state_status.is_ok() && state_status.code() != Code::kData) return state_status;
+    if (!state_status.is_ok()) log::error(state_status);
+  }
   bool warned_cache = false;
   Progress prog(progress, "windows scored");
   Line line;
@@ -370,13 +680,14 @@ Status run(const Options& opt, const model::Source* store, LineReader& in, Recor
   }
   prog.finish();
   if (!sink_status.is_ok()) return sink_status;
+  if (!opt.state.empty()) EP_RETURN_IF_ERROR(scorer.save_state(opt.state));
   if (!in.status().is_ok()) return in.status();
   if (summary.rejected > 0 && strict)
     return Status::data("stopped at the first rejected record (--strict)");
   if (summary.rejected > 0 || summary.model_errors > 0)
     return Status::data(std::to_string(summary.rejected) + " input records rejected, " +
                         std::to_string(summary.model_errors) + " unreadable models");
-  return Status::ok();
+  return state_status;
 }
 
 }  // namespace ep::score

@@ -46,6 +46,15 @@ struct Options {
   // per event plus escalations.
   bool dedupe = false;
   std::size_t model_cache = 1024;    // models kept in memory (LRU)
+  // Stream mode (surprise.h; all off by default). Per series, in memory for the run.
+  std::size_t likelihood = 0;            // short window of the anomaly likelihood; 0 = off
+  std::size_t likelihood_history = 8640; // windows of score history it compares against
+  std::size_t likelihood_min = 100;      // windows before it scores (status "warming")
+  double novelty = -1;                   // range novelty tolerance (fraction of range); < 0 off
+  std::size_t novelty_after = 100;       // windows before range novelty applies
+  std::size_t rest = 0;                  // windows after an onset whose detections repeat it
+  // --state FILE: per-series state carried between runs ("" = in memory for the run).
+  std::string state;
 };
 
 // Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
@@ -60,6 +69,7 @@ struct Scored {
   Score score;
   bool onset = false;   // first anomalous window of an event in this series
   bool repeat = false;  // --dedupe: an ongoing event's window, score capped
+  int novel = 0;        // range novelty: +1 above, -1 below everything seen before
 };
 
 class Scorer {
@@ -72,6 +82,15 @@ class Scorer {
   Scored score(const Window& w, Status& model_error);
 
   std::size_t series() const { return states_.size(); }
+
+  // --state: what each series has learnt in this and earlier runs — baseline adaptation,
+  // fallback history, event and rest state, likelihood and seen range. A missing file
+  // is a fresh start; an unreadable one is moved aside to FILE.corrupt and reported
+  // (kData), and scoring goes on from a fresh start. save_state() writes atomically.
+  Status load_state(const std::string& path);
+  Status save_state(const std::string& path) const;
+  // True when --state held this series (Postgres mode then skips its history replay).
+  bool has_state(const SeriesKey& k) const;
   std::int64_t model_loads() const { return loads_; }
 
  private:
@@ -84,6 +103,9 @@ class Scorer {
   std::shared_ptr<const model::Model> cache_get(const SeriesKey& k, Status& err, bool& found);
   void score_model(State& st, const model::Model& m, const Window& w, Score& out);
   void score_fallback(State& st, const Window& w, Score& out);
+  // Stream mode: likelihood and range novelty on top of the model/fallback score.
+  void post_process(State& st, const Window& w, Scored& s);
+  bool stream_mode() const { return opt_.likelihood > 0 || opt_.novelty >= 0; }
 
   Options opt_;
   const model::Source* store_;
