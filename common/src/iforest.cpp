@@ -12,13 +12,6 @@ namespace ep::iforest {
 
 namespace {
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 constexpr double kEulerGamma = 0.5772156649015329;
 constexpr std::uint16_t kLeafTag = 0xFFFF;
 constexpr int kMaxDecodeDepth = 64;
@@ -255,35 +248,6 @@ void encode_node(const Tree& t, std::size_t i, std::string& out) {
 }
 
 }  // namespace
-
-// ---- Rng
-Rng::Rng(std::uint64_t seed) {
-  std::uint64_t st = seed;
-  for (auto& s : s_) s = splitmix64(st);
-}
-
-std::uint64_t Rng::next() {
-  const std::uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = std::rotl(s_[3], 45);
-  return result;
-}
-
-double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
-std::uint64_t Rng::below(std::uint64_t n) {
-  // Reject the top partial bucket so every residue is equally likely.
-  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  std::uint64_t v;
-  do v = next();
-  while (v >= limit);
-  return v % n;
-}
 
 std::uint64_t mix64(std::uint64_t x) {
   std::uint64_t st = x;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <type_traits>
 
 using namespace ep::iforest;
 
@@ -37,6 +38,10 @@ TEST(AveragePathLength, MatchesHandComputedValues) {
   // c(256) = 2 (ln 255 + gamma) - 2*255/256 = 10.244770...
   EXPECT_NEAR(average_path_length(256), 10.24477, 1e-5);
 }
+
+// One generator for the forest and ep-sim (ep/rng.h), so there is one place to keep
+// reproducible.
+static_assert(std::is_same_v<Rng, ep::Rng>);
 
 TEST(Rng, SameSeedSameSequenceAndBoundedDraws) {
   Rng a(42), b(42), c(43);

@@ -26,23 +26,14 @@
 #include <string_view>
 #include <vector>
 
+#include "ep/rng.h"
 #include "ep/status.h"
 
 namespace ep::iforest {
 
-// xoshiro256** (Blackman & Vigna), seeded through splitmix64.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed);
-  std::uint64_t next();
-  // Uniform double in [0, 1) from the top 53 bits.
-  double uniform();
-  // Uniform integer in [0, n) without modulo bias (rejection); n > 0.
-  std::uint64_t below(std::uint64_t n);
-
- private:
-  std::uint64_t s_[4];
-};
+// xoshiro256** seeded through splitmix64 (ep/rng.h); the forest draws with uniform()
+// and below() only.
+using Rng = ep::Rng;
 
 // splitmix64 finaliser: mixes a 64-bit value (used to derive per-series seeds).
 std::uint64_t mix64(std::uint64_t x);
