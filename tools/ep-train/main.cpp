@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 10000000));
   app.add_option("--min-windows", opt.min_windows, "Fewer windows: no model for the series")
       ->check(CLI::Range(2, 10000000));
-  app.add_option("--threads", opt.threads, "Series trained in parallel")->check(CLI::Range(1, 64));
+  app.add_option("--threads", opt.threads, "Threads parsing input and training series")
+      ->check(CLI::Range(1, 64));
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");
   app.add_flag("--list", list, "List stored models (one record per version) and exit");
   app.add_option("--show", show, "Print the artefact of SERIES (tenant/device/metric[@N])")
