@@ -229,11 +229,12 @@ void Trainer::add(const Window& w) {
   if (expected_index_ != kNoFeature && w.expected > 0)
     put(expected_index_, static_cast<double>(w.expected));
   // Consecutive windows are often of one series: reuse its buffer without hashing.
-  const std::string& device =
-      opt_.group_by == GroupBy::kMetric ? std::string(model::kGroupDevice) : w.device;
+  const std::string_view device = opt_.group_by == GroupBy::kMetric
+                                      ? std::string_view(model::kGroupDevice)
+                                      : std::string_view(w.device);
   if (!recent_buffer_ || recent_key_.metric != w.metric || recent_key_.device != device ||
       recent_key_.tenant != w.tenant) {
-    recent_key_ = SeriesKey{w.tenant, device, w.metric};
+    recent_key_ = SeriesKey{w.tenant, std::string(device), w.metric};
     auto& buf = buffers_[recent_key_];
     if (!buf) buf = std::make_unique<Buffer>();
     recent_buffer_ = buf.get();
