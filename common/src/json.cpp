@@ -36,6 +36,11 @@ Status parse_status(const rapidjson::Document& doc) {
 }  // namespace
 
 Status parse_json(std::string_view text, rapidjson::Document& doc) {
+  // A Document reused line after line keeps every earlier line's nodes in its pool
+  // allocator (Parse does not free them): empty the pool first, so a long stream runs in
+  // constant memory.
+  doc.SetNull();
+  doc.GetAllocator().Clear();
   doc.Parse(text.data(), text.size());
   return parse_status(doc);
 }

@@ -66,3 +66,17 @@ TEST(Records, ValidName) {
   EXPECT_FALSE(valid_name("a b"));
   EXPECT_FALSE(valid_name(std::string(129, 'a')));
 }
+
+TEST(ParseJson, ReusedDocumentRunsInConstantMemory) {
+  // A tool parses every line of a stream into one Document: the pool must not keep
+  // earlier lines (it did: 600 MB after a million windows).
+  std::string line = R"({"kind":"window","tenant":"acme","device":"d","metric":"m","features":{)";
+  for (int i = 0; i < 40; ++i) line += "\"f" + std::to_string(i) + "\":" + std::to_string(i) + ".5,";
+  line += R"("last":1}})";
+  rapidjson::Document d;
+  ASSERT_TRUE(parse_json(line, d).is_ok());
+  const std::size_t one = d.GetAllocator().Size();
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(parse_json(line, d).is_ok());
+  EXPECT_LE(d.GetAllocator().Size(), 2 * one + 65536);
+  EXPECT_EQ(d["features"]["f39"].GetDouble(), 39.5);  // still the parsed line
+}
