@@ -192,6 +192,18 @@ print(len(api))
 EOPY
 ) || fail "ep-api anomalies"
 step "ep-api: $devices devices, $api_loaded batches, $api_anoms anomalies in Postgres"
+
+step "db mode (EP_STORE=db: models table, ep-score --since-last)"
+EP_STORE=db "$job" train >/dev/null 2>"$work/train-db.err" || { cat "$work/train-db.err" >&2; fail "edgepulse-job train (db)"; }
+[ "$(sql "SELECT count(*) FROM models WHERE active")" -gt 0 ] || fail "ep-train --db stored no models"
+# ep-score must read the table, not the model directory: empty the directory first.
+rm -rf "$MODEL_ARTEFACT_STORE"/*
+EP_STORE=db "$job" score >/dev/null 2>"$work/score-dbjob.err" || { cat "$work/score-dbjob.err" >&2; fail "edgepulse-job score (db)"; }
+grep -q "models from the models table" "$work/score-dbjob.err" || fail "ep-score did not take models from the table"
+by_model=$(sql "SELECT count(*) FROM anomaly_scores a JOIN models m ON a.model = 'demo/' || m.name || '@' || m.version")
+[ "$by_model" -gt 0 ] || fail "no score names a model of the models table"
+EP_STORE=db "$job" score >/dev/null 2>"$work/score-dbjob2.err" || { cat "$work/score-dbjob2.err" >&2; fail "second edgepulse-job score (db)"; }
+step "db mode: $(sql "SELECT count(*) FROM models WHERE active") models from the table scored $by_model windows"
 echo "e2e: ok"
 if [ -n "${EP_DEMO:-}" ]; then
   cat <<EOD
