@@ -86,7 +86,11 @@ class Receiver(BaseHTTPRequestHandler):
                 record["data"] = event.get("data", {})
                 handle(event)
             status = 204
-        print(json.dumps(record), flush=True)
+        # One write per line under the lock: requests are handled on several threads, and
+        # print() writes the text and the newline separately (lines could interleave).
+        with self.lock:
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -123,7 +123,7 @@ set -e
 before=$(wc -l <"$work/received.ndjson")
 "$job" score 2>"$work/score2.err" || fail "second edgepulse-job score"
 
-python3 - "$work/received.ndjson" "$work/truth.ndjson" "$before" <<'EOPY' || fail "alert assertions"
+python3 - "$work/received.ndjson" "$work/truth.ndjson" "$before" 2>"$work/zz-assertions.err" <<'EOPY' || fail "alert assertions"
 import json, sys
 from datetime import datetime
 recv = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -155,6 +155,7 @@ print(f"e2e: {len(detectable)} injected spikes/drops/drifts each alerted once; {
       f"in all; {len(dups)} duplicate deliveries recognised; all signatures valid; "
       f"other anomalies: {', '.join(others) or 'none'}", file=sys.stderr)
 EOPY
+cat "$work/zz-assertions.err" >&2
 
 step "scores into Postgres for ep-api (ep-score --db)"
 # ep-score stores every score in anomaly_scores and still echoes the records; running it
