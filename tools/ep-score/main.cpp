@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
                  "mode) in FILE between runs")
       ->envname("EP_SCORE_STATE")
       ->type_name("FILE");
+  app.add_option("--state-windows", opt.state_windows,
+                 "With --state: latest results kept per series, so a window that comes again "
+                 "unchanged gets the same record (0 = none)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--model-cache", opt.model_cache, "Models kept in memory (LRU)")
       ->check(CLI::Range(1, 10000000));
   app.add_option("--max-line-bytes", max_line, "Longest accepted input line");

@@ -106,12 +106,39 @@ double fallback_score(double z, double z0) {
   return z2 / (z2 + z0 * z0);
 }
 
+namespace {
+
+// FNV-1a over a window's n, expected and feature names and value bits.
+std::uint64_t features_hash(const Window& w) {
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
+  };
+  mix(&w.n, sizeof w.n);
+  mix(&w.expected, sizeof w.expected);
+  for (const auto& f : w.features) {
+    mix(f.name.data(), f.name.size() + 1 /* the terminator separates names */);
+    mix(&f.value, sizeof f.value);
+  }
+  return h;
+}
+
+}  // namespace
+
 struct Scorer::State {
   bool from_state = false;  // loaded by --state
   // The latest window scored (by end, then start): a window at or before it is scored
   // again (an overlapping lookback, a rewritten features row) without changing the state.
   bool scored_any = false;
   TimeNs last_start = 0, last_end = 0;
+  // With --state: the latest results, oldest first (Options::state_windows at most).
+  struct Result {
+    TimeNs start = 0, end = 0;
+    std::uint64_t features = 0;  // hash of the window's n, expected and features
+    Scored scored;
+  };
+  std::deque<Result> results;
   bool looked_up = false;
   SeriesKey model_key;  // the key the model was found under
   bool has_model = false;
@@ -300,6 +327,12 @@ Scored Scorer::score(const Window& w, Status& model_error) {
   if (!st) st = std::make_unique<State>();
   const bool again = st->scored_any && (w.end < st->last_end ||
                                         (w.end == st->last_end && w.start <= st->last_start));
+  const bool keep = !opt_.state.empty() && opt_.state_windows > 0;
+  const std::uint64_t hash = keep ? features_hash(w) : 0;
+  if (again && keep) {
+    for (const auto& r : st->results)
+      if (r.start == w.start && r.end == w.end && r.features == hash) return r.scored;
+  }
   std::optional<State> before;
   if (again) before.emplace(*st);
   auto m = model_for(*st, w, model_error);
@@ -340,6 +373,10 @@ Scored Scorer::score(const Window& w, Status& model_error) {
     st->scored_any = true;
     st->last_start = w.start;
     st->last_end = w.end;
+    if (keep) {
+      st->results.push_back({w.start, w.end, hash, s});
+      while (st->results.size() > opt_.state_windows) st->results.pop_front();
+    }
   }
   return s;
 }
@@ -395,6 +432,12 @@ void Scorer::post_process(State& st, const Window& w, Scored& s) {
 namespace {
 
 constexpr std::string_view kStateFormat = "ep-score-state";
+
+std::string hex_u64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 constexpr int kStateVersion = 1;
 
 void write_row(JsonWriter& w, const std::vector<double>& row) {
@@ -477,6 +520,21 @@ Status Scorer::save_state(const std::string& path) const {
       w.kv("last_start", static_cast<std::int64_t>(st->last_start));
       w.kv("last_end", static_cast<std::int64_t>(st->last_end));
     }
+    if (!st->results.empty()) {
+      w.key("results");
+      w.start_array();
+      for (const auto& r : st->results) {
+        w.start_object();
+        w.kv("start", static_cast<std::int64_t>(r.start));
+        w.kv("end", static_cast<std::int64_t>(r.end));
+        w.kv("features", hex_u64(r.features));
+        w.kv("novel", r.scored.novel);
+        w.key("record");
+        w.raw(to_record(r.scored));
+        w.end_object();
+      }
+      w.end_array();
+    }
     if (st->likelihood) {
       w.key("likelihood");
       st->likelihood->save(w);
@@ -509,7 +567,10 @@ Status Scorer::load_state(const std::string& path) {
     return st;
   };
   rapidjson::Document doc;
-  if (Status p = parse_json(*text, doc); !p) return fail(p);
+  // Full precision: every number must read back as the double that was written.
+  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text->data(), text->size());
+  if (doc.HasParseError())
+    return fail(Status::data("invalid JSON at byte " + std::to_string(doc.GetErrorOffset())));
   if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
   auto fmt = get_string(doc, "format");
   if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));
@@ -584,6 +645,43 @@ Status Scorer::load_state(const std::string& path) {
       st->scored_any = true;
       st->last_start = ls->value.GetInt64();
       st->last_end = le->value.GetInt64();
+    }
+    if (auto rs = o.FindMember("results"); rs != o.MemberEnd()) {
+      if (!rs->value.IsArray()) return fail(Status::data(json_path(at, "results") + ": expected an array"));
+      std::size_t k = 0;
+      for (const auto& r : rs->value.GetArray()) {
+        const std::string rat = json_path(at, "results") + "[" + std::to_string(k++) + "]";
+        if (!r.IsObject()) return fail(Status::data(rat + ": expected an object"));
+        auto start = r.FindMember("start");
+        auto end = r.FindMember("end");
+        auto hash = opt_string(r, "features");
+        auto rec = r.FindMember("record");
+        if (start == r.MemberEnd() || end == r.MemberEnd() || !start->value.IsInt64() ||
+            !end->value.IsInt64() || !hash || hash->size() != 16 || rec == r.MemberEnd() ||
+            !rec->value.IsObject())
+          return fail(Status::data(rat + ": expected start, end (ns), features (16 hex digits) and record"));
+        State::Result res;
+        res.start = start->value.GetInt64();
+        res.end = end->value.GetInt64();
+        try {
+          res.features = std::stoull(std::string(*hash), nullptr, 16);
+        } catch (const std::exception&) {
+          return fail(Status::data(rat + ".features: not hexadecimal"));
+        }
+        if (Status p = parse_record(rec->value, res.scored.score); !p)
+          return fail(Status::data(rat + ".record: " + p.message()));
+        res.scored.score.start = res.start;  // records carry ms; the key is exact
+        res.scored.score.end = res.end;
+        auto flag = [&](const char* name) {
+          auto f = rec->value.FindMember(name);
+          return f != rec->value.MemberEnd() && f->value.IsBool() && f->value.GetBool();
+        };
+        res.scored.onset = flag("onset");
+        res.scored.repeat = flag("repeat");
+        if (auto nv = r.FindMember("novel"); nv != r.MemberEnd() && nv->value.IsInt())
+          res.scored.novel = nv->value.GetInt();
+        st->results.push_back(std::move(res));
+      }
     }
     if (auto lk = o.FindMember("likelihood"); lk != o.MemberEnd() && opt_.likelihood > 0) {
       st->likelihood.emplace(opt_.likelihood, opt_.likelihood_history, opt_.likelihood_min);

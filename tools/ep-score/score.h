@@ -55,6 +55,9 @@ struct Options {
   std::size_t rest = 0;                  // windows after an onset whose detections repeat it
   // --state FILE: per-series state carried between runs ("" = in memory for the run).
   std::string state;
+  // With --state: results kept per series so a window that comes again with the same
+  // features gets the same score record as the first time (overlapping lookbacks).
+  std::size_t state_windows = 16;
 };
 
 // Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
