@@ -54,23 +54,7 @@ std::string artefact(const std::string& device, const std::string& metric, int v
 }
 
 // A migrated database with series acme/d/m.
-class PgWithSeries : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(db_.ok());
-    db_.migrate();
-    c_ = db_.connect();
-    ASSERT_TRUE(c_.connected());
-    auto a = eptest::create_series(c_, "acme", "d", "m");
-    tenant_id_ = a.tenant_id;
-    metric_d_ = a.metric_id;
-    ASSERT_FALSE(metric_d_.empty());
-  }
-
-  eptest::TempDatabase db_;
-  ep::pg::Conn c_;
-  std::string tenant_id_, metric_d_;
-};
+using PgWithSeries = eptest::SeriesDbTest;
 
 class ModelsTable : public PgWithSeries {
  protected:
@@ -96,9 +80,9 @@ class ModelsTable : public PgWithSeries {
 };
 
 TEST_F(ModelsTable, CurrentModelIsTheHighestActiveVersion) {
-  insert("d/m", 1, metric_d_, false);
-  insert("d/m", 2, metric_d_, true);
-  insert("d/m", 3, metric_d_, false);  // rolled back
+  insert("d/m", 1, metric_id_, false);
+  insert("d/m", 2, metric_id_, true);
+  insert("d/m", 3, metric_id_, false);  // rolled back
   ep::score::DbModelSource src(c_);
   auto m = src.load({"acme", "d", "m"});
   ASSERT_TRUE(m.is_ok()) << m.status().message();
@@ -127,7 +111,7 @@ TEST_F(ModelsTable, WhatIsNotThereIsNotFound) {
       << "a tenant without models";
   EXPECT_EQ(src.load({"ghost", "d", "m"}).status().code(), ep::Code::kNotFound)
       << "an unknown tenant";
-  insert("d/m", 1, metric_d_, true);
+  insert("d/m", 1, metric_id_, true);
   EXPECT_EQ(src.load({"acme", "d", "m"}).status().code(), ep::Code::kNotFound)
       << "the tenant's active rows are read once per run";
   ep::score::DbModelSource next_run(c_);
@@ -142,7 +126,7 @@ TEST_F(ModelsTable, RowOfAnotherSeriesIsNotUsed) {
 }
 
 TEST_F(ModelsTable, ArtefactNotMatchingTheShaColumnIsDataNamingTheModel) {
-  insert("d/m", 1, metric_d_, true);
+  insert("d/m", 1, metric_id_, true);
   EP_ASSERT_OK(c_.run("UPDATE models SET artefact = artefact || '\\x20'::bytea"));
   ep::score::DbModelSource src(c_);
   auto m = src.load({"acme", "d", "m"});
@@ -160,7 +144,7 @@ TEST_F(ModelsTable, EditedArtefactWithARecomputedShaFailsItsOwnChecksum) {
   auto pos = text.find("\"windows\":64");
   ASSERT_NE(pos, std::string::npos);
   text.replace(pos, 12, "\"windows\":65");
-  insert("d/m", 1, metric_d_, true, text);  // sha256 column of the edited bytes
+  insert("d/m", 1, metric_id_, true, text);  // sha256 column of the edited bytes
   ep::score::DbModelSource src(c_);
   auto m = src.load({"acme", "d", "m"});
   ASSERT_EQ(m.status().code(), ep::Code::kData);
@@ -169,7 +153,7 @@ TEST_F(ModelsTable, EditedArtefactWithARecomputedShaFailsItsOwnChecksum) {
 }
 
 TEST_F(ModelsTable, RowHoldingAnotherModelsArtefactIsData) {
-  insert("d/m", 1, metric_d_, true, artefact("d2", "m", 1));
+  insert("d/m", 1, metric_id_, true, artefact("d2", "m", 1));
   insert("d2/m", 1, metric_d2_, true, artefact("d2", "m", 2));
   ep::score::DbModelSource src(c_);
   EXPECT_EQ(src.load({"acme", "d", "m"}).status().message(),
@@ -179,8 +163,8 @@ TEST_F(ModelsTable, RowHoldingAnotherModelsArtefactIsData) {
 }
 
 TEST_F(ModelsTable, ScorerReadsEachArtefactOnceAndNamesItInTheRecords) {
-  insert("d/m", 1, metric_d_, false);
-  insert("d/m", 2, metric_d_, true);
+  insert("d/m", 1, metric_id_, false);
+  insert("d/m", 2, metric_id_, true);
   insert("*/m", 3, nullptr, true);
   ep::score::DbModelSource src(c_);
   ep::score::Scorer scorer({}, &src);

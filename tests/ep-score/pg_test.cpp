@@ -29,18 +29,8 @@ std::size_t lines(const std::string& s) {
   return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
-class ScorePg : public ::testing::Test {
+class ScorePg : public eptest::SeriesDbTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(db_.ok());
-    db_.migrate();
-    c_ = db_.connect();
-    ASSERT_TRUE(c_.connected());
-    auto ids = eptest::create_series(c_, "acme", "d", "m");
-    tenant_id_ = ids.tenant_id;
-    metric_id_ = ids.metric_id;
-    ASSERT_FALSE(metric_id_.empty());
-  }
   std::vector<std::string> score(std::vector<std::string> args) {
     args.insert(args.begin(), {EP_SCORE_BIN, "--no-progress"});
     return args;
@@ -57,10 +47,6 @@ class ScorePg : public ::testing::Test {
           {tenant_id_, metric_id_, i, max}));
     }
   }
-
-  eptest::TempDatabase db_;
-  ep::pg::Conn c_;
-  std::string tenant_id_, metric_id_;
 };
 
 TEST_F(ScorePg, StoresEveryScoreExactlyOnceWhenRunTwice) {

@@ -15,17 +15,11 @@ namespace {
 using eptest::count;
 using eptest::run;
 
-class TrainPg : public ::testing::Test {
+class TrainPg : public eptest::SeriesDbTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(db_.ok());
-    db_.migrate();
-    c_ = db_.connect();
-    ASSERT_TRUE(c_.connected());
-    auto ids = eptest::create_series(c_, "acme", "d", "m");
-    tenant_id_ = ids.tenant_id;
-    metric_id_ = ids.metric_id;
-    ASSERT_FALSE(metric_id_.empty());
+    eptest::SeriesDbTest::SetUp();
+    if (HasFatalFailure()) return;
     // 60 ordinary windows (minutes 0..59), then 5 with a huge max (minutes 60..64).
     EP_ASSERT_OK(c_.run(
         "INSERT INTO features (tenant_id, metric_id, window_start, window_end, n, expected, features) "
@@ -72,9 +66,7 @@ class TrainPg : public ::testing::Test {
     return std::move(m).value();
   }
 
-  eptest::TempDatabase db_;
-  ep::pg::Conn c_;
-  std::string tenant_id_, metric_id_, models_;
+  std::string models_;
 };
 
 TEST_F(TrainPg, WindowsFlaggedAnomalousAreLeftOut) {

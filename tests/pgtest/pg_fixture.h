@@ -132,6 +132,27 @@ inline SeriesIds create_series(ep::pg::Conn& c, const std::string& slug, const s
   return {r->str(0, 0), r->str(0, 1), r->str(0, 2)};
 }
 
+// A test with its own migrated database holding the series acme/d/m: c_ is connected,
+// tenant_id_ and metric_id_ are its ids. A derived SetUp() calls this one first and
+// returns when it failed (HasFatalFailure()).
+class SeriesDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(db_.ok());
+    db_.migrate();
+    c_ = db_.connect();
+    ASSERT_TRUE(c_.connected());
+    auto ids = create_series(c_, "acme", "d", "m");
+    tenant_id_ = ids.tenant_id;
+    metric_id_ = ids.metric_id;
+    ASSERT_FALSE(metric_id_.empty());
+  }
+
+  TempDatabase db_;
+  ep::pg::Conn c_;
+  std::string tenant_id_, metric_id_;
+};
+
 // A child process with stdin/stdout/stderr pipes (or files).
 class Proc {
  public:
