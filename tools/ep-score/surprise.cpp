@@ -50,13 +50,6 @@ double likelihood_score(double p) {
 
 namespace {
 
-Result<double> number(const rapidjson::Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsNumber())
-    return Status::data(std::string(key) + ": expected a number");
-  return it->value.GetDouble();
-}
-
 Result<std::size_t> count(const rapidjson::Value& v, const char* key) {
   auto it = v.FindMember(key);
   if (it == v.MemberEnd() || !it->value.IsUint64())
@@ -94,9 +87,9 @@ Status Likelihood::load(const rapidjson::Value& v) {
     r.push_back(x.GetDouble());
   }
   auto head = count(v, "head");
-  auto sum = number(v, "sum");
-  auto mean = number(v, "mean");
-  auto var = number(v, "var");
+  auto sum = get_number(v, "sum");
+  auto mean = get_number(v, "mean");
+  auto var = get_number(v, "var");
   auto seen = count(v, "seen");
   if (!head) return head.status();
   if (!sum) return sum.status();
@@ -124,8 +117,8 @@ void RangeNovelty::save(JsonWriter& w) const {
 Status RangeNovelty::load(const rapidjson::Value& v) {
   if (!v.IsObject()) return Status::data("expected an object");
   auto seen = count(v, "seen");
-  auto lo = number(v, "lo");
-  auto hi = number(v, "hi");
+  auto lo = get_number(v, "lo");
+  auto hi = get_number(v, "hi");
   if (!seen) return seen.status();
   if (!lo) return lo.status();
   if (!hi) return hi.status();
