@@ -185,6 +185,70 @@ TEST(Scorer, LevelShiftStopsAlarmingAfterKWindows) {
   }
 }
 
+TEST(Scorer, GapsAndStuckStretchesNeverBecomeTheNewNormal) {
+  // Longer than K (12) windows of a fault: every one alarms with its label, and the first
+  // window after it is normal again (a re-centred baseline would make the recovery alarm).
+  model::Store store(store_dir());
+  struct Case {
+    const char* label;
+    std::function<void(std::vector<double>&)> edit;
+  };
+  std::vector<Case> cases = {
+      {"missingness", [](auto& r) { r[8] = 1; }},
+      {"stuck", [](auto& r) { r[9] = 1; r[1] = r[3] = r[6] = 0; r[4] = r[5] = r[0]; }},
+  };
+  for (const auto& c : cases) {
+    Scorer s(Options{}, &store);
+    int i = 0;
+    for (; i < 5; ++i) EXPECT_FALSE(score_one(s, "d", i, base_row()).score.anomaly);
+    for (int j = 0; j < 30; ++j, ++i) {
+      auto row = base_row();
+      c.edit(row);
+      Scored r = score_one(s, "d", i, row);
+      EXPECT_TRUE(r.score.anomaly) << c.label << " window " << j;
+      EXPECT_EQ(r.score.label, c.label) << "window " << j;
+    }
+    for (int j = 0; j < 5; ++j, ++i)
+      EXPECT_FALSE(score_one(s, "d", i, base_row()).score.anomaly) << c.label << " recovery " << j;
+  }
+}
+
+TEST(GuardZ, SpreadAboveItsBaselineIsMeasuredOnTheLogScale) {
+  // mad twice its baseline of 0.1 with scale 0.02: robust z 5, log-ratio z ln 2 * 5 = 3.47.
+  EXPECT_NEAR(guard_z("mad", 0.2, 0.1, 5.0), std::log(2.0) * 0.1 / 0.02, 1e-12);
+  for (const char* f : {"std", "mad", "range", "diff_std", "max_abs_diff"}) {
+    EXPECT_TRUE(is_spread_feature(f)) << f;
+    EXPECT_LT(guard_z(f, 0.2, 0.1, 5.0), 5.0) << f;
+    // A hundredfold spread (a spike's max_abs_diff) stays far past any guard.
+    EXPECT_GT(guard_z(f, 10.0, 0.1, 495.0), 20.0) << f;
+  }
+  // Below the baseline, and for level features, the robust z itself.
+  EXPECT_DOUBLE_EQ(guard_z("std", 0.05, 0.1, -2.5), -2.5);
+  EXPECT_DOUBLE_EQ(guard_z("mean", 240, 230, 10), 10);
+  EXPECT_DOUBLE_EQ(guard_z("missing_rate", 1, 0, 7), 7);
+  EXPECT_FALSE(is_spread_feature("mean"));
+}
+
+TEST(Scorer, NoisyWindowIsScoredByTheGuardOnTheLogScale) {
+  // mad 1.5 times the usual, everything else typical: robust z ~7 on mad (past the guard
+  // of 6, which alone would score it 0.57), log-ratio z ~5.4.
+  model::Store store(store_dir());
+  auto row = base_row();
+  row[3] = 0.67 * 1.5;  // mad
+  Options plain;
+  plain.z_guard = 0;
+  Scorer forest_only(plain, &store);
+  double forest = score_one(forest_only, "d", 0, row).score.score;
+  Scorer s(Options{}, &store);
+  Scored r = score_one(s, "d", 0, row);
+  ASSERT_EQ(r.score.explanation[0].feature, "mad");
+  double z = r.score.explanation[0].z, base = r.score.explanation[0].baseline;
+  ASSERT_GT(z, 6.0);
+  double expect = std::max(forest, fallback_score(guard_z("mad", row[3], base, z), 6.0));
+  EXPECT_DOUBLE_EQ(r.score.score, expect);
+  EXPECT_LT(r.score.score, fallback_score(z, 6.0));
+}
+
 TEST(Scorer, SpikesDoNotMoveTheBaseline) {
   model::Store store(store_dir());
   Scorer s(Options{}, &store);

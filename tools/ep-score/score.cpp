@@ -106,6 +106,17 @@ double fallback_score(double z, double z0) {
   return z2 / (z2 + z0 * z0);
 }
 
+bool is_spread_feature(std::string_view name) {
+  return name == "std" || name == "mad" || name == "range" || name == "diff_std" ||
+         name == "max_abs_diff";
+}
+
+double guard_z(std::string_view name, double value, double baseline, double z) {
+  if (!(z > 0) || !(baseline > 0) || !(value > baseline) || !is_spread_feature(name)) return z;
+  double scale = (value - baseline) / z;  // the robust scale the z was computed with
+  return std::log(value / baseline) * baseline / scale;
+}
+
 namespace {
 
 // FNV-1a over a window's n, expected and feature names and value bits.
@@ -235,7 +246,9 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
   out.score = model::calibrate(raw, m.threshold);
   if (opt_.z_guard > 0) {
     for (std::size_t f = 0; f < d; ++f)
-      if (std::isfinite(shown[f])) out.score = std::max(out.score, fallback_score(z[f], opt_.z_guard));
+      if (std::isfinite(shown[f]))
+        out.score = std::max(out.score, fallback_score(guard_z(m.features[f], x[f], base[f], z[f]),
+                                                       opt_.z_guard));
   }
   out.anomaly = out.score >= opt_.threshold;
   out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
@@ -245,6 +258,13 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
 
   // Adaptation (see score.h).
   const std::size_t k = std::max<std::size_t>(opt_.adapt_after, 1);
+  if (out.anomaly && (out.label == "missingness" || out.label == "stuck")) {
+    // A gap or a stuck sensor is a fault, not a new normal: it never becomes the
+    // baseline (it would, after K windows, and then the recovery would alarm).
+    st.anomalous_run = 0;
+    st.recent.clear();
+    return;
+  }
   st.recent.push_back(x);
   if (st.recent.size() > k) st.recent.pop_front();
   if (out.anomaly) {
@@ -295,7 +315,8 @@ void Scorer::score_fallback(State& st, const Window& w, Score& out) {
       model::Robust rs = model::robust_stats(col);
       base[f] = rs.center;
       z[f] = (row[f] - rs.center) / rs.scale;
-      best = std::max(best, fallback_score(z[f], opt_.fallback_z));
+      best = std::max(best, fallback_score(guard_z(st.fb_names[f], row[f], base[f], z[f]),
+                                           opt_.fallback_z));
     }
   }
   out.score = best;

@@ -68,6 +68,19 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
 // Fallback score of a robust |z|: z^2 / (z^2 + z0^2), 0.5 at |z| = z0.
 double fallback_score(double z, double z0);
 
+// True for the features that measure spread (std, mad, range, diff_std, max_abs_diff):
+// non-negative and right-skewed, so an ordinary window can sit many robust sigmas above
+// the baseline.
+bool is_spread_feature(std::string_view name);
+
+// The z a single-feature score (guard, fallback) uses. For a spread feature above its
+// baseline it is the z of the log ratio, ln(value / baseline) * baseline / scale: the
+// same as the robust z for small moves, far less for an ordinary noisy window (twice the
+// usual spread is ln 2 = 0.69 baselines of movement, not 1), and still large for a spike
+// (a hundredfold spread). Below the baseline, and for every other feature, it is the
+// robust z itself.
+double guard_z(std::string_view name, double value, double baseline, double z);
+
 struct Scored {
   Score score;
   bool onset = false;   // first anomalous window of an event in this series
