@@ -245,7 +245,7 @@ TEST(Extractor, AGapEmitsEmptyWindowsUpToMaxEmpty) {
   }
 }
 
-TEST(Extractor, SeasonFeaturesCompareWithADayAndAWeekEarlier) {
+TEST(Extractor, SeasonFeaturesCompareWithTheUsualDayAndAWeekEarlier) {
   Options o = time_opts(3600 * kS);
   o.season = Season::kWeek;
   o.season_bucket = 3600 * kS;
@@ -265,11 +265,32 @@ TEST(Extractor, SeasonFeaturesCompareWithADayAndAWeekEarlier) {
     EXPECT_EQ(w.has(kSeasonDay), day >= 1) << k;
     EXPECT_EQ(w.has(kSeasonWeek), day >= 7) << k;
     if (day >= 1) {
-      EXPECT_DOUBLE_EQ(w[kSeasonDay], 100) << k;
+      // The median of the last min(day, 7) days at this hour: 100 * (day - (m + 1) / 2).
+      int m = std::min(day, 7);
+      EXPECT_DOUBLE_EQ(w[kSeasonDay], 100.0 * (m + 1) / 2) << k;
     }
     if (day >= 7) {
       EXPECT_DOUBLE_EQ(w[kSeasonWeek], 700) << k;
     }
+  }
+}
+
+TEST(Extractor, AnUnusualDayDoesNotComeBackTheNextDay) {
+  // Hourly windows, value = hour of day, except day 3 which is 50 higher all day (a level
+  // shift that ended). From day 4 on season_day is 0 again: the usual value at this hour
+  // is the median over the days held, and one unusual day does not move it.
+  Options o = time_opts(3600 * kS);
+  o.season = Season::kWeek;
+  Collect c;
+  Extractor x(o, c);
+  auto h = x.series("t", "d", "m");
+  feed(x, h, 0, 6 * 24, 3600 * kS, [](int i) { return (i % 24) + (i / 24 == 3 ? 50.0 : 0.0); });
+  x.finish();
+  ASSERT_EQ(c.got.size(), 6u * 24);
+  for (size_t k = 24; k < c.got.size(); ++k) {
+    int day = static_cast<int>(k / 24);
+    ASSERT_TRUE(c.got[k].has(kSeasonDay)) << k;
+    EXPECT_DOUBLE_EQ(c.got[k][kSeasonDay], day == 3 ? 50 : 0) << "day " << day << " window " << k;
   }
 }
 

@@ -225,8 +225,19 @@ TEST(GuardZ, SpreadAboveItsBaselineIsMeasuredOnTheLogScale) {
   // Below the baseline, and for level features, the robust z itself.
   EXPECT_DOUBLE_EQ(guard_z("std", 0.05, 0.1, -2.5), -2.5);
   EXPECT_DOUBLE_EQ(guard_z("mean", 240, 230, 10), 10);
-  EXPECT_DOUBLE_EQ(guard_z("missing_rate", 1, 0, 7), 7);
   EXPECT_FALSE(is_spread_feature("mean"));
+}
+
+TEST(GuardZ, MissingRateIsMeasuredOnTheShareOfPointsPresent) {
+  // Usually 25% missing (scale 0.25): an empty window has robust z 3, but on the log scale
+  // of the share present (floored at 1%) it is ln(0.75 / 0.01) * 0.75 / 0.25 = 13.
+  EXPECT_NEAR(guard_z("missing_rate", 1, 0.25, 3), std::log(75.0) * 3, 1e-9);
+  EXPECT_GT(fallback_score(guard_z("missing_rate", 1, 0.25, 3), 6), 0.8);
+  // Half the points gone where none usually are: ln 2 / scale.
+  EXPECT_NEAR(guard_z("missing_rate", 0.5, 0, 2.5), std::log(2.0) / 0.2, 1e-9);
+  // Fewer missing than usual, or a series that is always missing: unchanged.
+  EXPECT_DOUBLE_EQ(guard_z("missing_rate", 0, 0.25, -1), -1);
+  EXPECT_DOUBLE_EQ(guard_z("missing_rate", 1, 1, 0), 0);
 }
 
 TEST(Scorer, NoisyWindowIsScoredByTheGuardOnTheLogScale) {

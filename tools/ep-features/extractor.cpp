@@ -1,6 +1,7 @@
 #include "extractor.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -108,6 +109,18 @@ bool SeasonRing::mean(TimeNs from, TimeNs to, double& out) const {
   }
   if (n == 0) return false;
   out = sum / static_cast<double>(n);
+  return true;
+}
+
+bool SeasonRing::median_of_periods(TimeNs from, TimeNs to, TimeNs period, int days,
+                                   double& out) const {
+  std::array<double, 16> m;
+  std::size_t k = 0;
+  for (int d = 1; d <= days && k < m.size(); ++d)
+    if (mean(from - d * period, to - d * period, m[k])) ++k;
+  if (k == 0) return false;
+  std::sort(m.begin(), m.begin() + static_cast<std::ptrdiff_t>(k));
+  out = k % 2 ? m[k / 2] : 0.5 * (m[k / 2 - 1] + m[k / 2]);
   return true;
 }
 
@@ -292,7 +305,9 @@ void Extractor::contextual(Series& s, WindowOut& w, TimeNs ref_from, TimeNs ref_
   s.prev_mean = mean;
   if (!s.season) return;
   double ref;
-  if (s.season->mean(ref_from - kDay, ref_to - kDay, ref)) f.set(kSeasonDay, mean - ref);
+  // The usual value at this time of day: the median over the last 7 days held (the
+  // ring holds 1 with --season day), so an anomaly does not come back a day later.
+  if (s.season->median_of_periods(ref_from, ref_to, kDay, 7, ref)) f.set(kSeasonDay, mean - ref);
   if (opts_.season == Season::kWeek && s.season->mean(ref_from - kWeek, ref_to - kWeek, ref))
     f.set(kSeasonWeek, mean - ref);
 }

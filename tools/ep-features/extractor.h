@@ -64,6 +64,10 @@ class SeasonRing {
   void add_sum(TimeNs ts, double sum, std::uint32_t n);
   // Mean of the points in the buckets overlapping [from, to); false when none.
   bool mean(TimeNs from, TimeNs to, double& out) const;
+  // Median over d = 1..days of the mean over [from - d*period, to - d*period), of the
+  // days the ring still holds with points; false when none. One unusual day (an outage,
+  // a level shift that has since ended) does not move it once three days are held.
+  bool median_of_periods(TimeNs from, TimeNs to, TimeNs period, int days, double& out) const;
   size_t bytes() const { return b_.size() * sizeof(Bucket); }
 
  private:

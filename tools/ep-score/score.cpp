@@ -112,8 +112,14 @@ bool is_spread_feature(std::string_view name) {
 }
 
 double guard_z(std::string_view name, double value, double baseline, double z) {
-  if (!(z > 0) || !(baseline > 0) || !(value > baseline) || !is_spread_feature(name)) return z;
-  double scale = (value - baseline) / z;  // the robust scale the z was computed with
+  if (!(z > 0) || !(value > baseline)) return z;
+  const double scale = (value - baseline) / z;  // the robust scale the z was computed with
+  if (name == "missing_rate") {
+    if (!(baseline < 1)) return z;
+    const double present = std::max(1 - value, kMinPresentShare), usual = 1 - baseline;
+    return std::log(usual / present) * usual / scale;
+  }
+  if (!(baseline > 0) || !is_spread_feature(name)) return z;
   return std::log(value / baseline) * baseline / scale;
 }
 

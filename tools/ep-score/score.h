@@ -77,8 +77,12 @@ bool is_spread_feature(std::string_view name);
 // baseline it is the z of the log ratio, ln(value / baseline) * baseline / scale: the
 // same as the robust z for small moves, far less for an ordinary noisy window (twice the
 // usual spread is ln 2 = 0.69 baselines of movement, not 1), and still large for a spike
-// (a hundredfold spread). Below the baseline, and for every other feature, it is the
-// robust z itself.
+// (a hundredfold spread). For missing_rate above its baseline it is the same measure on
+// the share of points present, ln(usual share / share) * usual share / scale, with the
+// share floored at kMinPresentShare: a window with no points at all, in a series that
+// usually reports, is far past the guard. Below the baseline, and for every other
+// feature, it is the robust z itself.
+inline constexpr double kMinPresentShare = 0.01;
 double guard_z(std::string_view name, double value, double baseline, double z);
 
 struct Scored {
