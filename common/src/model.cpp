@@ -449,12 +449,12 @@ Status Store::save(Model& m) const {
   return Status::temporary(dir + ": could not claim a new version number");
 }
 
-Result<Store::Staged> Store::stage(Model& m) const {
+Result<Store::Staged> Store::stage(Model& m, int at_least) const {
   const std::string dir = series_dir(m.key());
   EP_RETURN_IF_ERROR(fs::make_dirs(dir));
   auto latest = latest_version(m.key());
   if (!latest) return latest.status();
-  m.version = *latest + 1;
+  m.version = std::max(*latest + 1, at_least);
   Staged st;
   st.key = m.key();
   st.version = m.version;

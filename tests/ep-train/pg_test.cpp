@@ -104,6 +104,21 @@ TEST_F(TrainPg, RangeAndRetrainingMakeANewActiveVersion) {
   EXPECT_EQ(count(c_, "SELECT version FROM models WHERE active"), 2);
 }
 
+TEST_F(TrainPg, ASecondTrainerHostContinuesTheTablesVersions) {
+  // Host A trains twice (v1, v2); host B, with an empty --models directory, trains next:
+  // its model is v3 (not a second v1), active, and A's rows are kept.
+  ASSERT_EQ(run(train()).status, 0);
+  ASSERT_EQ(run(train()).status, 0);
+  std::filesystem::remove_all(models_);
+  auto r = run(train());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("version":3)"), std::string::npos) << r.out;
+  EXPECT_EQ(latest().version, 3);
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM models"), 3);
+  EXPECT_EQ(count(c_, "SELECT version FROM models WHERE active"), 3);
+  EXPECT_TRUE(std::filesystem::exists(models_ + "/acme/d/m/3.json"));
+}
+
 #ifdef EP_SCORE_BIN
 TEST_F(TrainPg, RoundTripTrainScoreSinceLastRetrainWithoutTheIncident) {
   auto t1 = run(train());

@@ -130,6 +130,19 @@ Status run_db(const Options& opt, const DbOptions& db, RecordWriter& out,
   }
   prog.finish();
 
+  // Versions continue from the models table: a trainer host whose --models directory
+  // is new (or behind) must not reuse a number another host has recorded.
+  auto recorded = c.exec("SELECT name, max(version) FROM models WHERE tenant_id = $1 GROUP BY name",
+                         {tenant_id});
+  if (!recorded) return recorded.status().with_context("models (latest versions)");
+  std::unordered_map<std::string, int> latest_recorded;
+  for (int i = 0; i < recorded->size(); ++i)
+    latest_recorded.emplace(recorded->str(i, 0), static_cast<int>(recorded->get_int(i, 1)));
+  trainer.set_version_floor([&latest_recorded](const SeriesKey& k) {
+    auto it = latest_recorded.find(k.device + "/" + k.metric);  // read-only: thread-safe
+    return it == latest_recorded.end() ? 1 : it->second + 1;
+  });
+
   auto on_model = [&](const Outcome& o) -> Status {
     auto text = fs::read_file(o.path);
     if (!text) return text.status().with_context(o.path);
@@ -141,8 +154,9 @@ Status run_db(const Options& opt, const DbOptions& db, RecordWriter& out,
       if (it != metric_ids.end()) metric_id = it->second;
     }
     std::string name = o.key.device + "/" + o.key.metric;
-    // Version numbers follow the model store; a version already recorded (another
-    // store directory) is replaced, so the table mirrors the store ep-score reads.
+    // The version is above every one recorded (the floor above); a row of the same
+    // version can only come from a concurrent trainer, and the artefact in the store
+    // ep-score reads wins.
     return c.run(
         "INSERT INTO models (tenant_id, name, version, metric_id, kind, artefact, sha256, "
         "threshold, meta, trained_at, active) "

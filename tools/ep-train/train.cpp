@@ -304,7 +304,7 @@ Status Trainer::finish(const model::Store& store, const Clock& clock,
       *buf = Buffer{};
       if (!m) {
         done[i].status = m.status();
-      } else if (auto st = store.stage(*m); !st) {
+      } else if (auto st = store.stage(*m, floor_ ? floor_(key) : 1); !st) {
         done[i].status = st.status();
       } else {
         done[i].version = m->version;

@@ -75,6 +75,9 @@ class Trainer {
                 const std::function<void(const Outcome&)>& on_outcome,
                 const std::function<void(std::size_t, std::size_t)>& on_progress = {});
   static constexpr std::size_t kCommitBatch = 256;
+  // The lowest version each series' new model may take (default: 1, i.e. the store's
+  // latest + 1). Called from the training threads; must be safe to call concurrently.
+  void set_version_floor(std::function<int(const SeriesKey&)> floor) { floor_ = std::move(floor); }
   std::size_t series() const;
   Summary& summary() { return summary_; }
 
@@ -86,6 +89,7 @@ class Trainer {
   std::size_t add_name(const std::string& name);
 
   Options opt_;
+  std::function<int(const SeriesKey&)> floor_;
   std::vector<std::string> names_;                      // global feature index
   std::unordered_map<std::string, std::size_t> name_index_;
   std::size_t n_index_ = kNoFeature, expected_index_ = kNoFeature;

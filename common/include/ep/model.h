@@ -136,7 +136,9 @@ class Store : public Source {
     std::string path, tmp;
     Status status;  // set by commit
   };
-  Result<Staged> stage(Model& m) const;
+  // at_least: the lowest version to assign (ep-train --db passes the models table's
+  // latest + 1, so a second trainer host with its own directory never reuses a number).
+  Result<Staged> stage(Model& m, int at_least = 1) const;
   // Sets every entry's status; returns the first failure (ok when all were stored).
   Status commit(std::vector<Staged>& staged) const;
 
