@@ -122,6 +122,10 @@ set -e
 # The same windows again: stable alert ids, alert state → nothing delivered twice.
 before=$(wc -l <"$work/received.ndjson")
 "$job" score 2>"$work/score2.err" || fail "second edgepulse-job score"
+# Files mode carries ep-score's state between runs (next to the alert state).
+[ -s "$work/score-state.demo.json" ] || fail "edgepulse-job score kept no ep-score state"
+grep -q "state from $work/score-state.demo.json" "$work/score2.err" \
+  || fail "the second score run did not read the first one's state"
 
 python3 - "$work/received.ndjson" "$work/truth.ndjson" "$before" 2>"$work/zz-assertions.err" <<'EOPY' || fail "alert assertions"
 import json, sys

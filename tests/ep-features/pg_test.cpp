@@ -194,6 +194,29 @@ TEST_F(FeaturesPg, WriteDbUpsertsIdempotently) {
   EXPECT_EQ(one("SELECT window_end - window_start FROM features LIMIT 1"), "00:01:00");
 }
 
+TEST_F(FeaturesPg, OnlyWholeWindowsOfTheRangeUnlessPartial) {
+  // Points every second over 00:00:00..00:00:59; the range [00:00:05, 00:00:35) cuts the
+  // 10 s windows [0, 10) and [30, 40): only [10, 20) and [20, 30) are whole.
+  add_series("m1", "v", 0, 60, "i::float8");
+  Proc p = run(db_arg() + " --tenant acme --from 2026-01-05T00:00:05Z --to 2026-01-05T00:00:35Z --window 10s");
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto l = lines(p.out);
+  ASSERT_EQ(l.size(), 2u) << p.out;
+  EXPECT_NE(l[0].find(R"("start":"2026-01-05T00:00:10.000Z","end":"2026-01-05T00:00:20.000Z","n":10)"), std::string::npos) << l[0];
+  EXPECT_NE(l[1].find(R"("start":"2026-01-05T00:00:20.000Z","end":"2026-01-05T00:00:30.000Z","n":10)"), std::string::npos) << l[1];
+  EXPECT_NE(p.err.find("2 windows cut by the range left out"), std::string::npos) << p.err;
+  Proc all = run(db_arg() + " --tenant acme --from 2026-01-05T00:00:05Z --to 2026-01-05T00:00:35Z --window 10s --partial");
+  ASSERT_EQ(all.code, 0) << all.err;
+  auto la = lines(all.out);
+  ASSERT_EQ(la.size(), 4u) << all.out;
+  EXPECT_NE(la[0].find(R"("start":"2026-01-05T00:00:00.000Z","end":"2026-01-05T00:00:10.000Z","n":5)"), std::string::npos) << la[0];
+  EXPECT_EQ(la[1], l[0]);
+  EXPECT_EQ(la[2], l[1]);
+  EXPECT_NE(la[3].find(R"("n":5)"), std::string::npos) << la[3];
+  // --partial is a --db option.
+  EXPECT_EQ(run("--partial").code, 64);
+}
+
 TEST_F(FeaturesPg, UnknownTenantIsADataError) {
   Proc p = run(db_arg() + " --tenant nobody --since 1h");
   EXPECT_EQ(p.code, 65);

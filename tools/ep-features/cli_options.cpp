@@ -57,6 +57,11 @@ CliOptions::CliOptions()
   app.add_flag("--write-db", db_.write_db,
                "Upsert windows into the features table instead of writing them to stdout")
       ->group(kDb);
+  app.add_flag("--partial", partial_,
+               "Also write the time windows the range cuts: the first, and the last (still "
+               "filling); by default only whole windows, so a run from cron never writes a "
+               "window it has seen only part of")
+      ->group(kDb);
   cli_.add_inputs();
 }
 
@@ -102,9 +107,10 @@ Status CliOptions::build() {
   db_given_ = app.count("--db") > 0;
   bool db_only = app.count("--tenant") || app.count("--device") || app.count("--metric") ||
                  app.count("--since") || app.count("--from") || app.count("--to") ||
-                 app.count("--write-db");
+                 app.count("--write-db") || app.count("--partial");
   if (!db_given_) {
-    if (db_only) return Status::usage("--tenant/--device/--metric/--since/--from/--to/--write-db need --db");
+    if (db_only)
+      return Status::usage("--tenant/--device/--metric/--since/--from/--to/--write-db/--partial need --db");
     return Status::ok();
   }
   if (!cli_.common().inputs.empty()) return Status::usage("--db: input files are not read with --db");
@@ -131,6 +137,10 @@ Status CliOptions::build() {
     }
   }
   if (db_.to <= db_.from) return Status::usage("--to: must be after --from");
+  if (!partial_) {
+    opts_.complete_from = db_.from;
+    opts_.complete_to = db_.to;
+  }
   db_.url = pg::resolve_url(db_.url);
   db_.progress = cli_.common().progress();
   return Status::ok();

@@ -34,6 +34,7 @@ class CliOptions {
   Options opts_;
   DbOptions db_;
   bool db_given_ = false;
+  bool partial_ = false;
   std::string window_ = "300s", hop_, interval_, lateness_ = "0s", season_ = "week",
               season_bucket_ = "1h";
   std::string since_, from_, to_;

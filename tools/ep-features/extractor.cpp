@@ -288,6 +288,10 @@ void Extractor::emit_time(Series& s, TimeNs start, bool eof) {
   if (s.prev_valid && s.prev_start != start - opts_.hop.duration) s.prev_valid = false;
   contextual(s, w, start, end);
   s.prev_start = start;
+  if (start < opts_.complete_from || end > opts_.complete_to) {
+    ++stats_.partial_windows;
+    return;
+  }
   if (w.n == 0) ++stats_.empty_windows;
   ++stats_.windows;
   sink_.on_window(w);

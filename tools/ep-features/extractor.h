@@ -87,6 +87,7 @@ struct ExtractorStats {
   std::uint64_t windows = 0;     // emitted, including empty ones
   std::uint64_t empty_windows = 0;
   std::uint64_t skipped_windows = 0;  // empty windows beyond --max-empty, not emitted
+  std::uint64_t partial_windows = 0;  // outside Options::complete_from/to, not emitted
   std::uint64_t series = 0;
 };
 

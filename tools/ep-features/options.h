@@ -38,6 +38,10 @@ struct Options {
   // Points held per series before further points are dropped (bounds memory
   // against a burst; counted as "overflow").
   std::int64_t max_buffer = 1'000'000;
+  // Time windows not wholly inside [complete_from, complete_to) are computed but not
+  // written (counted as partial): a --db range cuts its first window, and its last one
+  // is still filling. Default: every window is written.
+  TimeNs complete_from = INT64_MIN, complete_to = INT64_MAX;
 
   // Fills defaults (hop = window) and checks consistency. Errors are usage errors.
   Status finalize();

@@ -124,6 +124,8 @@ std::string format_summary(const RunSummary& s) {
   if (x.overflow) r += ", " + std::to_string(x.overflow) + " dropped (--max-buffer)";
   if (x.skipped_windows)
     r += ", " + std::to_string(x.skipped_windows) + " empty windows skipped (--max-empty)";
+  if (x.partial_windows)
+    r += ", " + std::to_string(x.partial_windows) + " windows cut by the range left out (--partial writes them)";
   if (s.interrupted) r += "; stopped by a signal after flushing open windows";
   return r;
 }

@@ -729,6 +729,7 @@ Status Scorer::load_state(const std::string& path) {
     states_[SeriesKey{std::string(*tenant), std::string(*device), std::string(*metric)}] =
         std::move(st);
   }
+  log::info("state from " + path + ": " + std::to_string(states_.size()) + " series");
   return Status::ok();
 }
 
