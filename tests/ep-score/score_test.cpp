@@ -260,6 +260,22 @@ TEST(Scorer, NoisyWindowIsScoredByTheGuardOnTheLogScale) {
   EXPECT_LT(r.score.score, fallback_score(z, 6.0));
 }
 
+TEST(Scorer, ReloadModelsTakesTheLatestVersionOnTheNextWindow) {
+  std::string dir = ::testing::TempDir() + "/ep_score_reload_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  model::Store store(dir);
+  model::Model m = train_model("r");
+  ASSERT_TRUE(store.save(m).is_ok());
+  Scorer s(Options{}, &store);
+  EXPECT_EQ(score_one(s, "r", 0, base_row()).score.model, "acme/r/voltage@1");
+  model::Model m2 = train_model("r");
+  ASSERT_TRUE(store.save(m2).is_ok());
+  EXPECT_EQ(score_one(s, "r", 1, base_row()).score.model, "acme/r/voltage@1");  // cached
+  s.reload_models();
+  EXPECT_EQ(score_one(s, "r", 2, base_row()).score.model, "acme/r/voltage@2");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Scorer, SpikesDoNotMoveTheBaseline) {
   model::Store store(store_dir());
   Scorer s(Options{}, &store);

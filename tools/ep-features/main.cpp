@@ -1,38 +1,23 @@
 // ep-features: window records from point/batch records or Postgres datapoints.
 // Steps: parse the command line → build the options → open input and output → run →
 // print the summary → map the result to an exit code.
-#include <signal.h>
-
-#include <atomic>
 #include <string>
 
 #include "cli_options.h"
 #include "ep/log.h"
 #include "ep/ndjson.h"
+#include "ep/signals.h"
 #include "pg_io.h"
 #include "run.h"
-
-namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop.store(true); }
-
-// SIGTERM/SIGINT: finish the current line, write every open window, exit 0. A read
-// blocked on a live upstream continues until its next line or EOF (under systemd the
-// upstream stage is stopped too and closes the pipe).
-void install_signals() {
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   ep::features::CliOptions cli;
   if (auto code = cli.parse(argc, argv)) return *code;
   ep::ignore_sigpipe();
-  install_signals();
+  // SIGTERM/SIGINT: finish the current line, write every open window, exit 0. A read
+  // blocked on a live upstream continues until its next line or EOF (under systemd the
+  // upstream stage is stopped too and closes the pipe).
+  ep::install_stop_signals();
 
   ep::RecordWriter out(1);
   ep::features::RunSummary summary;
@@ -42,7 +27,7 @@ int main(int argc, char** argv) {
   } else {
     ep::LineReader reader(cli.inputs(), cli.max_line_bytes());
     ep::features::StreamOptions stream = cli.stream();
-    stream.stop = &g_stop;
+    stream.stop = &ep::stop_requested();
     status = ep::features::run_stream(cli.options(), stream, reader, out, summary);
   }
   ep::Status closed = out.close();

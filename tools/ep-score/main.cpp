@@ -9,6 +9,7 @@
 #include "ep/model.h"
 #include "ep/ndjson.h"
 #include "ep/pg.h"
+#include "ep/signals.h"
 #include "pg_io.h"
 #include "score.h"
 
@@ -149,6 +150,11 @@ int main(int argc, char** argv) {
   if (since_last) {
     status = ep::score::run_since_last(opt, store.get(), *conn, dbo, out, summary, *sink);
   } else {
+    // SIGTERM/SIGINT: finish the current line, save --state, flush, exit 0. SIGHUP:
+    // reload models (a long-running stream picks up a retrained model).
+    ep::install_stop_signals(true);
+    opt.stop = &ep::stop_requested();
+    opt.reload = ep::take_hangup;
     ep::LineReader in(cli.common().inputs, max_line);
     const bool from_stdin = cli.common().inputs.empty() ||
                             (cli.common().inputs.size() == 1 && cli.common().inputs[0] == "-");
@@ -179,7 +185,9 @@ int main(int argc, char** argv) {
                 std::to_string(summary.windows) + " windows scored (" +
                 std::to_string(summary.fallback) + " by the fallback), " +
                 std::to_string(summary.anomalies) + " anomalous, " +
-                std::to_string(summary.rejected) + " rejected");
+                std::to_string(summary.rejected) + " rejected" +
+                (summary.reloads ? ", models reloaded " + std::to_string(summary.reloads) + " times" : "") +
+                (summary.interrupted ? "; stopped by a signal after line " + std::to_string(summary.lines) : ""));
   if (!status.is_ok()) {
     ep::log::error(status);
     return status.exit_code();

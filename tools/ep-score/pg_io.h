@@ -82,6 +82,10 @@ class DbModelSource final : public model::Source {
   explicit DbModelSource(pg::Conn& c) : c_(c) {}
   Result<model::Model> load(const SeriesKey& k, int version = 0) const override;
   std::string describe() const override { return "the models table"; }
+  void refresh() const override {
+    tenants_.clear();
+    broken_.clear();
+  }
   std::int64_t artefacts_read() const { return reads_; }
 
  private:

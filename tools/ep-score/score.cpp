@@ -208,6 +208,16 @@ std::shared_ptr<const model::Model> Scorer::cache_get(const SeriesKey& k, Status
   return ptr;
 }
 
+void Scorer::reload_models() {
+  if (store_) store_->refresh();
+  lru_.clear();
+  lru_index_.clear();
+  for (auto& [key, st] : states_) {
+    st->looked_up = false;
+    st->has_model = false;
+  }
+}
+
 std::shared_ptr<const model::Model> Scorer::model_for(State& st, const Window& w, Status& err) {
   bool found = false;
   if (!st.looked_up) {
@@ -780,6 +790,11 @@ Status run(const Options& opt, const model::Source* store, LineReader& in, Recor
     log::reject(l.stream, l.number, reason);
   };
   while (in.next(line)) {
+    if (opt.reload && opt.reload()) {
+      scorer.reload_models();
+      ++summary.reloads;
+      log::info("models reloaded (SIGHUP): each series takes its latest model from its next window");
+    }
     ++summary.lines;
     if (line.too_long) {
       reject(line, "line longer than the maximum line length");
@@ -803,6 +818,10 @@ Status run(const Options& opt, const model::Source* store, LineReader& in, Recor
     }
     if (summary.rejected > 0 && strict) break;
     if ((summary.lines & 4095) == 0) prog.update(static_cast<std::uint64_t>(summary.lines), 0);
+    if (opt.stop && opt.stop->load(std::memory_order_relaxed)) {
+      summary.interrupted = true;
+      break;
+    }
   }
   prog.finish();
   if (!sink_status.is_ok()) return sink_status;

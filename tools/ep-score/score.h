@@ -12,7 +12,9 @@
 //  * level shift: after K consecutive anomalous windows the baseline is re-centred on
 //    the median of those K windows, so a new normal stops alarming from window K+1.
 //  * retraining on a schedule (ep-train from cron) folds the new normal into the model.
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -58,6 +60,11 @@ struct Options {
   // With --state: results kept per series so a window that comes again with the same
   // features gets the same score record as the first time (overlapping lookbacks).
   std::size_t state_windows = 16;
+  // Reading records (stdin or files): stop after the current line once *stop is set
+  // (SIGTERM; the state is saved and scores flushed as at EOF), and reload models when
+  // reload() returns true (SIGHUP). Unset: never.
+  const std::atomic<bool>* stop = nullptr;
+  std::function<bool()> reload;
 };
 
 // Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
@@ -112,6 +119,9 @@ class Scorer {
   // True when --state held this series (Postgres mode then skips its history replay).
   bool has_state(const SeriesKey& k) const;
   std::int64_t model_loads() const { return loads_; }
+  // Forgets every cached model and which one each series uses: the next window of a
+  // series loads its latest model again (a new version restarts its adaptation).
+  void reload_models();
 
  private:
   struct State;
@@ -138,6 +148,8 @@ class Scorer {
 struct Summary {
   std::int64_t lines = 0, windows = 0, rejected = 0, anomalies = 0, fallback = 0;
   std::int64_t model_errors = 0;
+  std::int64_t reloads = 0;   // model reloads asked for (SIGHUP)
+  bool interrupted = false;   // stopped by Options::stop
 };
 
 // Serialises a score record, with "onset" when set.

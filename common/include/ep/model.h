@@ -103,6 +103,8 @@ class Source {
   virtual Result<Model> load(const SeriesKey& k, int version = 0) const = 0;
   // For messages: "directory DIR", "the models table".
   virtual std::string describe() const = 0;
+  // Drops whatever the source caches, so load() sees models stored since.
+  virtual void refresh() const {}
 };
 
 class Store : public Source {
