@@ -30,7 +30,4 @@ const std::atomic<bool>& stop_requested() { return g_stop; }
 
 bool take_hangup() { return g_hangup.exchange(false); }
 
-void request_stop_for_test() { g_stop.store(true); }
-void request_hangup_for_test() { g_hangup.store(true); }
-
 }  // namespace ep

@@ -2,9 +2,9 @@
 // Signals for the stream tools (ep-features, ep-score): SIGTERM and SIGINT ask the
 // tool to stop reading after the current line and finish cleanly (write open windows,
 // save state, flush Postgres); SIGHUP asks it to reload what it has cached (ep-score:
-// models). The handlers only set flags; the tools poll them between lines. Installed
-// without SA_RESTART semantics changes: a read blocked on a live upstream continues
-// until its next line or EOF (LineReader retries EINTR).
+// models). The handlers only set flags; the tools poll them between lines, so a read
+// blocked on a live upstream continues until its next line or EOF (LineReader retries
+// EINTR).
 #include <atomic>
 
 namespace ep {
@@ -15,8 +15,5 @@ void install_stop_signals(bool hangup = false);
 const std::atomic<bool>& stop_requested();
 // True once per SIGHUP (clears it).
 bool take_hangup();
-// For tests: the flags as set by the handlers.
-void request_stop_for_test();
-void request_hangup_for_test();
 
 }  // namespace ep
