@@ -11,6 +11,7 @@
 //    by alpha * (value - center), clipped to +-3 robust sigmas (EWMA refresh);
 //  * level shift: after K consecutive anomalous windows the baseline is re-centred on
 //    the median of those K windows, so a new normal stops alarming from window K+1.
+//    Windows labelled missingness or stuck never count: a fault is not a new normal.
 //  * retraining on a schedule (ep-train from cron) folds the new normal into the model.
 #include <atomic>
 #include <cstdint>
