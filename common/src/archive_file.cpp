@@ -28,19 +28,6 @@ Status sys_error(const std::string& ctx, int err) {
   return Status::io(ctx + ": " + std::strerror(err));
 }
 
-Status write_all(int fd, std::string_view data, const std::string& path) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error(path, errno);
-    }
-    off += static_cast<size_t>(n);
-  }
-  return Status::ok();
-}
-
 // Moves tmp to path unless path exists (EEXIST). renameat2(RENAME_NOREPLACE) where the
 // file system supports it, else link(2) + unlink(2), which has the same guarantee.
 int move_noreplace(const std::string& tmp, const std::string& path) {
@@ -177,7 +164,7 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
       if (w.fd >= 0 || errno != ENOENT) break;
     }
     if (s && w.fd < 0) s = sys_error(w.tmp, errno);
-    if (s) s = write_all(w.fd, w.bytes, w.tmp);
+    if (s) s = fs::write_fully(w.fd, w.bytes, w.tmp);
     if (!s) {
       if (w.fd >= 0) {
         ::close(w.fd);

@@ -13,7 +13,6 @@
 namespace ep::fs {
 namespace {
 Status errno_status(const std::string& ctx, int err) {
-  if (err == ENOSPC || err == EDQUOT) return Status::io(ctx + ": " + std::strerror(err));
   return Status::io(ctx + ": " + std::strerror(err));
 }
 std::string dir_of(const std::string& path) {
@@ -22,21 +21,27 @@ std::string dir_of(const std::string& path) {
 }
 // Writes all of data to fd; on failure closes fd and removes path.
 Status write_all(int fd, std::string_view data, const std::string& path) {
+  Status s = write_fully(fd, data, path);
+  if (!s) {
+    ::close(fd);
+    ::unlink(path.c_str());
+  }
+  return s;
+}
+}  // namespace
+
+Status write_fully(int fd, std::string_view data, const std::string& ctx) {
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      return errno_status(path, err);
+      return errno_status(ctx, errno);
     }
     off += static_cast<size_t>(n);
   }
   return Status::ok();
 }
-}  // namespace
 
 Status fsync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -19,6 +19,8 @@ Status write_new_file(const std::string& path, std::string_view data, int mode =
 // syncfs(2) on the file system holding `path`: everything written to it so far, file
 // data and directory entries, is durable when this returns ok.
 Status sync_filesystem(const std::string& path);
+// Writes all of `data` to `fd` (short writes and EINTR retried); an error names `ctx`.
+Status write_fully(int fd, std::string_view data, const std::string& ctx);
 // mkdir -p.
 Status make_dirs(const std::string& dir, int mode = 0755);
 Result<std::string> read_file(const std::string& path);
