@@ -2,10 +2,12 @@
 // on 127.0.0.1. Label "postgres"; fails (never skips) when Postgres is unreachable.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "ep/json.h"
 #include "fixtures.h"
+#include "pg_store.h"
 #include "pg_fixture.h"
 #include "run_process.h"
 #include "test_receiver.h"
@@ -14,6 +16,10 @@ using namespace ep;
 using namespace ep::alert::testing;
 
 namespace {
+
+// Arguments every ep-alert run of these tests gets (one place, e.g. for an egress
+// allowlist of the loopback receivers).
+std::vector<std::string> extra_alert_args() { return {}; }
 
 class AlertPg : public ::testing::Test {
  protected:
@@ -48,6 +54,14 @@ class AlertPg : public ::testing::Test {
   std::int64_t count(const std::string& sql) { return eptest::count(c_, sql); }
 
   ProcResult alert(std::vector<std::string> args, const std::string& input) {
+    return run_process(alert_argv(std::move(args)), input, dir_);
+  }
+  // The same, in the background; `name` keeps its output files apart.
+  Process start_alert(std::vector<std::string> args, const std::string& input,
+                      const std::string& name) {
+    return start_process(alert_argv(std::move(args)), input, dir_, name);
+  }
+  std::vector<std::string> alert_argv(std::vector<std::string> args) {
     std::vector<std::string> argv = {EP_ALERT_BIN};
     bool sub = !args.empty() && (args[0] == "retry" || args[0] == "check");
     if (sub) {
@@ -58,8 +72,9 @@ class AlertPg : public ::testing::Test {
                                          "80ms", "--timeout", "2s", "--drain-timeout", "20s",
                                          "--state-interval", "0s"};
     argv.insert(argv.end(), defaults.begin(), defaults.end());
+    for (auto& a : extra_alert_args()) argv.push_back(std::move(a));
     argv.insert(argv.end(), args.begin(), args.end());
-    return run_process(argv, input, dir_);
+    return argv;
   }
 
   static std::vector<std::string> statuses(const ProcResult& r) {
@@ -367,14 +382,140 @@ TEST_F(AlertPg, DryRunWritesNothing) {
   EXPECT_EQ(statuses(real), (std::vector<std::string>{"delivered"}));
 }
 
-TEST_F(AlertPg, OneRunnerPerDatabase) {
+TEST_F(AlertPg, OneRunnerPerTenantAndAllTenantsSkipAHeldOne) {
+  std::string other = add_tenant("globex");
+  TestReceiver other_receiver;
+  add_rule(acme_, "high", add_webhook(acme_, "ops", receiver_.url()));
+  add_rule(other, "high", add_webhook(other, "ops", other_receiver.url()));
   auto holder = pg::Conn::connect(db_.url(), "test");
   ASSERT_TRUE(holder.is_ok());
-  auto locked = holder->try_advisory_lock(pg::lock_key("ep-alert"));
+  auto locked = holder->try_advisory_lock(alert::tenant_lock_key(acme_));
   ASSERT_TRUE(locked.is_ok() && *locked);
-  ProcResult r = alert({}, "");
+  // The held tenant alone: exit 75 at once, nothing read or sent.
+  ProcResult one = alert({"--tenant", "acme"}, stream("A"));
+  EXPECT_EQ(one.exit, 75) << one.err;
+  EXPECT_NE(one.err.find("another ep-alert --db holds tenant acme's alerting lock"),
+            std::string::npos) << one.err;
+  EXPECT_TRUE(one.out.empty()) << one.out;
+  // Every tenant: acme is skipped with a note, globex's alert goes out; exit 75.
+  std::string input = stream("A") + to_ndjson(make_score(0, true, -1, "", "meter-001", "globex")) + "\n";
+  ProcResult all = alert({}, input);
+  EXPECT_EQ(all.exit, 75) << all.err;
+  EXPECT_EQ(statuses(all), (std::vector<std::string>{"delivered"}));
+  EXPECT_NE(all.out.find("\"webhook\":\"globex/ops\""), std::string::npos) << all.out;
+  EXPECT_NE(all.err.find("tenant acme: skipped: another ep-alert --db holds its alerting lock"),
+            std::string::npos) << all.err;
+  EXPECT_NE(all.err.find("tenants skipped because another run holds their lock: acme (1 of their "
+                         "scores not evaluated)"),
+            std::string::npos) << all.err;
+  EXPECT_EQ(receiver_.count(), 0u);
+  EXPECT_EQ(other_receiver.count(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_state WHERE tenant_id = '" + acme_ + "'"), 0);
+  // check needs no lock.
+  EXPECT_EQ(alert({"check"}, "").exit, 0);
+  // Released: acme's window is evaluated and sent by the next run.
+  EP_ASSERT_OK(holder->advisory_unlock(alert::tenant_lock_key(acme_)));
+  ProcResult next = alert({}, input);
+  EXPECT_EQ(next.exit, 0) << next.err;
+  EXPECT_EQ(statuses(next), (std::vector<std::string>{"delivered"}));
+  EXPECT_EQ(receiver_.count(), 1u);
+  EXPECT_EQ(other_receiver.count(), 1u);
+}
+
+// Two real runs at once: --tenant alpha holds its lock while its receiver holds the
+// answer; --tenant beta runs to the end meanwhile; alpha a second time exits 75.
+TEST_F(AlertPg, RunsForDifferentTenantsAreConcurrentTheSameTenantTwiceExits75) {
+  std::string alpha = add_tenant("alpha"), beta = add_tenant("beta");
+  TestReceiver alpha_rx, beta_rx;
+  std::string alpha_hook = add_webhook(alpha, "ops", alpha_rx.url());
+  add_rule(alpha, "high", alpha_hook);
+  add_rule(beta, "high", add_webhook(beta, "ops", beta_rx.url()));
+  EP_ASSERT_OK(c_.run("UPDATE webhooks SET timeout_ms = 100000 WHERE webhook_id = $1", {alpha_hook}));
+  alpha_rx.script({Action::held(200)});
+  auto line = [](const std::string& tenant, int i) {
+    return to_ndjson(make_score(i, true, -1, "", "meter-001", tenant)) + "\n";
+  };
+  Process first = start_alert({"--tenant", "alpha", "--tenant-budget", "100s"}, line("alpha", 0),
+                              "alpha");
+  ASSERT_TRUE(alpha_rx.wait_for(1, std::chrono::seconds(60)));  // in flight, lock held
+
+  ProcResult b = alert({"--tenant", "beta"}, line("beta", 0));
+  EXPECT_EQ(b.exit, 0) << b.err;
+  EXPECT_EQ(statuses(b), (std::vector<std::string>{"delivered"}));
+  EXPECT_EQ(beta_rx.count(), 1u);
+
+  ProcResult again = alert({"--tenant", "alpha"}, line("alpha", 1));
+  EXPECT_EQ(again.exit, 75) << again.err;
+  EXPECT_NE(again.err.find("another ep-alert --db holds tenant alpha's alerting lock"),
+            std::string::npos) << again.err;
+  EXPECT_TRUE(again.out.empty()) << again.out;
+
+  alpha_rx.release();
+  ProcResult a = first.wait();
+  EXPECT_EQ(a.exit, 0) << a.err;
+  EXPECT_EQ(statuses(a), (std::vector<std::string>{"delivered"}));
+  EXPECT_EQ(alpha_rx.count(), 1u);  // the refused second run sent nothing
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE status = 'delivered'"), 2);
+}
+
+// Tenant globex's endpoint accepts the connection and never answers (its timeout is
+// 120 s); its alerts come first and would fill every connection. acme's alert still
+// goes out at once: globex holds only its share (2 of 4 connections) and its time
+// budget (2 s), and its deliveries stay pending for the next run: none lost, none twice.
+TEST_F(AlertPg, DeadEndpointHoldsOnlyItsTenantsShare) {
+  std::string dead = add_tenant("globex");
+  TestReceiver dead_rx;
+  dead_rx.script({}, Action::hang_up());
+  std::string dead_hook = add_webhook(dead, "ops", dead_rx.url());
+  EP_ASSERT_OK(c_.run("UPDATE webhooks SET timeout_ms = 120000 WHERE webhook_id = $1", {dead_hook}));
+  add_rule(dead, "high", dead_hook);
+  add_rule(acme_, "high", add_webhook(acme_, "ops", receiver_.url()));
+  std::string input;
+  for (int d = 0; d < 4; ++d)
+    input += to_ndjson(make_score(0, true, -1, "", "meter-00" + std::to_string(d), "globex")) + "\n";
+  input += stream("A");  // acme's, after globex's four
+
+  ProcResult r = alert({"--max-in-flight", "4", "--tenant-max-in-flight", "2", "--tenant-budget",
+                        "2s"},
+                       input);
   EXPECT_EQ(r.exit, 75) << r.err;
-  EXPECT_NE(r.err.find("another ep-alert"), std::string::npos) << r.err;
+  auto lines = r.out_lines();
+  ASSERT_FALSE(lines.empty());
+  // acme's delivery is recorded before any outcome of globex's stuck attempts.
+  EXPECT_NE(lines[0].find("\"webhook\":\"acme/ops\""), std::string::npos) << r.out;
+  EXPECT_NE(lines[0].find("\"status\":\"delivered\""), std::string::npos) << r.out;
+  EXPECT_EQ(receiver_.count(), 1u);
+  // Two attempts (the tenant's share), cut at its budget; the other two never started.
+  EXPECT_EQ(dead_rx.count(), 2u);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1 + 2 + 4) << r.out;  // + retrying, pending
+  EXPECT_NE(r.err.find("tenant globex: time budget spent (--tenant-budget 2s of attempts in "
+                       "flight); 4 deliveries left pending for the next run"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE tenant_id = '" + dead +
+                  "' AND status = 'pending'"),
+            4);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE tenant_id = '" + dead +
+                  "' AND attempts = 1 AND error LIKE 'cut at the tenant''s time budget%'"),
+            2);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE tenant_id = '" + acme_ +
+                  "' AND status = 'delivered'"),
+            1);
+
+  // The endpoint is back: the next run delivers each of the four exactly once.
+  dead_rx.stop();
+  TestReceiver back;
+  EP_ASSERT_OK(c_.run("UPDATE webhooks SET url = $2 WHERE webhook_id = $1", {dead_hook, back.url()}));
+  ProcResult again = alert({}, "");
+  EXPECT_EQ(again.exit, 0) << again.err;
+  EXPECT_EQ(statuses(again), (std::vector<std::string>(4, "delivered")));
+  ASSERT_EQ(back.count(), 4u);
+  std::set<std::string> ids;
+  for (const auto& got : back.received()) ids.insert(got.header("webhook-id"));
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(receiver_.count(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE status = 'delivered'"), 5);
+  EXPECT_EQ(count("SELECT count(DISTINCT alert_id) FROM alert_events"), 5);
+  EXPECT_EQ(count("SELECT alerts_sent FROM usage_daily WHERE tenant_id = '" + dead + "'"), 4);
 }
 
 TEST_F(AlertPg, UnreachableDatabaseIsUnavailable) {

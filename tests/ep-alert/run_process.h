@@ -51,9 +51,29 @@ inline std::string test_dir() {
   return d;
 }
 
-inline ProcResult run_process(const std::vector<std::string>& argv, const std::string& stdin_text,
-                              const std::string& dir) {
-  std::string in = dir + "/.stdin", out = dir + "/.stdout", err = dir + "/.stderr";
+// A process started in the background; wait() collects it.
+struct Process {
+  pid_t pid = -1;
+  std::string out, err;  // files its stdout and stderr go to
+  ProcResult wait() {
+    ProcResult r;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+    r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+};
+
+// Starts argv with stdin from a string; `name` keeps the files of concurrent processes
+// in one directory apart.
+inline Process start_process(const std::vector<std::string>& argv, const std::string& stdin_text,
+                             const std::string& dir, const std::string& name = "") {
+  std::string in = dir + "/.stdin" + name, out = dir + "/.stdout" + name,
+              err = dir + "/.stderr" + name;
   spit(in, stdin_text);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -63,18 +83,18 @@ inline ProcResult run_process(const std::vector<std::string>& argv, const std::s
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  Process p;
+  int rc = posix_spawn(&p.pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  ProcResult r;
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + " failed");
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  p.out = out;
+  p.err = err;
+  return p;
+}
+
+inline ProcResult run_process(const std::vector<std::string>& argv, const std::string& stdin_text,
+                              const std::string& dir) {
+  return start_process(argv, stdin_text, dir).wait();
 }
 
 }  // namespace ep::alert::testing

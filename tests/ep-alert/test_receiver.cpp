@@ -62,6 +62,14 @@ size_t TestReceiver::count() const {
   return received_.size();
 }
 
+void TestReceiver::release() {
+  {
+    std::lock_guard lk(mu_);
+    released_ = true;
+  }
+  cv_.notify_all();
+}
+
 void TestReceiver::stop() {
   {
     std::lock_guard lk(mu_);
@@ -130,6 +138,10 @@ void TestReceiver::serve(int fd) {
       if (a.hang) {
         cv_.wait(lk, [&] { return stopping_; });
         break;
+      }
+      if (a.hold) {
+        cv_.wait(lk, [&] { return stopping_ || released_; });
+        if (stopping_) break;
       }
     }
     if (a.close_mid_response) {

@@ -1,7 +1,8 @@
 #pragma once
 // A real HTTP receiver on 127.0.0.1 for ep-alert's tests (Boost.Beast's parser), scripted
 // per request: answer a status (with headers such as Retry-After), hang until stopped
-// (the client times out), or close the connection in the middle of the response.
+// (the client times out), hold the answer until release(), or close the connection in
+// the middle of the response.
 // Tests wait on received requests with a condition variable, never with sleeps.
 #include <chrono>
 #include <condition_variable>
@@ -21,12 +22,14 @@ struct Action {
   std::vector<std::pair<std::string, std::string>> headers;
   bool hang = false;                // never answer; hold the connection until stop()
   bool close_mid_response = false;  // send half a response, then close
-  static Action reply(int status) { return Action{status, {}, false, false}; }
+  bool hold = false;                // answer `status` only once release() is called
+  static Action reply(int status) { return Action{status, {}, false, false, false}; }
   static Action retry_after(int status, std::string value) {
-    return Action{status, {{"Retry-After", std::move(value)}}, false, false};
+    return Action{status, {{"Retry-After", std::move(value)}}, false, false, false};
   }
-  static Action hang_up() { return Action{0, {}, true, false}; }
-  static Action cut() { return Action{200, {}, false, true}; }
+  static Action hang_up() { return Action{0, {}, true, false, false}; }
+  static Action cut() { return Action{200, {}, false, true, false}; }
+  static Action held(int status) { return Action{status, {}, false, false, true}; }
 };
 
 struct Received {
@@ -57,6 +60,8 @@ class TestReceiver {
   bool wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20));
   std::vector<Received> received() const;
   size_t count() const;
+  // Lets the held requests (Action::held) be answered, and every later one at once.
+  void release();
   void stop();
 
  private:
@@ -74,6 +79,7 @@ class TestReceiver {
   std::vector<std::thread> workers_;
   std::thread acceptor_;
   bool stopping_ = false;
+  bool released_ = false;
 };
 
 }  // namespace ep::alert::testing

@@ -87,7 +87,16 @@ std::string alert_record(const Delivery& d, std::string_view status, const Extra
 struct Counters {
   std::uint64_t lines = 0, scores = 0, rejected = 0, duplicates = 0, suppressed = 0, dry_run = 0;
   std::uint64_t pending_at_exit = 0, abandoned = 0;
+  std::uint64_t skipped_scores = 0;  // of tenants another run holds (Postgres mode)
 };
+
+// The per-tenant shares with the defaults filled in.
+TenantShare tenant_share(const Options& opts) {
+  TenantShare s = opts.share;
+  if (s.max_in_flight == 0) s.max_in_flight = std::max<size_t>(1, opts.http.max_in_flight / 4);
+  s.default_timeout = opts.http.total_timeout;
+  return s;
+}
 
 // Everything one run needs, wired together.
 class Session {
@@ -102,7 +111,7 @@ class Session {
         store_(store),
         http_(opts.http),
         deliverer_(rules, state, http_, opts.retry, clock,
-                   [this](const AttemptReport& r) { on_attempt(r); }),
+                   [this](const AttemptReport& r) { on_attempt(r); }, tenant_share(opts)),
         engine_(rules, state) {}
 
   Deliverer& deliverer() { return deliverer_; }
@@ -165,7 +174,7 @@ class Session {
   // for attempts in flight; then keep what is left (state) or give it up (no state).
   Status drain() {
     TimeNs deadline = monotonic_ns() + opts_.drain_timeout;
-    while (deliverer_.unsettled() > 0 && !stopping()) {
+    while (deliverer_.workable() > 0 && !stopping()) {
       TimeNs left = deadline - monotonic_ns();
       if (left <= 0) break;
       EP_RETURN_IF_ERROR(deliverer_.pump(std::min(left, kNsPerSec)));
@@ -173,6 +182,7 @@ class Session {
       EP_RETURN_IF_ERROR(maybe_save(false));
     }
     while (http_.in_flight() > 0) EP_RETURN_IF_ERROR(deliverer_.pump(kNsPerSec, -1, nullptr, false));
+    report_spent_tenants();
     for (auto& [key, d] : state_.deliveries) {
       if (d.failed) continue;
       if (!store_) {
@@ -189,6 +199,15 @@ class Session {
       }
     }
     return maybe_save(true);
+  }
+
+  // Tenants that used up their time budget: their deliveries wait for the next run.
+  void report_spent_tenants() const {
+    for (const SpentTenant& t : deliverer_.spent_tenants())
+      log::warn("tenant " + t.tenant + ": time budget spent (--tenant-budget " +
+                format_duration(opts_.share.budget) + " of attempts in flight); " +
+                std::to_string(t.left) + " deliveries left pending for the next run" +
+                (t.last_error.empty() ? "" : "; last error: " + t.last_error));
   }
 
   void summarise(std::string_view what) const {
@@ -222,10 +241,21 @@ class Session {
     if (counters_.pending_at_exit)
       return Status::temporary(std::to_string(counters_.pending_at_exit) +
                                " deliveries still pending; kept in " + store_->where());
+    if (!skipped_.empty()) {
+      std::string names;
+      for (const auto& t : skipped_) names += (names.empty() ? "" : ", ") + t;
+      return Status::temporary(
+          "tenants skipped because another run holds their lock: " + names +
+          (counters_.skipped_scores
+               ? " (" + std::to_string(counters_.skipped_scores) + " of their scores not evaluated)"
+               : std::string()) +
+          "; run again for them");
+    }
     return Status::ok();
   }
 
   void mark_dirty() { dirty_ = true; }
+  void set_skipped_tenants(std::vector<std::string> t) { skipped_ = std::move(t); }
 
  private:
   const Options& opts_;
@@ -240,6 +270,7 @@ class Session {
   Counters counters_;
   bool dirty_ = false;
   TimeNs last_save_ = 0;
+  std::vector<std::string> skipped_;  // tenants another run holds (Postgres mode)
 };
 
 bool reads_only_stdin(const std::vector<std::string>& inputs) {
@@ -257,7 +288,7 @@ struct Setup {
 Result<Setup> open_setup(const Options& opts, bool need_state) {
   Setup s;
   if (opts.use_db) {
-    auto pg = PgStore::open(opts.db_url, opts.tenant);
+    auto pg = PgStore::open(opts.db_url, opts.tenant, need_state);
     if (!pg) return pg.status();
     auto rules = (*pg)->load_rules();
     if (!rules) return rules.status();
@@ -289,6 +320,7 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
   auto setup = open_setup(opts, true);
   if (!setup) return setup.status();
   Session session(opts, out, clock, setup->rules, setup->state, setup->store.get());
+  if (setup->pg) session.set_skipped_tenants(setup->pg->skipped_tenants());
   Deliverer& deliverer = session.deliverer();
   Counters& counters = session.counters();
   if (!opts.dry_run) deliverer.resume_pending();
@@ -346,6 +378,7 @@ Status run(const Options& opts, RecordWriter& out, const Clock& clock) {
       reject(ps.message());
     } else {
       ++counters.scores;
+      if (setup->pg && setup->pg->skipped(score.tenant)) ++counters.skipped_scores;
       events.clear();
       session.engine().evaluate(score, events);
       for (const Event& e : events) session.on_event(e);
@@ -401,6 +434,7 @@ Status retry(const Options& opts, RecordWriter& out, const Clock& clock) {
     log::warn("retry: --rule " + opts.rule_filter + ": no such rule in " +
               (opts.use_db ? std::string("Postgres") : opts.rules_path));
   Session session(opts, out, clock, *rules, *state, setup->store.get());
+  if (setup->pg) session.set_skipped_tenants(setup->pg->skipped_tenants());
   TimeNs after = opts.since > 0 ? clock.now() - opts.since : INT64_MIN;
   session.deliverer().resume_pending();
   size_t skipped = 0;

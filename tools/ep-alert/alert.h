@@ -29,6 +29,9 @@ struct Options {
   size_t max_line_bytes = kDefaultMaxLineBytes;
   HttpClientOptions http;
   RetryPolicy retry;
+  // Per-tenant shares (--tenant-max-in-flight, --tenant-budget, --tenant-budget-period);
+  // share.max_in_flight 0 = a quarter of --max-in-flight, at least 1.
+  TenantShare share{0, 30 * kNsPerSec, 600 * kNsPerSec, 0};
   TimeNs drain_timeout = 60 * kNsPerSec;  // after the input ends, keep retrying this long
   size_t max_queue = 10000;               // unsettled deliveries before input is paused
   TimeNs state_interval = 1 * kNsPerSec;  // rewrite the state file at most this often

@@ -44,13 +44,14 @@ std::string describe(const HttpResult& r) {
 }  // namespace
 
 Deliverer::Deliverer(const RuleSet& rules, State& state, HttpClient& http, RetryPolicy policy,
-                     const Clock& clock, Report report)
+                     const Clock& clock, Report report, TenantShare share)
     : rules_(rules),
       state_(state),
       http_(http),
       policy_(policy),
       clock_(clock),
       report_(std::move(report)),
+      share_(share),
       rng_(random_seed()) {}
 
 bool Deliverer::add(Delivery d) {
@@ -66,11 +67,52 @@ std::string Deliverer::order_key(const Delivery& d) {
   return State::series_key(d.rule, d.tenant, d.device, d.metric) + '\x1f' + d.webhook;
 }
 
-void Deliverer::schedule(const Delivery& d) { due_.emplace(d.next_attempt, d.key()); }
+Deliverer::Tenant& Deliverer::tenant(const std::string& name) {
+  auto [it, inserted] = tenants_.try_emplace(name);
+  if (inserted) it->second.period_start = monotonic_ns();
+  return it->second;
+}
 
-void Deliverer::track(const Delivery& d) { unsettled_ends_[order_key(d)].insert(d.end); }
+bool Deliverer::renews(const Tenant& t, TimeNs mono) const {
+  return share_.period > 0 && mono - t.period_start >= share_.period;
+}
+
+// Whether the tenant has used up its time budget (and the period does not renew yet).
+bool Deliverer::out_of_budget(const Tenant& t, TimeNs mono) const {
+  if (share_.budget <= 0 || renews(t, mono)) return false;
+  return t.exhausted || t.busy + (t.in_flight ? mono - t.busy_since : 0) >= share_.budget;
+}
+
+// What is left of the tenant's time budget in the current period (renewing it first).
+TimeNs Deliverer::budget_left(Tenant& t, TimeNs mono) {
+  if (share_.budget <= 0) return INT64_MAX;
+  if (renews(t, mono)) {
+    t.period_start = mono;
+    t.busy = 0;
+    t.exhausted = false;
+    if (t.in_flight) t.busy_since = mono;
+  }
+  if (t.exhausted) return 0;
+  return share_.budget - t.busy - (t.in_flight ? mono - t.busy_since : 0);
+}
+
+bool Deliverer::may_start(const Tenant& t) const {
+  return share_.max_in_flight == 0 || t.in_flight < share_.max_in_flight;
+}
+
+void Deliverer::schedule(const Delivery& d) { schedule_at(d, d.next_attempt); }
+
+void Deliverer::schedule_at(const Delivery& d, TimeNs at) {
+  tenant(d.tenant).due.emplace(at, d.key());
+}
+
+void Deliverer::track(const Delivery& d) {
+  unsettled_ends_[order_key(d)].insert(d.end);
+  ++unsettled_;
+}
 
 void Deliverer::untrack(const Delivery& d) {
+  --unsettled_;
   std::string ok = order_key(d);
   auto it = unsettled_ends_.find(ok);
   if (it != unsettled_ends_.end()) {
@@ -82,8 +124,9 @@ void Deliverer::untrack(const Delivery& d) {
   auto b = blocked_.find(ok);
   if (b == blocked_.end()) return;
   TimeNs now = clock_.now();
-  for (auto& key : b->second) due_.emplace(now, std::move(key));
-  blocked_count_ -= b->second.size();
+  Tenant& t = tenant(d.tenant);  // the order key includes the tenant
+  for (auto& key : b->second) t.due.emplace(now, std::move(key));
+  t.blocked -= b->second.size();
   blocked_.erase(b);
 }
 
@@ -120,8 +163,35 @@ size_t Deliverer::requeue_failed(TimeNs created_after, const std::string& rule,
 }
 
 TimeNs Deliverer::time_to_next_due() const {
-  if (due_.empty()) return INT64_MAX;
-  return std::max<TimeNs>(0, due_.begin()->first - clock_.now());
+  TimeNs next = INT64_MAX, mono = monotonic_ns();
+  for (const auto& [name, t] : tenants_) {
+    if (t.due.empty() || !may_start(t)) continue;
+    if (out_of_budget(t, mono)) {
+      // Spent: the next chance is when the period renews.
+      if (share_.period > 0) next = std::min(next, t.period_start + share_.period - mono);
+      continue;
+    }
+    next = std::min(next, t.due.begin()->first - clock_.now());
+  }
+  return std::max<TimeNs>(0, next);
+}
+
+size_t Deliverer::workable() const {
+  size_t n = 0;
+  TimeNs mono = monotonic_ns();
+  for (const auto& [name, t] : tenants_) {
+    n += out_of_budget(t, mono) ? t.in_flight : t.unsettled();
+  }
+  return n;
+}
+
+std::vector<SpentTenant> Deliverer::spent_tenants() const {
+  std::vector<SpentTenant> out;
+  TimeNs mono = monotonic_ns();
+  for (const auto& [name, t] : tenants_)
+    if (t.unsettled() > 0 && out_of_budget(t, mono))
+      out.push_back({name, t.unsettled(), t.last_error});
+  return out;
 }
 
 void Deliverer::fail(Delivery& d, Outcome o, std::string error, TimeNs duration, bool sent) {
@@ -133,11 +203,11 @@ void Deliverer::fail(Delivery& d, Outcome o, std::string error, TimeNs duration,
   untrack(d);
 }
 
-void Deliverer::start(Delivery& d) {
+void Deliverer::start(Delivery& d, Tenant& t) {
   std::string ok = order_key(d);
   if (auto it = unsettled_ends_.find(ok); it != unsettled_ends_.end() && *it->second.begin() < d.end) {
     blocked_[ok].push_back(d.key());  // an earlier event of this series goes first
-    ++blocked_count_;
+    ++t.blocked;
     return;
   }
   if (auto dis = state_.disabled.find(d.webhook); dis != state_.disabled.end()) {
@@ -162,7 +232,12 @@ void Deliverer::start(Delivery& d) {
   req.headers = {"webhook-id: " + d.alert_id, "webhook-timestamp: " + std::to_string(ts),
                  "webhook-signature: " + sign(w->keys, d.alert_id, ts, d.body)};
   req.body = d.body;
-  req.timeout = w->timeout;
+  // The attempt may use what is left of its tenant's time budget, never more.
+  TimeNs mono = monotonic_ns();
+  TimeNs timeout = w->timeout > 0 ? w->timeout : share_.default_timeout;
+  TimeNs left = budget_left(t, mono);
+  bool cut = left < timeout;
+  req.timeout = cut ? std::max<TimeNs>(left, kNsPerMs) : w->timeout;
   ++d.attempts;
   ++stats_.attempts;
   Status st = http_.submit(std::move(req));
@@ -170,12 +245,23 @@ void Deliverer::start(Delivery& d) {
     fail(d, Outcome::kFailed, st.message(), 0, false);
     return;
   }
-  in_flight_.emplace(next_tag_ - 1, d.key());
+  if (t.in_flight++ == 0) t.busy_since = mono;
+  in_flight_.emplace(next_tag_ - 1, InFlight{d.key(), cut});
 }
 
-void Deliverer::settle(Delivery& d, const HttpResult& r) {
+void Deliverer::attempt_ended(Tenant& t) {
+  TimeNs mono = monotonic_ns();
+  budget_left(t, mono);  // renews the period first, if it is over
+  if (--t.in_flight == 0) t.busy += mono - t.busy_since;
+}
+
+void Deliverer::settle(Delivery& d, const HttpResult& r, bool cut_by_budget) {
   d.http_status = r.status;
   d.error = r.status >= 200 && r.status < 300 ? "" : describe(r);
+  if (cut_by_budget && r.timed_out)
+    d.error = "cut at the tenant's time budget (--tenant-budget " +
+              format_duration(share_.budget) + " per run): " + d.error;
+  if (!d.error.empty()) tenant(d.tenant).last_error = d.error;
   if (r.status >= 200 && r.status < 300) {
     ++stats_.delivered;
     report_({&d, Outcome::kDelivered, r.duration, true});
@@ -223,14 +309,7 @@ void Deliverer::settle(Delivery& d, const HttpResult& r) {
 }
 
 Status Deliverer::pump(TimeNs max_wait, int extra_fd, bool* extra_ready, bool start_new) {
-  TimeNs now = clock_.now();
-  while (start_new && !due_.empty() && !http_.full() && due_.begin()->first <= now) {
-    std::string key = std::move(due_.begin()->second);
-    due_.erase(due_.begin());
-    auto it = state_.deliveries.find(key);
-    if (it == state_.deliveries.end() || it->second.failed) continue;
-    start(it->second);
-  }
+  if (start_new) start_due();
   TimeNs wait = max_wait;
   if (start_new && !http_.full()) wait = std::min(wait, time_to_next_due());
   done_.clear();
@@ -238,11 +317,41 @@ Status Deliverer::pump(TimeNs max_wait, int extra_fd, bool* extra_ready, bool st
   for (const HttpResult& r : done_) {
     auto tag = in_flight_.find(r.tag);
     if (tag == in_flight_.end()) continue;
-    auto it = state_.deliveries.find(tag->second);
+    InFlight f = std::move(tag->second);
     in_flight_.erase(tag);
-    if (it != state_.deliveries.end()) settle(it->second, r);
+    auto it = state_.deliveries.find(f.key);
+    if (it == state_.deliveries.end()) continue;
+    Tenant& t = tenant(it->second.tenant);
+    attempt_ended(t);
+    // Cut at the budget: spent, even if the timer fired a hair early.
+    if (f.cut_by_budget && r.timed_out) t.exhausted = true;
+    settle(it->second, r, f.cut_by_budget);
   }
   return Status::ok();
+}
+
+// Due deliveries, one tenant at a time round-robin (starting after the tenant served
+// last), skipping tenants at their in-flight cap or out of time budget.
+void Deliverer::start_due() {
+  TimeNs now = clock_.now(), mono = monotonic_ns();
+  for (bool started = true; started && !http_.full();) {
+    started = false;
+    auto first = tenants_.upper_bound(last_served_);
+    for (size_t i = 0; i < tenants_.size() && !http_.full(); ++i, ++first) {
+      if (first == tenants_.end()) first = tenants_.begin();
+      Tenant& t = first->second;
+      if (t.due.empty() || t.due.begin()->first > now || !may_start(t) ||
+          budget_left(t, mono) <= 0)
+        continue;
+      std::string key = std::move(t.due.begin()->second);
+      t.due.erase(t.due.begin());
+      last_served_ = first->first;
+      started = true;
+      auto it = state_.deliveries.find(key);
+      if (it == state_.deliveries.end() || it->second.failed) continue;
+      start(it->second, t);
+    }
+  }
 }
 
 }  // namespace ep::alert

@@ -11,6 +11,14 @@
 //                                failed after max_attempts or past max_age
 // Per (rule, series, webhook) deliveries go out in window order: a later event (say the
 // resolve) waits while an earlier one (its detection) is still pending or retrying.
+//
+// Tenants share the run fairly (TenantShare): due deliveries are started round-robin
+// across tenants, each tenant has at most tenant_max_in_flight attempts in flight, and
+// each tenant's attempts may be in flight for at most tenant_budget of wall time per
+// budget_period (each attempt's timeout is cut to what is left). A tenant whose budget
+// is spent gets no more attempts until the period renews: its deliveries stay pending
+// (workable() no longer counts them), so a dead endpoint holds only its own tenant's
+// share of connections and time, never the other tenants' deliveries or the run's end.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,6 +26,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "http_client.h"
 #include "rules.h"
@@ -30,6 +39,21 @@ struct RetryPolicy {
   TimeNs backoff_base = 1 * kNsPerSec;
   TimeNs backoff_max = 600 * kNsPerSec;
   TimeNs max_age = 24 * 3600 * kNsPerSec;
+};
+
+// Per-tenant shares of concurrency and time (0 = no limit).
+struct TenantShare {
+  size_t max_in_flight = 0;             // attempts in flight per tenant
+  TimeNs budget = 0;                    // in-flight wall time per tenant per period
+  TimeNs period = 600 * kNsPerSec;      // the budget renews this often (longer runs)
+  TimeNs default_timeout = 15 * kNsPerSec;  // attempt timeout of endpoints without their own
+};
+
+// A tenant whose time budget is spent, for the run's report.
+struct SpentTenant {
+  std::string tenant;
+  size_t left = 0;         // its deliveries not settled
+  std::string last_error;  // of its last failed attempt
 };
 
 // Upper bound of the jittered delay after `attempts` failed attempts (>= 1).
@@ -53,7 +77,7 @@ class Deliverer {
  public:
   using Report = std::function<void(const AttemptReport&)>;
   Deliverer(const RuleSet& rules, State& state, HttpClient& http, RetryPolicy policy,
-            const Clock& clock, Report report);
+            const Clock& clock, Report report, TenantShare share = {});
 
   // Queues a new delivery. False (and nothing queued) when the same (alert_id, webhook)
   // is already pending or failed.
@@ -71,19 +95,46 @@ class Deliverer {
   Status pump(TimeNs max_wait, int extra_fd = -1, bool* extra_ready = nullptr,
               bool start_new = true);
   // Not yet settled: queued, waiting for a retry, or in flight.
-  size_t unsettled() const { return due_.size() + in_flight_.size() + blocked_count_; }
-  // Time until the next queued attempt is due (0 if one is due now; large if none).
+  size_t unsettled() const { return unsettled_; }
+  // Unsettled deliveries this run can still work on: in flight, or of a tenant with
+  // time budget left. The run ends when none are left (the rest stays pending).
+  size_t workable() const;
+  // Time until the next attempt may start (0 if one is due now; large if none).
   TimeNs time_to_next_due() const;
+  // Tenants whose time budget is spent and that still have deliveries.
+  std::vector<SpentTenant> spent_tenants() const;
 
   const DelivererStats& stats() const { return stats_; }
 
  private:
+  struct Tenant {
+    std::multimap<TimeNs, std::string> due;  // next_attempt -> key
+    size_t in_flight = 0, blocked = 0;
+    TimeNs busy = 0;          // in-flight wall time in the current period (monotonic)
+    TimeNs busy_since = 0;    // start of the current stretch with attempts in flight
+    TimeNs period_start = 0;
+    bool exhausted = false;   // an attempt was cut at the budget in this period
+    std::string last_error;
+    size_t unsettled() const { return due.size() + in_flight + blocked; }
+  };
+  struct InFlight {
+    std::string key;
+    bool cut_by_budget = false;  // the attempt's timeout was cut to the tenant's budget
+  };
   static std::string order_key(const Delivery& d);
+  Tenant& tenant(const std::string& name);
+  TimeNs budget_left(Tenant& t, TimeNs mono);
+  bool renews(const Tenant& t, TimeNs mono) const;
+  bool out_of_budget(const Tenant& t, TimeNs mono) const;
+  bool may_start(const Tenant& t) const;
   void schedule(const Delivery& d);
+  void schedule_at(const Delivery& d, TimeNs at);
   void track(const Delivery& d);
   void untrack(const Delivery& d);
-  void start(Delivery& d);
-  void settle(Delivery& d, const HttpResult& r);
+  void start_due();
+  void start(Delivery& d, Tenant& t);
+  void attempt_ended(Tenant& t);
+  void settle(Delivery& d, const HttpResult& r, bool cut_by_budget);
   void fail(Delivery& d, Outcome o, std::string error, TimeNs duration, bool sent);
 
   const RuleSet& rules_;
@@ -92,12 +143,14 @@ class Deliverer {
   RetryPolicy policy_;
   const Clock& clock_;
   Report report_;
-  std::multimap<TimeNs, std::string> due_;                // next_attempt -> key
-  std::unordered_map<std::uint64_t, std::string> in_flight_;  // tag -> key
+  TenantShare share_;
+  std::map<std::string, Tenant> tenants_;          // by tenant slug
+  std::string last_served_;                        // round-robin position
+  std::unordered_map<std::uint64_t, InFlight> in_flight_;  // tag -> attempt
+  size_t unsettled_ = 0;
   // Window ends of unsettled deliveries per order_key, and keys waiting behind them.
   std::unordered_map<std::string, std::multiset<TimeNs>> unsettled_ends_;
   std::unordered_map<std::string, std::vector<std::string>> blocked_;
-  size_t blocked_count_ = 0;
   std::uint64_t next_tag_ = 1;
   std::mt19937_64 rng_;
   DelivererStats stats_;

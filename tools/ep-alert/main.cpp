@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   const char* kDelivery = "Delivery";
   app.add_option("--max-in-flight", opts.http.max_in_flight, "Concurrent webhook requests")
       ->check(CLI::Range(1, 4096))->group(kDelivery);
+  app.add_option("--tenant-max-in-flight", opts.share.max_in_flight,
+                 "Concurrent webhook requests per tenant (0 = a quarter of --max-in-flight, "
+                 "at least 1): a tenant with a dead endpoint never holds all connections")
+      ->check(CLI::Range(0, 4096))->group(kDelivery);
   app.add_option("--ca-bundle", opts.http.ca_bundle,
                  "Extra CA certificates (PEM) to verify TLS; verification is always on")
       ->type_name("FILE")->group(kDelivery);
@@ -88,12 +92,17 @@ int main(int argc, char** argv) {
       {"--max-age", "24h", &opts.retry.max_age},
       {"--drain-timeout", "60s", &opts.drain_timeout},
       {"--state-interval", "1s", &opts.state_interval},
+      {"--tenant-budget", "30s", &opts.share.budget},
+      {"--tenant-budget-period", "10m", &opts.share.period},
   };
   const char* help[] = {"Connect timeout per attempt", "Total timeout per attempt",
                         "First retry delay bound (doubles per attempt, full jitter)",
                         "Largest retry delay bound", "Give up on a delivery this long after the event",
                         "After the input ends, keep retrying this long (then keep the rest in --state)",
-                        "Rewrite the state file at most this often"};
+                        "Rewrite the state file at most this often",
+                        "Wall time a tenant's requests may be in flight per run (per period); "
+                        "attempts are cut to what is left, the rest stays pending (0 = no limit)",
+                        "A run longer than this renews every tenant's --tenant-budget"};
   for (size_t i = 0; i < durations.size(); ++i)
     app.add_option(durations[i].name, durations[i].text, help[i])
         ->type_name("DUR")

@@ -107,36 +107,70 @@ std::vector<std::string_view> split_series_key(std::string_view k) {
 
 }  // namespace
 
-Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, const std::string& tenant) {
+std::int64_t tenant_lock_key(const std::string& tenant_id) {
+  return pg::lock_key("ep-alert:" + tenant_id);
+}
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, const std::string& tenant,
+                                               bool lock) {
   std::string resolved = pg::resolve_url(url);
   auto c = pg::Conn::connect(resolved, "ep-alert");
   if (!c) return c.status();
-  auto locked = c->try_advisory_lock(pg::lock_key("ep-alert"));
-  if (!locked) return locked.status();
-  if (!*locked)
-    return Status::temporary("another ep-alert --db holds the alerting lock on " +
-                             pg::redact_url(resolved) + "; try again when it has finished");
   EP_RETURN_IF_ERROR(c->run(kTempTables));
   std::unique_ptr<PgStore> s(new PgStore(std::move(c).value(), resolved, tenant));
   auto rows = s->conn_.exec(
-      "SELECT slug, tenant_id FROM tenants WHERE NOT disabled AND ($1::text IS NULL OR slug = $1)",
+      "SELECT slug, tenant_id FROM tenants WHERE NOT disabled AND ($1::text IS NULL OR slug = $1) "
+      "ORDER BY slug",
       {tenant.empty() ? pg::Param(nullptr) : pg::Param(tenant)});
   if (!rows) return rows.status();
   if (!tenant.empty() && rows->empty())
     return Status::usage("--tenant " + tenant + ": no such enabled tenant");
-  for (int i = 0; i < rows->size(); ++i) s->tenant_ids_[rows->str(i, 0)] = rows->str(i, 1);
+  for (int i = 0; i < rows->size(); ++i) {
+    std::string slug = rows->str(i, 0), id = rows->str(i, 1);
+    if (lock) {
+      auto locked = s->conn_.try_advisory_lock(tenant_lock_key(id));
+      if (!locked) return locked.status();
+      if (!*locked && !tenant.empty())
+        return Status::temporary("another ep-alert --db holds tenant " + slug +
+                                 "'s alerting lock on " + pg::redact_url(resolved) +
+                                 "; try again when it has finished");
+      if (!*locked) {
+        log::warn("tenant " + slug + ": skipped: another ep-alert --db holds its alerting lock; "
+                  "its scores in this run are not evaluated and its deliveries wait for the "
+                  "next run");
+        s->skipped_.push_back(slug);
+        continue;
+      }
+    }
+    s->tenant_ids_[slug] = id;
+  }
   return s;
 }
 
 Status PgStore::reconnect() {
   auto c = pg::Conn::connect(url_, "ep-alert");
   if (!c) return c.status();
-  auto locked = c->try_advisory_lock(pg::lock_key("ep-alert"));
-  if (!locked) return locked.status();
-  if (!*locked) return Status::temporary("reconnected, but another ep-alert holds the lock");
+  for (const auto& [slug, id] : tenant_ids_) {
+    auto locked = c->try_advisory_lock(tenant_lock_key(id));
+    if (!locked) return locked.status();
+    if (!*locked)
+      return Status::temporary("reconnected, but another ep-alert holds tenant " + slug +
+                               "'s alerting lock");
+  }
   EP_RETURN_IF_ERROR(c->run(kTempTables));
   conn_ = std::move(c).value();
   return Status::ok();
+}
+
+bool PgStore::skipped(std::string_view slug) const {
+  return std::find(skipped_.begin(), skipped_.end(), slug) != skipped_.end();
+}
+
+// The tenants this run holds the lock of, as a uuid[] parameter.
+pg::Param PgStore::tenants_param() const {
+  std::string a = "{";
+  for (const auto& [slug, id] : tenant_ids_) a += (a.size() > 1 ? "," : "") + id;
+  return pg::Param(a + "}");
 }
 
 const std::string* PgStore::tenant_id(const std::string& slug) const {
@@ -152,13 +186,13 @@ const std::string* PgStore::webhook_id(const std::string& name) const {
 Result<RuleSet> PgStore::load_rules() {
   RuleSet set;
   set.source = "Postgres";
-  const pg::Param tenant = tenant_.empty() ? pg::Param(nullptr) : pg::Param(tenant_);
+  const pg::Param tenant = tenants_param();
 
   auto hooks = conn_.exec(
       "SELECT t.slug, w.webhook_id, w.name, w.url, w.secret, w.enabled, w.timeout_ms, "
       "  w.max_attempts "
       "FROM webhooks w JOIN tenants t ON t.tenant_id = w.tenant_id "
-      "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) ORDER BY t.slug, w.name",
+      "WHERE NOT t.disabled AND t.tenant_id = ANY($1::uuid[]) ORDER BY t.slug, w.name",
       {tenant});
   if (!hooks) return hooks.status();
   for (int i = 0; i < hooks->size(); ++i) {
@@ -194,7 +228,7 @@ Result<RuleSet> PgStore::load_rules() {
       "  w.name, w.enabled "
       "FROM alert_rules r JOIN tenants t ON t.tenant_id = r.tenant_id "
       "LEFT JOIN webhooks w ON w.tenant_id = r.tenant_id AND w.webhook_id = r.webhook_id "
-      "WHERE r.enabled AND NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) "
+      "WHERE r.enabled AND NOT t.disabled AND t.tenant_id = ANY($1::uuid[]) "
       "ORDER BY t.slug, r.name",
       {tenant});
   if (!rules) return rules.status();
@@ -244,7 +278,7 @@ Result<RuleSet> PgStore::load_rules() {
   auto silences = conn_.exec(
       "SELECT t.slug, s.name, s.rule, s.device, s.metric, s.starts_at, s.ends_at "
       "FROM alert_silences s JOIN tenants t ON t.tenant_id = s.tenant_id "
-      "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) ORDER BY t.slug, s.name",
+      "WHERE NOT t.disabled AND t.tenant_id = ANY($1::uuid[]) ORDER BY t.slug, s.name",
       {tenant});
   if (!silences) return silences.status();
   for (int i = 0; i < silences->size(); ++i) {
@@ -263,13 +297,13 @@ Result<RuleSet> PgStore::load_rules() {
 
 Result<State> PgStore::load_state() {
   State st;
-  const pg::Param tenant = tenant_.empty() ? pg::Param(nullptr) : pg::Param(tenant_);
+  const pg::Param tenant = tenants_param();
   auto series = conn_.exec(
       "SELECT t.slug, r.name, s.device, s.metric, s.last_end, s.consecutive, s.firing, "
       "  s.notified, s.last_notified, s.held, s.normal_since, array_to_string(s.fires, ',') "
       "FROM alert_state s JOIN tenants t ON t.tenant_id = s.tenant_id "
       "JOIN alert_rules r ON r.tenant_id = s.tenant_id AND r.rule_id = s.rule_id "
-      "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1)",
+      "WHERE NOT t.disabled AND t.tenant_id = ANY($1::uuid[])",
       {tenant});
   if (!series) return series.status();
   auto ts_or_never = [](const pg::Rows& rows, int i, int c) {
@@ -302,7 +336,7 @@ Result<State> PgStore::load_state() {
       "FROM alert_events e JOIN tenants t ON t.tenant_id = e.tenant_id "
       "LEFT JOIN webhooks w ON w.tenant_id = e.tenant_id AND w.webhook_id = e.webhook_id "
       "WHERE e.status IN ('pending', 'failed') AND e.body <> '' AND NOT t.disabled "
-      "  AND ($1::text IS NULL OR t.slug = $1)",
+      "  AND t.tenant_id = ANY($1::uuid[])",
       {tenant});
   if (!events) return events.status();
   for (int i = 0; i < events->size(); ++i) {
@@ -335,7 +369,7 @@ Result<State> PgStore::load_state() {
   auto disabled = conn_.exec(
       "SELECT t.slug || '/' || w.name, w.disabled_at, coalesce(w.disabled_reason, '') "
       "FROM webhooks w JOIN tenants t ON t.tenant_id = w.tenant_id "
-      "WHERE w.disabled_at IS NOT NULL AND ($1::text IS NULL OR t.slug = $1)",
+      "WHERE w.disabled_at IS NOT NULL AND t.tenant_id = ANY($1::uuid[])",
       {tenant});
   if (!disabled) return disabled.status();
   for (int i = 0; i < disabled->size(); ++i)
@@ -347,7 +381,7 @@ Result<State> PgStore::load_state() {
 Status PgStore::read_new_scores(
     const std::function<bool(std::string_view json, std::int64_t n)>& fn) {
   constexpr int kPage = 5000;
-  const pg::Param tenant = tenant_.empty() ? pg::Param(nullptr) : pg::Param(tenant_);
+  const pg::Param tenant = tenants_param();
   std::optional<std::string> k_scored, k_tenant, k_metric, k_end, k_start;  // keyset
   std::int64_t n = 0;
   for (;;) {
@@ -363,7 +397,7 @@ Status PgStore::read_new_scores(
         "JOIN metrics m ON m.tenant_id = s.tenant_id AND m.metric_id = s.metric_id "
         "JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id "
         "LEFT JOIN cursors c ON c.tenant_id = s.tenant_id AND c.name = 'ep-alert' AND c.scope = '' "
-        "WHERE NOT t.disabled AND ($1::text IS NULL OR t.slug = $1) "
+        "WHERE NOT t.disabled AND t.tenant_id = ANY($1::uuid[]) "
         "  AND (c.position IS NULL OR s.scored_at > c.position - interval '5 minutes') "
         "  AND ($2::timestamptz IS NULL OR (s.scored_at, s.tenant_id, s.metric_id, s.window_end, "
         "       s.window_start) > ($2::timestamptz, $3::uuid, $4::uuid, $5::timestamptz, "

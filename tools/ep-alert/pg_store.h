@@ -9,7 +9,9 @@
 // tenant is the tenant's slug) and only targets webhooks of that tenant. Webhook names
 // are shown as "<tenant>/<name>" (names are unique per tenant only).
 //
-// One ep-alert per database at a time (a session advisory lock); a second one exits 75.
+// One ep-alert per tenant at a time: a session advisory lock per tenant
+// (tenant_lock_key). With --tenant T a second run for T exits 75; a run over all
+// tenants skips, with a note, the tenants another run holds (skipped()).
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,11 +26,20 @@
 
 namespace ep::alert {
 
+// The advisory lock key of one tenant's alerting (its tenant_id).
+std::int64_t tenant_lock_key(const std::string& tenant_id);
+
 class PgStore : public Store {
  public:
-  // Connects (url "" = $DATABASE_URL, then the libpq environment), takes the lock.
-  // `tenant` (a slug) limits everything to one tenant; "" = all enabled tenants.
-  static Result<std::unique_ptr<PgStore>> open(const std::string& url, const std::string& tenant);
+  // Connects (url "" = $DATABASE_URL, then the libpq environment) and takes the lock of
+  // each tenant (unless `lock` is false: check). `tenant` (a slug) limits everything to
+  // one tenant, whose lock held elsewhere is an error (temporary, exit 75); "" = all
+  // enabled tenants, skipping those whose lock another run holds.
+  static Result<std::unique_ptr<PgStore>> open(const std::string& url, const std::string& tenant,
+                                               bool lock = true);
+  // Tenants skipped because another run holds their lock.
+  const std::vector<std::string>& skipped_tenants() const { return skipped_; }
+  bool skipped(std::string_view slug) const;
 
   // Enabled rules of enabled tenants, their enabled webhooks, and silences. Validated;
   // errors name the tenant, rule and column.
@@ -77,10 +88,12 @@ class PgStore : public Store {
   Status copy(const char* table, const std::string& rows);
   const std::string* tenant_id(const std::string& slug) const;
   const std::string* webhook_id(const std::string& name) const;
+  pg::Param tenants_param() const;
 
   pg::Conn conn_;
   std::string url_, tenant_;
-  std::unordered_map<std::string, std::string> tenant_ids_;   // slug -> tenant_id
+  std::unordered_map<std::string, std::string> tenant_ids_;   // slug -> tenant_id (locked)
+  std::vector<std::string> skipped_;  // slugs whose lock another run holds
   std::unordered_map<std::string, std::string> rule_ids_;     // slug \x1f rule -> rule_id
   std::unordered_map<std::string, std::string> webhook_ids_;  // "slug/name" -> webhook_id
   // What the database holds, to write only what changed.
