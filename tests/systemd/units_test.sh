@@ -159,6 +159,32 @@ for j in score train alert retention ingest; do
   [ "$rc" = 75 ] || { cat "$work/err" >&2; fail "edgepulse-job $j while locked: exit $rc, want 75"; }
   grep -q "another run holds" "$work/err" || fail "edgepulse-job $j: no message when locked"
 done
+# EP_STORE=db: score and train lock per tenant. A held tenant is skipped with a note
+# (75); the others still run (here they fail on the missing program, a higher status).
+for j in score train; do
+  set +e
+  flock "$work/locks/$j.acme.lock" env EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" \
+    DATABASE_URL=postgresql://127.0.0.1:1/x EP_STORE=db EP_TENANTS=acme "$job" "$j" >/dev/null 2>"$work/err"
+  rc=$?
+  set -e
+  [ "$rc" = 75 ] || { cat "$work/err" >&2; fail "edgepulse-job $j (db) with tenant acme held: exit $rc, want 75"; }
+  grep -q "tenant acme: another run holds" "$work/err" || fail "edgepulse-job $j (db): no note for the held tenant"
+  set +e
+  flock "$work/locks/$j.acme.lock" env EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" \
+    DATABASE_URL=postgresql://127.0.0.1:1/x EP_STORE=db EP_TENANTS="acme beta" "$job" "$j" >/dev/null 2>"$work/err"
+  rc=$?
+  set -e
+  grep -q "tenant acme: another run holds" "$work/err" || fail "edgepulse-job $j (db): acme not skipped"
+  grep -q "nonexistent/ep-features" "$work/err" || { cat "$work/err" >&2; fail "edgepulse-job $j (db): beta was not run"; }
+  [ "$rc" != 0 ] && [ "$rc" != 75 ] || fail "edgepulse-job $j (db): exit $rc hides beta's failure"
+  # The job-wide lock does not stop per-tenant runs: a run while another holds it is not refused.
+  set +e
+  flock "$work/locks/$j.lock" env EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" \
+    DATABASE_URL=postgresql://127.0.0.1:1/x EP_STORE=db EP_TENANTS=beta "$job" "$j" >/dev/null 2>"$work/err"
+  rc=$?
+  set -e
+  [ "$rc" != 75 ] || { cat "$work/err" >&2; fail "edgepulse-job $j (db): refused by the job-wide lock"; }
+done
 # Unlocked, the job gets past the lock and fails on the missing program instead.
 set +e
 EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" DATABASE_URL=postgresql://127.0.0.1:1/x \
