@@ -23,15 +23,19 @@ struct Report {
   std::string error;
   TimeNs delay;  // next_attempt - now when retrying
   bool sent;
+  std::string tenant;
 };
 
 class DelivererTest : public ::testing::Test {
  protected:
   void SetUp() override { policy_ = RetryPolicy{5, 20 * kNsPerMs, 80 * kNsPerMs, 60 * kNsPerSec}; }
 
-  void make(const std::string& url, HttpClientOptions http = {}) {
+  // `extra`: more rules-file text (another webhook); `share`: per-tenant shares.
+  void make(const std::string& url, HttpClientOptions http = {}, const std::string& extra = "",
+            TenantShare share = {}) {
     auto r = parse_rules("[[webhooks]]\nname = \"ops\"\nurl = \"" + url + "\"\nsecret = \"" +
-                             kSecret + "\"\n[[rules]]\nname = \"r\"\nwebhooks = \"ops\"\n",
+                             kSecret + "\"\n[[rules]]\nname = \"r\"\nwebhooks = \"ops\"\n" +
+                             extra,
                          "rules.toml");
     ASSERT_TRUE(r.is_ok()) << r.status().message();
     rules_ = std::move(r).value();
@@ -43,8 +47,9 @@ class DelivererTest : public ::testing::Test {
                                                                    a.delivery->http_status,
                                                                    a.delivery->error,
                                                                    a.delivery->next_attempt - clock_.now(),
-                                                                   a.sent});
-                                             });
+                                                                   a.sent, a.delivery->tenant});
+                                             },
+                                             share);
   }
 
   Delivery delivery(int window, const std::string& device = "meter-001") {
@@ -244,4 +249,42 @@ TEST_F(DelivererTest, EventsOfOneSeriesAreDeliveredInWindowOrder) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].header("webhook-id"), delivery(0).alert_id) << i;
   EXPECT_EQ(got[3].header("webhook-id"), delivery(1).alert_id);
   EXPECT_EQ(got[2].answered, 200);
+}
+
+// Tenant globex's endpoint accepts and never answers; its three deliveries come first.
+// acme's goes out at once anyway: globex has one connection of two (its share) and
+// 300 ms of in-flight time, after which its deliveries wait for the next run.
+TEST_F(DelivererTest, DeadEndpointHoldsOnlyItsTenantsShareOfConnectionsAndTime) {
+  TestReceiver dead;
+  dead.script({}, Action::hang_up());
+  make(receiver_.url(), HttpClientOptions{kNsPerSec, 20 * kNsPerSec, "", 2, "t"},
+       "[[webhooks]]\nname = \"dead\"\nurl = \"" + dead.url() + "\"\nsecret = \"" + kSecret +
+           "\"\n",
+       TenantShare{1, 300 * kNsPerMs, 600 * kNsPerSec, 20 * kNsPerSec});
+  for (int i = 0; i < 3; ++i) {
+    Delivery d = delivery(0, "meter-00" + std::to_string(i));
+    d.tenant = "globex";
+    d.webhook = "dead";
+    ASSERT_TRUE(deliverer_->add(d));
+  }
+  ASSERT_TRUE(deliverer_->add(delivery(0)));
+  TimeNs deadline = monotonic_ns() + 30 * kNsPerSec;
+  while (deliverer_->workable() > 0 && monotonic_ns() < deadline)
+    ASSERT_TRUE(deliverer_->pump(100 * kNsPerMs).is_ok());
+  ASSERT_EQ(deliverer_->workable(), 0u);
+  ASSERT_EQ(reports_.size(), 2u);
+  EXPECT_EQ(reports_[0].tenant, "acme");  // before globex's attempt ended
+  EXPECT_EQ(reports_[0].outcome, Outcome::kDelivered);
+  EXPECT_EQ(reports_[1].tenant, "globex");
+  EXPECT_EQ(reports_[1].outcome, Outcome::kRetrying);
+  EXPECT_EQ(reports_[1].error.rfind("cut at the tenant's time budget (--tenant-budget 300ms", 0), 0u)
+      << reports_[1].error;
+  EXPECT_EQ(dead.count(), 1u);  // one connection, then the budget was spent
+  EXPECT_EQ(receiver_.count(), 1u);
+  EXPECT_EQ(deliverer_->unsettled(), 3u);  // pending, not lost
+  auto spent = deliverer_->spent_tenants();
+  ASSERT_EQ(spent.size(), 1u);
+  EXPECT_EQ(spent[0].tenant, "globex");
+  EXPECT_EQ(spent[0].left, 3u);
+  dead.stop();
 }

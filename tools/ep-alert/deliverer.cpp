@@ -100,11 +100,7 @@ bool Deliverer::may_start(const Tenant& t) const {
   return share_.max_in_flight == 0 || t.in_flight < share_.max_in_flight;
 }
 
-void Deliverer::schedule(const Delivery& d) { schedule_at(d, d.next_attempt); }
-
-void Deliverer::schedule_at(const Delivery& d, TimeNs at) {
-  tenant(d.tenant).due.emplace(at, d.key());
-}
+void Deliverer::schedule(const Delivery& d) { tenant(d.tenant).due.emplace(d.next_attempt, d.key()); }
 
 void Deliverer::track(const Delivery& d) {
   unsettled_ends_[order_key(d)].insert(d.end);
@@ -246,7 +242,7 @@ void Deliverer::start(Delivery& d, Tenant& t) {
     return;
   }
   if (t.in_flight++ == 0) t.busy_since = mono;
-  in_flight_.emplace(next_tag_ - 1, InFlight{d.key(), cut});
+  in_flight_.emplace(next_tag_ - 1, InFlight{d.key(), &t, cut});
 }
 
 void Deliverer::attempt_ended(Tenant& t) {
@@ -319,13 +315,11 @@ Status Deliverer::pump(TimeNs max_wait, int extra_fd, bool* extra_ready, bool st
     if (tag == in_flight_.end()) continue;
     InFlight f = std::move(tag->second);
     in_flight_.erase(tag);
-    auto it = state_.deliveries.find(f.key);
-    if (it == state_.deliveries.end()) continue;
-    Tenant& t = tenant(it->second.tenant);
-    attempt_ended(t);
+    attempt_ended(*f.tenant);
     // Cut at the budget: spent, even if the timer fired a hair early.
-    if (f.cut_by_budget && r.timed_out) t.exhausted = true;
-    settle(it->second, r, f.cut_by_budget);
+    if (f.cut_by_budget && r.timed_out) f.tenant->exhausted = true;
+    auto it = state_.deliveries.find(f.key);
+    if (it != state_.deliveries.end()) settle(it->second, r, f.cut_by_budget);
   }
   return Status::ok();
 }

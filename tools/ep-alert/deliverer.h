@@ -119,6 +119,7 @@ class Deliverer {
   };
   struct InFlight {
     std::string key;
+    Tenant* tenant = nullptr;    // tenants_ nodes stay put
     bool cut_by_budget = false;  // the attempt's timeout was cut to the tenant's budget
   };
   static std::string order_key(const Delivery& d);
@@ -128,7 +129,6 @@ class Deliverer {
   bool out_of_budget(const Tenant& t, TimeNs mono) const;
   bool may_start(const Tenant& t) const;
   void schedule(const Delivery& d);
-  void schedule_at(const Delivery& d, TimeNs at);
   void track(const Delivery& d);
   void untrack(const Delivery& d);
   void start_due();
