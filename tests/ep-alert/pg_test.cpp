@@ -56,7 +56,7 @@ class AlertPg : public ::testing::Test {
     }
     std::vector<std::string> defaults = {"--db", db_.url(), "--backoff-base", "20ms", "--backoff-max",
                                          "80ms", "--timeout", "2s", "--drain-timeout", "20s",
-                                         "--state-interval", "0s"};
+                                         "--state-interval", "0s", "--allow-egress", "127.0.0.0/8"};
     argv.insert(argv.end(), defaults.begin(), defaults.end());
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, input, dir_);
