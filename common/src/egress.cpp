@@ -250,7 +250,7 @@ std::string_view url_host(std::string_view url) {
 
 namespace {
 
-// One part of an inet_aton address: decimal, octal (leading 0) or hex (0x); "0x" is 0.
+// One part of an inet_aton address: decimal, octal (leading 0) or hex (0x + digits).
 std::optional<std::uint32_t> aton_part(std::string_view s) {
   if (s.empty() || !std::isdigit(static_cast<unsigned char>(s.front()))) return std::nullopt;
   unsigned base = 10;
@@ -258,6 +258,7 @@ std::optional<std::uint32_t> aton_part(std::string_view s) {
     bool hex = s[1] == 'x' || s[1] == 'X';
     base = hex ? 16 : 8;
     s.remove_prefix(hex ? 2 : 1);
+    if (hex && s.empty()) return std::nullopt;
   }
   std::uint64_t v = 0;
   for (char ch : s) {

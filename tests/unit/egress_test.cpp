@@ -195,23 +195,35 @@ TEST(Egress, ParsesIpv4HostsTheWayInetAtonDoes) {
       {"0x7f.0x0.0x0.0x1", "127.0.0.1"}, {"0177.0000.0000.0001", "127.0.0.1"},
       {"127.1", "127.0.0.1"},       {"127.0.1", "127.0.0.1"},      // short forms
       {"0x7f.1", "127.0.0.1"},      {"10.65536", "10.1.0.0"},
-      {"0", "0.0.0.0"},             {"0.0.0.0", "0.0.0.0"},        {"0x", "0.0.0.0"},
+      {"0", "0.0.0.0"},             {"0.0.0.0", "0.0.0.0"},        {"0x0", "0.0.0.0"},
       {"169.254.43518", "169.254.169.254"}, {"2852039166", "169.254.169.254"},
       {"0xa9fea9fe", "169.254.169.254"}, {"4294967295", "255.255.255.255"},
       {"127.0.0.1.", "127.0.0.1"},  // a trailing dot changes nothing
+  };
+  // glibc's inet_aton (a pure function: nothing is resolved) agrees on every row.
+  auto aton = [](const char* host) -> std::string {
+    in_addr in{};
+    if (inet_aton(host, &in) == 0) return "rejected";
+    char buf[INET_ADDRSTRLEN];
+    return inet_ntop(AF_INET, &in, buf, sizeof buf);
   };
   for (const Row& r : rows) {
     auto a = parse_host(r.host);
     ASSERT_TRUE(a.has_value()) << r.host;
     EXPECT_FALSE(a->v6) << r.host;
     EXPECT_EQ(a->str(), r.addr) << r.host;
+    if (std::string(r.host).back() != '.') {
+      EXPECT_EQ(aton(r.host), r.addr) << r.host;
+    }
   }
   // Names, or not numbers inet_aton accepts: left to the resolver (and the connect check).
   for (const char* h : {"example.com", "4294967296", "256.0.0.1", "1.2.3.4.5", "08.0.0.1",
                         "0x1g.0.0.1", "1..1", ".1", "1.2.3.256", "1.2.65536", "1.16777216",
                         "127.0.0.1x", "-1", "+1", " 1", "0xfffffffff", "localhost", "",
-                        "99999999999999999999999"})
+                        "99999999999999999999999", "0x", "0x.0.0.1"}) {
     EXPECT_FALSE(parse_host(h).has_value()) << h;
+    EXPECT_EQ(aton(h), "rejected") << h;
+  }
 }
 
 TEST(Egress, ParsesBracketedIpv6HostsWithZoneIds) {
