@@ -44,6 +44,17 @@ void Cli::add_inputs(CLI::App* sub) {
       ->type_name("FILE...");
 }
 
+CLI::Option* Cli::add_allow_egress(std::vector<std::string>& cidrs) {
+  return app_
+      .add_option("--allow-egress", cidrs,
+                  "Allow connections to this CIDR although it is loopback, private, link-local "
+                  "or otherwise non-public (on-premises webhook receivers); repeatable")
+      ->type_name("CIDR")
+      ->delimiter(',')
+      ->allow_extra_args(false)  // one value per flag; FILEs stay positional
+      ->envname("EP_ALLOW_EGRESS");
+}
+
 int Cli::usage_error(const std::string& msg) const {
   log::write_stderr(tool_ + ": " + msg + "\nRun '" + tool_ + " --help' for usage.\n");
   return 64;

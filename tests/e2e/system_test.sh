@@ -48,6 +48,9 @@ export EP_BIN_DIR=$bin EP_LOCK_DIR=$work/locks EP_TENANTS=demo EP_STORE=files
 export MODEL_ARTEFACT_STORE=$work/models EP_ALERT_RULES=$work/rules.toml EP_ALERT_STATE=$work/alert-state.json
 export EP_ARCHIVE_URI=file://$work/archive
 export RUNTIME_DIRECTORY=$work FEATURE_WINDOW_SEC=300
+# The webhook receiver is on loopback, which ep-alert's egress policy denies unless allowed
+# (read by ep-alert from the environment, as edgepulse.env would set it).
+export EP_ALLOW_EGRESS=127.0.0.0/8
 mkdir -p "$work/models" "$work/archive"
 
 "$bin/ep-admin" migrate --db "$DATABASE_URL" 2>"$work/admin.err" || fail "ep-admin migrate"

@@ -37,8 +37,10 @@ class AlertCli : public ::testing::Test {
 
   // ep-alert with test-friendly schedules; `args` come after the defaults.
   ProcResult alert(std::vector<std::string> args, const std::string& input) {
+    // The receivers listen on loopback, which the egress policy allows only when told.
     std::vector<std::string> argv = {EP_ALERT_BIN, "--rules", rules_path_, "--backoff-base", "20ms",
-                                     "--backoff-max", "80ms", "--timeout", "2s", "--drain-timeout", "20s"};
+                                     "--backoff-max", "80ms", "--timeout", "2s", "--drain-timeout",
+                                     "20s", "--allow-egress", "127.0.0.0/8"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, input, dir_);
   }
@@ -166,15 +168,17 @@ TEST_F(AlertCli, DeadLettersAreResentByRetry) {
   EXPECT_NE(a.err.find("1 deliveries failed"), std::string::npos) << a.err;
 
   receiver_.script({}, Action::reply(200));
-  ProcResult none = command({"retry", "--rules", rules_path_, "--state", state_path_, "--rule", "other"});
+  ProcResult none = command({"retry", "--allow-egress", "127.0.0.1", "--rules", rules_path_,
+                             "--state", state_path_, "--rule", "other"});
   EXPECT_EQ(none.exit, 0) << none.err;
   EXPECT_EQ(none.out, "");
-  ProcResult b = command({"retry", "--rules", rules_path_, "--state", state_path_, "--rule", "r",
-                          "--since", "1h"});
+  ProcResult b = command({"retry", "--allow-egress", "127.0.0.1", "--rules", rules_path_, "--state",
+                          state_path_, "--rule", "r", "--since", "1h"});
   EXPECT_EQ(b.exit, 0) << b.err;
   EXPECT_EQ(statuses(b), V({"delivered"}));
   EXPECT_EQ(receiver_.count(), 3u);
-  ProcResult c = command({"retry", "--rules", rules_path_, "--state", state_path_});
+  ProcResult c = command(
+      {"retry", "--allow-egress", "127.0.0.1", "--rules", rules_path_, "--state", state_path_});
   EXPECT_EQ(c.exit, 0);
   EXPECT_EQ(receiver_.count(), 3u);  // nothing left to send
 }
@@ -186,12 +190,14 @@ TEST_F(AlertCli, GoneDisablesTheWebhookAndIsReported) {
   EXPECT_EQ(statuses(a), V({"disabled", "disabled", "disabled"}));
   EXPECT_EQ(receiver_.count(), 1u);
   EXPECT_NE(a.err.find("webhook ops: endpoint disabled by HTTP 410"), std::string::npos) << a.err;
-  ProcResult skip = command({"retry", "--rules", rules_path_, "--state", state_path_});
+  ProcResult skip = command(
+      {"retry", "--allow-egress", "127.0.0.1", "--rules", rules_path_, "--state", state_path_});
   EXPECT_EQ(skip.exit, 0) << skip.err;
   EXPECT_EQ(skip.out, "");
   EXPECT_NE(skip.err.find("3 failed deliveries go to endpoints disabled by HTTP 410 (ops)"),
             std::string::npos) << skip.err;
-  ProcResult b = command({"retry", "--rules", rules_path_, "--state", state_path_, "--webhook", "ops"});
+  ProcResult b = command({"retry", "--allow-egress", "127.0.0.1", "--rules", rules_path_, "--state",
+                          state_path_, "--webhook", "ops"});
   EXPECT_EQ(b.exit, 0) << b.err;
   EXPECT_EQ(statuses(b), V({"delivered", "delivered", "delivered"}));
 }
@@ -328,7 +334,7 @@ TEST_F(AlertCli, SigtermSavesPendingDeliveriesAndTheNextRunSendsThem) {
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> argv = {EP_ALERT_BIN, "--rules", rules_path_, "--state", state_path_,
                                    "--backoff-base", "20ms", "--backoff-max", "50ms",
-                                   "--max-attempts", "100"};
+                                   "--max-attempts", "100", "--allow-egress", "127.0.0.0/8"};
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);

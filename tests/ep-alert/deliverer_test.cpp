@@ -30,6 +30,15 @@ class DelivererTest : public ::testing::Test {
  protected:
   void SetUp() override { policy_ = RetryPolicy{5, 20 * kNsPerMs, 80 * kNsPerMs, 60 * kNsPerSec}; }
 
+  static HttpClientOptions client(TimeNs connect_timeout, TimeNs total_timeout, size_t max_in_flight) {
+    HttpClientOptions o;
+    o.connect_timeout = connect_timeout;
+    o.total_timeout = total_timeout;
+    o.max_in_flight = max_in_flight;
+    o.user_agent = "t";
+    return o;
+  }
+
   // `extra`: more rules-file text (another webhook); `share`: per-tenant shares.
   void make(const std::string& url, HttpClientOptions http = {}, const std::string& extra = "",
             TenantShare share = {}) {
@@ -40,6 +49,7 @@ class DelivererTest : public ::testing::Test {
     ASSERT_TRUE(r.is_ok()) << r.status().message();
     rules_ = std::move(r).value();
     if (http.total_timeout == 15 * kNsPerSec) http.total_timeout = 2 * kNsPerSec;
+    http.egress.allow(*egress::parse_cidr("127.0.0.0/8"));  // the receivers are on loopback
     http_ = std::make_unique<HttpClient>(http);
     deliverer_ = std::make_unique<Deliverer>(rules_, state_, *http_, policy_, clock_,
                                              [this](const AttemptReport& a) {
@@ -127,7 +137,7 @@ TEST_F(DelivererTest, JitterSpreadsRetriesOverTheWholeInterval) {
   policy_.backoff_base = 80 * kNsPerMs;
   std::vector<Action> first_fail(30, Action::reply(503));
   receiver_.script(first_fail, Action::reply(200));
-  make(receiver_.url(), HttpClientOptions{5 * kNsPerSec, 2 * kNsPerSec, "", 64, "t"});
+  make(receiver_.url(), client(5 * kNsPerSec, 2 * kNsPerSec, 64));
   for (int i = 0; i < 30; ++i) ASSERT_TRUE(deliverer_->add(delivery(0, "m" + std::to_string(i))));
   drain();
   TimeNs lo = INT64_MAX, hi = INT64_MIN;
@@ -162,7 +172,7 @@ TEST_F(DelivererTest, RetryAfterIsHonoured) {
 
 TEST_F(DelivererTest, TimeoutAndCutConnectionAreRetried) {
   receiver_.script({Action::hang_up(), Action::cut()}, Action::reply(204));
-  make(receiver_.url(), HttpClientOptions{kNsPerSec, 300 * kNsPerMs, "", 4, "t"});
+  make(receiver_.url(), client(kNsPerSec, 300 * kNsPerMs, 4));
   ASSERT_TRUE(deliverer_->add(delivery(0)));
   drain();
   ASSERT_EQ(reports_.size(), 3u);
@@ -192,7 +202,7 @@ TEST_F(DelivererTest, ConnectionRefusedIsRetriedThenFails) {
 
 TEST_F(DelivererTest, GoneDisablesTheEndpointAndBadRequestIsPermanent) {
   receiver_.script({Action::reply(400), Action::reply(410)}, Action::reply(200));
-  make(receiver_.url(), HttpClientOptions{kNsPerSec, 2 * kNsPerSec, "", 1, "t"});
+  make(receiver_.url(), client(kNsPerSec, 2 * kNsPerSec, 1));
   ASSERT_TRUE(deliverer_->add(delivery(0)));
   ASSERT_TRUE(deliverer_->add(delivery(1)));
   ASSERT_TRUE(deliverer_->add(delivery(2)));
@@ -240,7 +250,7 @@ TEST_F(DelivererTest, MaxAgeEndsRetries) {
 TEST_F(DelivererTest, EventsOfOneSeriesAreDeliveredInWindowOrder) {
   // The detection fails twice; its resolve (a later window) must not overtake it.
   receiver_.script({Action::reply(500), Action::reply(500)}, Action::reply(200));
-  make(receiver_.url(), HttpClientOptions{kNsPerSec, 2 * kNsPerSec, "", 8, "t"});
+  make(receiver_.url(), client(kNsPerSec, 2 * kNsPerSec, 8));
   ASSERT_TRUE(deliverer_->add(delivery(0)));
   ASSERT_TRUE(deliverer_->add(delivery(1)));
   drain();
@@ -257,7 +267,7 @@ TEST_F(DelivererTest, EventsOfOneSeriesAreDeliveredInWindowOrder) {
 TEST_F(DelivererTest, DeadEndpointHoldsOnlyItsTenantsShareOfConnectionsAndTime) {
   TestReceiver dead;
   dead.script({}, Action::hang_up());
-  make(receiver_.url(), HttpClientOptions{kNsPerSec, 20 * kNsPerSec, "", 2, "t"},
+  make(receiver_.url(), client(kNsPerSec, 20 * kNsPerSec, 2),
        "[[webhooks]]\nname = \"dead\"\nurl = \"" + dead.url() + "\"\nsecret = \"" + kSecret +
            "\"\n",
        TenantShare{1, 300 * kNsPerMs, 600 * kNsPerSec, 20 * kNsPerSec});

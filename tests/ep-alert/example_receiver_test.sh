@@ -4,6 +4,8 @@
 # Usage: example_receiver_test.sh EP_ALERT RECEIVER_PY
 set -euo pipefail
 ep_alert=$1 receiver=$2
+# The receiver listens on loopback, which ep-alert's egress policy allows only when told.
+alert=("$ep_alert" --allow-egress 127.0.0.1)
 dir=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
@@ -37,10 +39,10 @@ score() {  # window index, anomaly
 }
 { score 0 true; score 1 false; score 2 true; } >"$dir/scores.ndjson"
 
-"$ep_alert" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts1" 2>"$dir/err1" || fail "first run exited $?: $(cat "$dir/err1")"
+"${alert[@]}" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts1" 2>"$dir/err1" || fail "first run exited $?: $(cat "$dir/err1")"
 [ "$(grep -c '"status":"delivered"' "$dir/alerts1")" = 3 ] || fail "expected 3 delivered: $(cat "$dir/alerts1")"
 # Without --state the same stream is sent again: same webhook-ids, so the receiver sees duplicates.
-"$ep_alert" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts2" 2>"$dir/err2" || fail "second run: $(cat "$dir/err2")"
+"${alert[@]}" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts2" 2>"$dir/err2" || fail "second run: $(cat "$dir/err2")"
 
 [ "$(grep -c '"valid": true' "$dir/received")" = 6 ] || fail "expected 6 valid requests"
 [ "$(grep -c '"duplicate": false' "$dir/received")" = 3 ] || fail "expected 3 new"
@@ -51,7 +53,7 @@ grep -q '"type": "anomaly.resolved"' "$dir/received" || fail "no anomaly.resolve
 # A sender with the wrong secret is refused (401: permanent failure for ep-alert).
 sed -i "s#secrets = .*#secrets = [\"env:EP_TEST_OLD_SECRET\"]#" "$dir/rules.toml"
 set +e
-"$ep_alert" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts3" 2>"$dir/err3"
+"${alert[@]}" --rules "$dir/rules.toml" "$dir/scores.ndjson" >"$dir/alerts3" 2>"$dir/err3"
 rc=$?
 set -e
 [ "$rc" = 69 ] || fail "wrong secret: expected exit 69, got $rc"

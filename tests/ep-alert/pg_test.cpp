@@ -70,7 +70,7 @@ class AlertPg : public ::testing::Test {
     }
     std::vector<std::string> defaults = {"--db", db_.url(), "--backoff-base", "20ms", "--backoff-max",
                                          "80ms", "--timeout", "2s", "--drain-timeout", "20s",
-                                         "--state-interval", "0s"};
+                                         "--state-interval", "0s", "--allow-egress", allow_egress_};
     argv.insert(argv.end(), defaults.begin(), defaults.end());
     for (auto& a : extra_alert_args()) argv.push_back(std::move(a));
     argv.insert(argv.end(), args.begin(), args.end());
@@ -91,6 +91,7 @@ class AlertPg : public ::testing::Test {
   pg::Conn c_;
   std::string dir_, acme_;
   TestReceiver receiver_;
+  std::string allow_egress_ = "127.0.0.0/8";  // the receivers' loopback addresses
 };
 
 TEST_F(AlertPg, RulesFromTablesDeliveryRecordedWithAttemptsAndUsage) {
@@ -516,6 +517,25 @@ TEST_F(AlertPg, DeadEndpointHoldsOnlyItsTenantsShare) {
   EXPECT_EQ(count("SELECT count(*) FROM alert_events WHERE status = 'delivered'"), 5);
   EXPECT_EQ(count("SELECT count(DISTINCT alert_id) FROM alert_events"), 5);
   EXPECT_EQ(count("SELECT alerts_sent FROM usage_daily WHERE tenant_id = '" + dead + "'"), 4);
+}
+
+// A tenant's webhook into the operator's network: refused at connect, failed at once,
+// the reason on the record the tenant sees (alert_events, GET /v1/alerts).
+TEST_F(AlertPg, WebhookTheEgressPolicyDeniesIsFailedWithTheReason) {
+  add_rule(acme_, "high", add_webhook(acme_, "ops", receiver_.url()));
+  allow_egress_ = "127.0.0.2";  // not the receiver's 127.0.0.1
+  ProcResult a = alert({"--max-attempts", "5"}, stream("A"));
+  EXPECT_EQ(a.exit, 69) << a.err;
+  EXPECT_EQ(statuses(a), (std::vector<std::string>{"failed"}));
+  EXPECT_EQ(receiver_.count(), 0u);
+  auto row = c_.exec("SELECT error FROM alert_events WHERE status = 'failed' AND attempts = 1");
+  ASSERT_TRUE(row.is_ok()) << row.status().message();
+  ASSERT_EQ(row->size(), 1);
+  EXPECT_EQ(row->str(0, 0),
+            "permanent: connection: webhook URL resolves to 127.0.0.1, a loopback address, which "
+            "the egress policy denies (an operator allows it with --allow-egress)");
+  EXPECT_EQ(count("SELECT count(*) FROM alert_attempts WHERE error LIKE '%egress policy denies%'"),
+            1);
 }
 
 TEST_F(AlertPg, UnreachableDatabaseIsUnavailable) {

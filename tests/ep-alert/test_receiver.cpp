@@ -18,17 +18,19 @@ namespace ep::alert::testing {
 namespace http = boost::beast::http;
 using boost::asio::ip::tcp;
 
-TestReceiver::TestReceiver() {
+TestReceiver::TestReceiver(const std::string& host) : host_(host) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1 ||
+      (ntohl(addr.sin_addr.s_addr) >> 24) != 127)
+    throw std::runtime_error("test receiver: " + host + " is not a loopback address");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(listen_fd_, 128) != 0)
-    throw std::runtime_error("test receiver: cannot listen on 127.0.0.1");
+    throw std::runtime_error("test receiver: cannot listen on " + host);
   socklen_t len = sizeof addr;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.sin_port);
@@ -38,7 +40,7 @@ TestReceiver::TestReceiver() {
 TestReceiver::~TestReceiver() { stop(); }
 
 std::string TestReceiver::url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return "http://" + host_ + ":" + std::to_string(port_) + path;
 }
 
 void TestReceiver::script(std::vector<Action> actions, Action fallback) {

@@ -47,7 +47,8 @@ struct Received {
 
 class TestReceiver {
  public:
-  TestReceiver();
+  // Listens on `host`, a loopback address (127.0.0.0/8): tests send nowhere else.
+  explicit TestReceiver(const std::string& host = "127.0.0.1");
   ~TestReceiver();
   TestReceiver(const TestReceiver&) = delete;
   TestReceiver& operator=(const TestReceiver&) = delete;
@@ -68,6 +69,7 @@ class TestReceiver {
   void accept_loop();
   void serve(int fd);
 
+  std::string host_;
   int listen_fd_ = -1;
   int port_ = 0;
   mutable std::mutex mu_;

@@ -311,6 +311,56 @@ TEST_F(Api, WebhookSecretShownOnceAndRotates) {
   error_of(env.get("/v1/webhooks/" + id, s.acme_key), 404);
 }
 
+// SSRF: a webhook may not point at the operator's network. IP literals in any spelling
+// and localhost names are refused when created or updated (names are judged at delivery).
+TEST_F(Api, WebhookUrlsToNonPublicAddressesAreRefused) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"http://127.0.0.1:8080/x", "url: host 127.0.0.1 is a loopback address"},
+      {"http://169.254.169.254/latest/meta-data/", "url: host 169.254.169.254 is a link-local address"},
+      {"http://10.0.0.1/", "url: host 10.0.0.1 is a private address"},
+      {"http://172.16.3.4/", "url: host 172.16.3.4 is a private address"},
+      {"http://192.168.1.1/", "url: host 192.168.1.1 is a private address"},
+      {"http://100.64.0.1/", "url: host 100.64.0.1 is a shared (carrier-grade NAT) address"},
+      {"http://[::1]/", "url: host [::1] is a loopback address"},
+      {"http://[fd00::1]/", "url: host [fd00::1] is a unique-local address"},
+      {"http://[fe80::1%25eth0]:80/", "url: host [fe80::1%25eth0] is fe80::1, a link-local address"},
+      {"http://[::ffff:127.0.0.1]/",
+       "url: host [::ffff:127.0.0.1] is ::ffff:127.0.0.1 (IPv4-mapped 127.0.0.1), a loopback address"},
+      {"http://localhost/", "url: host localhost is a loopback name"},
+      {"https://api.localhost:8443/", "url: host api.localhost is a loopback name"},
+      {"http://0.0.0.0/", "url: host 0.0.0.0 is an unspecified (this-network) address"},
+      {"http://2130706433/", "url: host 2130706433 is 127.0.0.1, a loopback address"},
+      {"http://0177.0.0.1/", "url: host 0177.0.0.1 is 127.0.0.1, a loopback address"},
+      {"http://0x7f.0.0.1/", "url: host 0x7f.0.0.1 is 127.0.0.1, a loopback address"},
+      {"http://127.1/", "url: host 127.1 is 127.0.0.1, a loopback address"},
+      {"http://0xa9fea9fe/", "url: host 0xa9fea9fe is 169.254.169.254, a link-local address"},
+      {"http://224.0.0.1/", "url: host 224.0.0.1 is a multicast address"},
+      {"http://255.255.255.255/", "url: host 255.255.255.255 is the broadcast address"},
+  };
+  for (const auto& [url, why] : bad) {
+    std::string body = std::string(R"({"name":"ssrf","url":")") + url + R"("})";
+    EXPECT_EQ(error_of(env.call("POST", "/v1/webhooks", s.acme_key, body), 400),
+              std::string(why) + ", which the egress policy denies")
+        << url;
+  }
+  // Nothing was created, and an update is refused the same way.
+  EXPECT_EQ(env.get("/v1/webhooks", s.acme_key).body.find("ssrf"), std::string::npos);
+  auto r = env.call("POST", "/v1/webhooks", s.acme_key,
+                    R"({"name":"public","url":"https://hooks.example.com/a"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = json(r)["webhook_id"].GetString();
+  EXPECT_EQ(error_of(env.call("PATCH", "/v1/webhooks/" + id, s.acme_key,
+                              R"({"url":"http://0x7f.1:9/"})"),
+                     400),
+            "url: host 0x7f.1 is 127.0.0.1, a loopback address, which the egress policy denies");
+  EXPECT_STREQ(json(env.get("/v1/webhooks/" + id, s.acme_key))["url"].GetString(),
+               "https://hooks.example.com/a");
+  // Public literals and names pass (names are checked where they are resolved).
+  auto p = env.call("PATCH", "/v1/webhooks/" + id, s.acme_key, R"({"url":"http://1.1.1.1/"})");
+  EXPECT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(env.call("DELETE", "/v1/webhooks/" + id, s.acme_key).status, 204);
+}
+
 TEST_F(Api, BatchesSummariseIngestionHealth) {
   auto d = json(env.get("/v1/batches", s.acme_key));
   EXPECT_EQ(d["summary"]["loaded"].GetInt64(), 4);
@@ -499,44 +549,111 @@ TEST_F(Api, DashboardShowsTheInjectedSpikeInChromium) {
 namespace ep::api::test {
 namespace {
 
-// The binary against the fixture's database: serves, then drains on SIGTERM and exits 0.
-TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
-  Env& env = Env::get();
-  std::string err = std::string(EP_WORK_DIR) + "/process.err";
+struct ApiProcess {
+  pid_t pid = -1;
+  std::string addr;  // HOST:PORT from its "listening on" line
+};
+
+// Starts the binary against the fixture's database and waits for its listening line.
+ApiProcess start_process(Env& env, const std::string& name, std::vector<std::string> extra = {}) {
+  std::string err = std::string(EP_WORK_DIR) + "/" + name + ".err";
   ::mkdir(EP_WORK_DIR, 0755);
   // A file left by an earlier run would show a stale address.
   ::unlink(err.c_str());
-  pid_t pid = ::fork();
-  if (pid == 0) {
+  std::vector<std::string> args = {
+      EP_API_BIN, "--listen", "127.0.0.1:0", "--db", env.db_url(), "--api-key-hash-salt", kPepper};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ApiProcess p;
+  p.pid = ::fork();
+  if (p.pid == 0) {
     int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 2);
-    ::execl(EP_API_BIN, EP_API_BIN, "--listen", "127.0.0.1:0", "--db", env.db_url().c_str(),
-            "--api-key-hash-salt", kPepper, static_cast<char*>(nullptr));
+    ::execv(EP_API_BIN, argv.data());
     ::_exit(127);
   }
   // Wait for "listening on http://ADDR" (an observable condition, polled).
-  std::string addr;
-  for (int i = 0; i < 1000 && addr.empty(); ++i) {
+  for (int i = 0; i < 1000 && p.addr.empty(); ++i) {
     std::ifstream in(err);
     std::string line;
     while (std::getline(in, line)) {
-      auto p = line.find("listening on http://");
-      if (p != std::string::npos) addr = line.substr(p + 20);
+      auto at = line.find("listening on http://");
+      if (at != std::string::npos) p.addr = line.substr(at + 20);
     }
-    if (addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (p.addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_FALSE(addr.empty()) << "no listening line";
-  std::string cmd = "curl -s -H 'X-API-Key: " + env.seed().acme_key + "' http://" + addr + "/v1/me";
+  return p;
+}
+
+// Runs a curl command line (to the loopback server) and returns its stdout.
+std::string curl_out(const std::string& cmd) {
   FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[512] = {0};
+  char buf[2048] = {0};
   size_t n = std::fread(buf, 1, sizeof buf - 1, p);
   ::pclose(p);
-  EXPECT_NE(std::string(buf, n).find("\"tenant\":\"acme\""), std::string::npos) << buf;
-  ::kill(pid, SIGTERM);
+  return std::string(buf, n);
+}
+
+// SIGTERM: drains and exits 0.
+void stop_process(const ApiProcess& p) {
+  ::kill(p.pid, SIGTERM);
   int st = 0;
-  ::waitpid(pid, &st, 0);
+  ::waitpid(p.pid, &st, 0);
   EXPECT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+// The binary against the fixture's database: serves, then drains on SIGTERM and exits 0.
+TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
+  Env& env = Env::get();
+  ApiProcess p = start_process(env, "process");
+  ASSERT_FALSE(p.addr.empty()) << "no listening line";
+  std::string out =
+      curl_out("curl -s -H 'X-API-Key: " + env.seed().acme_key + "' http://" + p.addr + "/v1/me");
+  EXPECT_NE(out.find("\"tenant\":\"acme\""), std::string::npos) << out;
+  stop_process(p);
+}
+
+// --allow-egress: the operator lets webhooks reach an on-premises range, and only it.
+TEST(ApiProcess, AllowEgressAdmitsTheAllowlistedRangeOnly) {
+  Env& env = Env::get();
+  ApiProcess p = start_process(env, "allow-egress", {"--allow-egress", "127.0.0.0/8"});
+  ASSERT_FALSE(p.addr.empty()) << "no listening line";
+  auto post = [&](const std::string& name, const std::string& url) {
+    return curl_out(
+        "curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' "
+        "-H 'X-API-Key: " +
+        env.seed().acme_key + "' -d '{\"name\":\"" + name + "\",\"url\":\"" + url + "\"}' http://" +
+        p.addr + "/v1/webhooks");
+  };
+  std::string ok = post("onprem", "http://127.0.0.1:9/hook");
+  EXPECT_EQ(ok.substr(ok.size() - 4), " 201") << ok;
+  std::string v6 = post("onprem6", "http://[::1]:9/hook");
+  EXPECT_EQ(v6.substr(v6.size() - 4), " 400") << v6;
+  EXPECT_NE(v6.find("url: host [::1] is a loopback address, which the egress policy denies"),
+            std::string::npos)
+      << v6;
+  std::string priv = post("private", "http://10.1.2.3/hook");
+  EXPECT_EQ(priv.substr(priv.size() - 4), " 400") << priv;
+  stop_process(p);
+  rapidjson::Document created;
+  ASSERT_TRUE(parse_json(ok.substr(0, ok.size() - 4), created).is_ok()) << ok;
+  std::string id = created["webhook_id"].GetString();
+  EXPECT_EQ(env.call("DELETE", "/v1/webhooks/" + id, env.seed().acme_key).status, 204);
+}
+
+// A bad allowlist entry is a usage error at startup.
+TEST(ApiProcess, BadAllowEgressIsAUsageError) {
+  std::string out = curl_out(std::string(EP_API_BIN) +
+                             " --allow-egress 10.0.0.1/8 --api-key-hash-salt x --db "
+                             "postgresql:///none 2>&1; echo \" $?\"");
+  EXPECT_NE(out.find("ep-api: --allow-egress: 10.0.0.1/8: bits set after the prefix (meant "
+                     "10.0.0.0/8?)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.substr(out.size() - 4), " 64\n") << out;
 }
 
 }  // namespace

@@ -271,7 +271,8 @@ void Deliverer::settle(Delivery& d, const HttpResult& r, bool cut_by_budget) {
     fail(d, Outcome::kDisabled, "endpoint disabled: " + d.error, r.duration, true);
     return;
   }
-  bool retryable = r.status == 0 || r.status >= 500 || r.status == 408 || r.status == 429;
+  bool retryable = (r.status == 0 && !r.egress_denied) || r.status >= 500 || r.status == 408 ||
+                   r.status == 429;
   if (!retryable) {
     fail(d, Outcome::kFailed, "permanent: " + d.error, r.duration, true);
     return;

@@ -5,6 +5,8 @@
 //   2xx                          delivered
 //   410                          endpoint disabled (no more sends to it until `retry`)
 //   other 3xx/4xx (not 408/429)  failed, permanent
+//   egress policy denied every   failed, permanent (until the operator allows the
+//   address of the URL's host    address and runs `ep-alert retry`)
 //   5xx, 408, 429, timeouts,
 //   connection errors            retried: full jitter, delay uniform in [0, min(max,
 //                                base * 2^(attempt-1))], or Retry-After when given;

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -46,6 +47,9 @@ struct HttpClient::Transfer {
   HttpResult res;
   TimeNs started = 0;
   char errbuf[CURL_ERROR_SIZE] = {0};
+  const egress::Policy* egress = nullptr;
+  std::string denied;     // the first address the policy refused, explained
+  int opened = 0;         // sockets opened to allowed addresses
 
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
@@ -71,18 +75,67 @@ struct HttpClient::Transfer {
     }
     return size * n;
   }
+  // Every connection curl makes goes through here, with the address it is about to
+  // connect to: the one place the egress policy is enforced.
+  static curl_socket_t on_open_socket(void* self, curlsocktype, curl_sockaddr* a) {
+    auto* t = static_cast<Transfer*>(self);
+    auto addr = egress::from_sockaddr(&a->addr, a->addrlen);
+    if (!addr) {
+      if (t->denied.empty())
+        t->denied = "webhook URL resolves to an address of family " + std::to_string(a->family) +
+                    ", which the egress policy denies";
+      return CURL_SOCKET_BAD;
+    }
+    egress::Verdict v = t->egress->check(*addr);
+    if (!v.allowed) {
+      if (t->denied.empty())
+        t->denied = "webhook URL resolves to " + v.describe() +
+                    ", which the egress policy denies (an operator allows it with --allow-egress)";
+      return CURL_SOCKET_BAD;
+    }
+    ++t->opened;
+    return ::socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  }
 };
+
+Status check_resolve(std::string_view entry) {
+  auto bad = [&](const std::string& why) {
+    return Status::usage("--resolve " + std::string(entry) + ": " + why);
+  };
+  auto c1 = entry.find(':');
+  auto c2 = c1 == std::string_view::npos ? c1 : entry.find(':', c1 + 1);
+  if (c1 == 0 || c2 == std::string_view::npos) return bad("expected HOST:PORT:ADDR");
+  std::string_view port = entry.substr(c1 + 1, c2 - c1 - 1);
+  int p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || p < 1 || p > 65535)
+    return bad("port must be 1-65535");
+  std::string_view addrs = entry.substr(c2 + 1);
+  while (true) {
+    auto comma = addrs.find(',');
+    std::string_view a = addrs.substr(0, comma);
+    if (a.size() > 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+    if (!egress::parse_address(a)) return bad(std::string(a) + ": not an IPv4 or [IPv6] address");
+    if (comma == std::string_view::npos) break;
+    addrs.remove_prefix(comma + 1);
+  }
+  return Status::ok();
+}
 
 HttpClient::HttpClient(HttpClientOptions opts) : opts_(std::move(opts)) {
   global_init();
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(opts_.max_in_flight));
+  curl_slist* list = nullptr;
+  for (const auto& r : opts_.resolve) list = curl_slist_append(list, r.c_str());
+  resolve_ = list;
 }
 
 HttpClient::~HttpClient() {
   for (auto& t : transfers_) curl_multi_remove_handle(multi_, t->easy);
   transfers_.clear();
   curl_multi_cleanup(multi_);
+  curl_slist_free_all(static_cast<curl_slist*>(resolve_));
 }
 
 size_t HttpClient::in_flight() const { return transfers_.size(); }
@@ -100,7 +153,12 @@ Status HttpClient::submit(HttpRequest req) {
   curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is a permanent failure
+  curl_easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
+  t->egress = &opts_.egress;
+  if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, static_cast<curl_slist*>(resolve_));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req.body.data());
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->req.body.size()));
@@ -139,6 +197,12 @@ void HttpClient::collect(std::vector<HttpResult>& done) {
     } else {
       t->res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
       t->res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+      if (!t->denied.empty() && t->opened == 0) {
+        t->res.egress_denied = true;
+        t->res.error = t->denied;
+      } else if (!t->denied.empty()) {
+        t->res.error += "; another address: " + t->denied;
+      }
       t->res.retry_after.reset();
     }
     curl_multi_remove_handle(multi_, t->easy);

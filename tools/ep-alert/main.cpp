@@ -77,6 +77,14 @@ int main(int argc, char** argv) {
   app.add_option("--ca-bundle", opts.http.ca_bundle,
                  "Extra CA certificates (PEM) to verify TLS; verification is always on")
       ->type_name("FILE")->group(kDelivery);
+  std::vector<std::string> allow_egress;
+  cli.add_allow_egress(allow_egress)->group(kDelivery);
+  app.add_option("--resolve", opts.http.resolve,
+                 "Connect to ADDR for HOST:PORT instead of resolving HOST (as curl --resolve); "
+                 "the egress policy still applies to ADDR")
+      ->type_name("HOST:PORT:ADDR")
+      ->allow_extra_args(false)
+      ->group(kDelivery);
   app.add_option("--max-attempts", opts.retry.max_attempts, "Attempts before a delivery fails")
       ->check(CLI::Range(1, 100))->group(kDelivery);
   app.add_option("--max-queue", opts.max_queue,
@@ -134,6 +142,11 @@ int main(int argc, char** argv) {
   }
   if (opts.http.connect_timeout <= 0 || opts.http.total_timeout <= 0)
     return cli.usage_error("--connect-timeout and --timeout must be positive");
+  auto policy = ep::egress::Policy::from_strings(allow_egress);
+  if (!policy) return cli.usage_error(policy.status().message());
+  opts.http.egress = std::move(policy).value();
+  for (const auto& r : opts.http.resolve)
+    if (ep::Status st = ep::alert::check_resolve(r); !st) return cli.usage_error(st.message());
   opts.strict = cli.common().strict;
   opts.progress = cli.common().progress();
   opts.inputs = cli.common().inputs;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ep/egress.h"
 #include "ep/pg.h"
 #include "ep/time.h"
 #include "http.h"
@@ -28,6 +29,9 @@ struct Options {
   TimeNs default_series_range = 24 * 3600 * kNsPerSec;
   int max_range_points = 5'000'000;  // points one /v1/series request may read (~120 MB)
   std::string rls_role = "edgepulse_app";
+  // Webhook URLs whose host is a non-public IP literal or a localhost name are refused
+  // unless allowlisted here (--allow-egress); ep-alert checks resolved names at delivery.
+  egress::Policy egress;
 };
 
 struct Tenant {

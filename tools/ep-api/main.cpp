@@ -36,11 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("--pool-size", aopts.max_idle_connections, "Idle Postgres connections kept");
   app.add_option("--api-key-hash-salt", salt, "API key pepper (prefer the environment)")
       ->envname("API_KEY_HASH_SALT");
+  std::vector<std::string> allow_egress;
+  cli.add_allow_egress(allow_egress);
   if (auto code = cli.parse(argc, argv)) return *code;
 
   auto pepper = ep::keys::pepper_from_env(salt);
   if (!pepper) return cli.usage_error(pepper.status().message());
   aopts.pepper = *pepper;
+  auto policy = ep::egress::Policy::from_strings(allow_egress);
+  if (!policy) return cli.usage_error(policy.status().message());
+  aopts.egress = std::move(policy).value();
   aopts.db_url = ep::pg::resolve_url(db);
   aopts.key_cache_ttl = static_cast<ep::TimeNs>(cache_ttl * ep::kNsPerSec);
   ep::api::Api api(aopts);

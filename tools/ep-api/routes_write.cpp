@@ -399,6 +399,7 @@ Result<Response> create_webhook(Ctx& c) {
   EP_TRY(name, req_name(body, "name"));
   EP_TRY(url, opt_str_field(body, "url", 2048));
   if (!url || !valid_url(*url)) return Status::usage("url: required, an http:// or https:// URL");
+  EP_RETURN_IF_ERROR(c.opts.egress.check_url(*url).with_context("url"));
   EP_TRY(en, opt_bool(body, "enabled"));
   EP_TRY(to, opt_num(body, "timeout_ms", 1, 120000, true));
   EP_TRY(ma, opt_num(body, "max_attempts", 1, 100, true));
@@ -428,6 +429,7 @@ Result<Response> update_webhook(Ctx& c) {
   }
   EP_TRY(url, opt_str_field(body, "url", 2048));
   if (url && !valid_url(*url)) return Status::usage("url: not an http:// or https:// URL");
+  if (url) EP_RETURN_IF_ERROR(c.opts.egress.check_url(*url).with_context("url"));
   EP_TRY(en, opt_bool(body, "enabled"));
   EP_TRY(to, opt_num(body, "timeout_ms", 1, 120000, true));
   EP_TRY(ma, opt_num(body, "max_attempts", 1, 100, true));

@@ -35,6 +35,9 @@ class Cli {
 
   // Adds positional [FILE...] inputs to `sub` (or the main app).
   void add_inputs(CLI::App* sub = nullptr);
+  // Adds --allow-egress CIDR (repeatable, comma-separated, $EP_ALLOW_EGRESS, TOML
+  // allow-egress = [...]): the egress policy's allowlist (ep/egress.h).
+  CLI::Option* add_allow_egress(std::vector<std::string>& cidrs);
 
   // Parses argv, then fills options not given on the command line from the environment
   // (CLI11 envname) and the config file. Sets up logging (tool name, --log-format).
