@@ -99,7 +99,8 @@ bool day_matches(std::int64_t day, const ArchiveFilter& f) {
 }
 
 Status validate_put(const ArchivePut& p) {
-  if (!valid_tenant(p.tenant)) return Status::data("tenant \"" + p.tenant + "\": " + kInvalidTenant);
+  if (!valid_tenant(p.tenant))
+    return Status::data(std::string("tenant: ") + kInvalidTenant + ": \"" + p.tenant + "\"");
   if (!valid_batch_id(p.batch_id))
     return Status::data("batch_id: not a valid batch id: \"" + p.batch_id + "\"");
   if (p.bytes.empty()) return Status::data("batch " + p.batch_id + ": empty object");

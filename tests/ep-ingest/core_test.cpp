@@ -126,7 +126,7 @@ TEST(KeyStore, UnknownPrefixDoesTheSameHashingAsAWrongSecret) {
   // A key whose tenant the archive cannot hold (loaded from an old keys file or row).
   EXPECT_EQ(hashes_for(bad_tenant, 403), 1u);
   EXPECT_EQ(ks.authenticate(bad_tenant).detail,
-            "tenant \"a/b/../c\": not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')");
+            "tenant: not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.'): \"a/b/../c\"");
 }
 
 TEST(KeyStore, VerifyKeyNeverAcceptsAnUnknownPrefix) {

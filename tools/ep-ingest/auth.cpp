@@ -61,7 +61,7 @@ AuthResult KeyStore::authenticate(std::string_view presented) const {
   }
   if (!valid_tenant(e.tenant)) {
     r.http_status = 403;
-    r.detail = "tenant \"" + e.tenant + "\": " + kInvalidTenant;
+    r.detail = std::string("tenant: ") + kInvalidTenant + ": \"" + e.tenant + "\"";
     return r;
   }
   if (e.tenant_disabled) {
