@@ -128,7 +128,8 @@ TEST(AdminTenant, AddListDisableAndMisuse) {
     auto bad = admin({"tenant", "add", slug}, db.url());
     EXPECT_EQ(bad.status, 64) << slug;
     EXPECT_EQ(bad.err, "ep-admin: tenant add: '" + slug +
-                           "': not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')\n");
+                           "': not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')\n"
+                           "Run 'ep-admin --help' for usage.\n");
   }
   auto c0 = db.connect();
   EXPECT_EQ(count(c0, "SELECT count(*) FROM tenants WHERE slug LIKE '%/%' OR slug LIKE '.%'"), 0);
