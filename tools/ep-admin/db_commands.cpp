@@ -82,7 +82,8 @@ Status check(const Options& o, Output& out) {
 }
 
 Status tenant_add(const Options& o, Output& out) {
-  if (!valid_tenant(o.tenant)) return Status::usage("tenant add: '" + o.tenant + "': " + kInvalidTenant);
+  if (!valid_tenant(o.tenant))
+    return Status::usage("tenant add: '" + o.tenant + "': " + kInvalidTenant);
   auto conn = open_db(o, true);
   if (!conn) return conn.status();
   std::string plan = o.plan.empty() ? "default" : o.plan;

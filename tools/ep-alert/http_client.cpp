@@ -33,7 +33,8 @@ std::optional<TimeNs> parse_retry_after(std::string_view value, TimeNs now) {
   // A delay beyond kMaxDuration (or a date beyond 2262) waits kMaxDuration: the
   // deliverer then gives up on max age instead of overflowing now + delay.
   if (ec == std::errc() && p == value.data() + value.size())
-    return secs < 0 ? std::nullopt : std::optional<TimeNs>(std::min(secs, kMaxDuration / kNsPerSec) * kNsPerSec);
+    return secs < 0 ? std::nullopt
+                    : std::optional<TimeNs>(std::min(secs, kMaxDuration / kNsPerSec) * kNsPerSec);
   std::string date(value);
   time_t t = curl_getdate(date.c_str(), nullptr);
   if (t < 0) return std::nullopt;

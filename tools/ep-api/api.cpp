@@ -252,8 +252,8 @@ Response Api::run_route(const Request& req, Handler h, bool write, std::vector<s
     std::string context = req.method + " " + std::string(req.path());
     if (st.code() == Code::kUnavailable || st.code() == Code::kTemporary)
       unavailable_log_.error(st, context);
-    else if (st.code() != Code::kNotFound && st.code() != Code::kUsage && st.code() != Code::kData &&
-             st.code() != Code::kConflict)
+    else if (st.code() != Code::kNotFound && st.code() != Code::kUsage &&
+             st.code() != Code::kData && st.code() != Code::kConflict)
       log::emit(log::Level::kError, context, st.message(), -1, st.code());
     pool_.give(std::move(db));
     return status_response(st);
