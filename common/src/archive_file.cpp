@@ -24,6 +24,9 @@
 namespace ep::archive_detail {
 namespace {
 
+// fs::errno_status, so fs::is_storage_full recognises a full disk here too.
+Status sys_error(const std::string& ctx, int err) { return fs::errno_status(ctx, err); }
+
 // Moves tmp to path unless path exists (EEXIST). renameat2(RENAME_NOREPLACE) where the
 // file system supports it, else link(2) + unlink(2), which has the same guarantee.
 int move_noreplace(const std::string& tmp, const std::string& path) {
@@ -62,7 +65,7 @@ struct Entry {
 };
 Result<std::vector<Entry>> read_dir(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (!d) return fs::errno_status(dir, errno);
+  if (!d) return sys_error(dir, errno);
   std::vector<Entry> out;
   errno = 0;
   while (dirent* e = ::readdir(d)) {
@@ -71,7 +74,7 @@ Result<std::vector<Entry>> read_dir(const std::string& dir) {
   }
   int err = errno;
   ::closedir(d);
-  if (err) return fs::errno_status(dir, err);
+  if (err) return sys_error(dir, err);
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return out;
 }
@@ -115,7 +118,7 @@ Status FileArchive::ensure_dir(const std::string& rel, std::set<std::string>& sy
     if (::mkdir(path.c_str(), 0755) == 0) {
       sync.insert(parent);
     } else if (errno != EEXIST) {
-      return fs::errno_status(path, errno);
+      return sys_error(path, errno);
     }
     start = end + 1;
   }
@@ -159,7 +162,7 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
       w.fd = ::open(w.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (w.fd >= 0 || errno != ENOENT) break;
     }
-    if (s && w.fd < 0) s = fs::errno_status(w.tmp, errno);
+    if (s && w.fd < 0) s = sys_error(w.tmp, errno);
     if (s) s = fs::write_fully(w.fd, w.bytes, w.tmp);
     if (!s) {
       if (w.fd >= 0) {
@@ -188,7 +191,7 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
     ::close(w.fd);
     w.fd = -1;
     if (sync_err[i]) {
-      out[w.index] = fs::errno_status(w.tmp, sync_err[i]);
+      out[w.index] = sys_error(w.tmp, sync_err[i]);
       ::unlink(w.tmp.c_str());
       w.tmp.clear();
     }
@@ -206,7 +209,7 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
     }
     ::unlink(w.tmp.c_str());
     if (err != EEXIST) {
-      out[w.index] = fs::errno_status(w.path, err);
+      out[w.index] = sys_error(w.path, err);
       continue;
     }
     auto existing = fs::read_file(w.path);
@@ -279,7 +282,7 @@ Status FileArchive::list(const ArchiveFilter& f, const std::function<bool(const 
             struct stat st;
             if (::stat((ddir + "/" + file.name).c_str(), &st) != 0) {
               if (errno == ENOENT) continue;  // removed while listing
-              return fs::errno_status(ddir + "/" + file.name, errno);
+              return sys_error(ddir + "/" + file.name, errno);
             }
             if (!S_ISREG(st.st_mode)) continue;
             o.tenant = std::move(kp->tenant);
@@ -309,7 +312,7 @@ Status FileArchive::remove(const ArchiveObject& o) {
   std::string path = path_of(o.key);
   if (::unlink(path.c_str()) < 0) {
     if (errno == ENOENT) return Status::not_found(o.uri + ": no such object");
-    return fs::errno_status(path, errno);
+    return sys_error(path, errno);
   }
   return remove_empty_dirs(path.substr(0, path.rfind('/')));
 }
@@ -359,7 +362,7 @@ Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::st
                                            const ArchiveOptions& opts) {
   struct stat st;
   if (::stat(root.c_str(), &st) != 0) {
-    if (errno != ENOENT) return fs::errno_status(uri, errno);
+    if (errno != ENOENT) return sys_error(uri, errno);
     if (!opts.create) return Status::io(uri + ": no such archive");
     EP_RETURN_IF_ERROR(fs::make_dirs(root));
   } else if (!S_ISDIR(st.st_mode)) {
