@@ -99,9 +99,8 @@ bool day_matches(std::int64_t day, const ArchiveFilter& f) {
 }
 
 Status validate_put(const ArchivePut& p) {
-  // Tenant names follow DESIGN §4 but also become one path segment / key component.
-  if (!valid_name(p.tenant) || p.tenant.find('/') != std::string::npos || p.tenant.front() == '.')
-    return Status::data("tenant: not a valid archive tenant name: \"" + p.tenant + "\"");
+  if (!valid_tenant(p.tenant))
+    return Status::data(std::string("tenant: ") + kInvalidTenant + ": \"" + p.tenant + "\"");
   if (!valid_batch_id(p.batch_id))
     return Status::data("batch_id: not a valid batch id: \"" + p.batch_id + "\"");
   if (p.bytes.empty()) return Status::data("batch " + p.batch_id + ": empty object");

@@ -24,9 +24,8 @@
 namespace ep::archive_detail {
 namespace {
 
-Status sys_error(const std::string& ctx, int err) {
-  return Status::io(ctx + ": " + std::strerror(err));
-}
+// fs::errno_status, so fs::is_storage_full recognises a full disk here too.
+Status sys_error(const std::string& ctx, int err) { return fs::errno_status(ctx, err); }
 
 // Moves tmp to path unless path exists (EEXIST). renameat2(RENAME_NOREPLACE) where the
 // file system supports it, else link(2) + unlink(2), which has the same guarantee.

@@ -12,9 +12,6 @@
 
 namespace ep::fs {
 namespace {
-Status errno_status(const std::string& ctx, int err) {
-  return Status::io(ctx + ": " + std::strerror(err));
-}
 std::string dir_of(const std::string& path) {
   auto p = std::filesystem::path(path).parent_path().string();
   return p.empty() ? "." : p;
@@ -29,6 +26,21 @@ Status write_all(int fd, std::string_view data, const std::string& path) {
   return s;
 }
 }  // namespace
+
+Status errno_status(const std::string& ctx, int err) {
+  return Status::io(ctx + ": " + std::strerror(err));
+}
+
+bool is_storage_full(const Status& s) {
+  if (s.code() != Code::kIo) return false;
+  for (int err : {ENOSPC, EDQUOT}) {
+    std::string_view suffix = std::strerror(err);
+    const std::string& m = s.message();
+    if (m.size() > suffix.size() && m.compare(m.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  }
+  return false;
+}
 
 Status write_fully(int fd, std::string_view data, const std::string& ctx) {
   size_t off = 0;

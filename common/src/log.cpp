@@ -76,4 +76,25 @@ void emit(Level level, std::string_view context, std::string_view reason, std::i
   write_stderr(out);
 }
 
+void Throttled::emit(Level level, std::string_view context, std::string_view reason, Code code) {
+  std::int64_t suppressed;
+  {
+    std::lock_guard lock(mu_);
+    TimeNs now = clock_.now();
+    if (logged_ && now - last_ < interval_) {
+      ++suppressed_;
+      return;
+    }
+    suppressed = suppressed_;
+    logged_ = true;
+    last_ = now;
+    suppressed_ = 0;
+  }
+  if (suppressed == 0) return log::emit(level, context, reason, -1, code);
+  log::emit(level, context,
+            std::string(reason) + " (" + std::to_string(suppressed) +
+                " more suppressed since the last report)",
+            -1, code);
+}
+
 }  // namespace ep::log

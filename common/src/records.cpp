@@ -110,6 +110,10 @@ bool valid_name(std::string_view s, size_t max) {
   return true;
 }
 
+bool valid_tenant(std::string_view s) {
+  return valid_name(s) && s.find('/') == std::string_view::npos && s.front() != '.';
+}
+
 bool is_boolean_feature(std::string_view name) { return name == "stuck"; }
 
 const double* Window::feature(std::string_view name) const {

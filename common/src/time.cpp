@@ -106,9 +106,14 @@ std::optional<TimeNs> parse_rfc3339(std::string_view s, ParseTimeOptions opts) {
   std::int64_t days = days_from_civil(year, mon, day);
   std::int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_sec;
   // int64 nanoseconds span 1677-09-21 .. 2262-04-11; outside that is not representable.
-  constexpr std::int64_t kMaxSecs = INT64_MAX / kNsPerSec - 1;
-  if (secs > kMaxSecs || secs < -kMaxSecs) return std::nullopt;
-  return secs * kNsPerSec + frac_ns;
+  auto ns = seconds_to_ns(secs);
+  if (!ns) return std::nullopt;
+  return *ns + frac_ns;
+}
+
+std::optional<TimeNs> seconds_to_ns(std::int64_t secs) {
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) return std::nullopt;
+  return secs * kNsPerSec;
 }
 
 void append_rfc3339(std::string& out, TimeNs t) {
@@ -194,7 +199,7 @@ std::optional<TimeNs> parse_duration(std::string_view s) {
   else if (unit == "w") mult = 7 * 86400e9;
   else return std::nullopt;
   double ns = v * mult;
-  if (!std::isfinite(ns) || ns > 9.2e18) return std::nullopt;
+  if (!std::isfinite(ns) || ns > static_cast<double>(kMaxDuration)) return std::nullopt;
   return static_cast<TimeNs>(std::llround(ns));
 }
 

@@ -123,6 +123,16 @@ TEST(AdminTenant, AddListDisableAndMisuse) {
   EXPECT_NE(badplan.err.find("unknown plan 'gold'"), std::string::npos);
   auto badslug = admin({"tenant", "add", "has space"}, db.url());
   EXPECT_EQ(badslug.status, 64);
+  // A tenant is one archive path segment: the one tenant rule refuses these too.
+  for (std::string slug : {"a/b/../c", ".hidden", "a/b"}) {
+    auto bad = admin({"tenant", "add", slug}, db.url());
+    EXPECT_EQ(bad.status, 64) << slug;
+    EXPECT_EQ(bad.err, "ep-admin: tenant add: '" + slug +
+                           "': not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')\n"
+                           "Run 'ep-admin --help' for usage.\n");
+  }
+  auto c0 = db.connect();
+  EXPECT_EQ(count(c0, "SELECT count(*) FROM tenants WHERE slug LIKE '%/%' OR slug LIKE '.%'"), 0);
   ASSERT_EQ(admin({"plan", "add", "gold", "--retention-days", "90", "--points-per-minute", "1000"}, db.url()).status, 0);
   ASSERT_EQ(admin({"tenant", "add", "beta", "--plan", "gold"}, db.url()).status, 0);
   auto list = admin({"tenant", "list", "--json"}, db.url());

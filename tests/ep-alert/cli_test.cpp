@@ -119,6 +119,15 @@ TEST_F(AlertCli, DeliversSignedWebhooksThatVerify) {
   EXPECT_NE(old.out.find("outside the tolerance of 5m"), std::string::npos) << old.out;
 }
 
+TEST_F(AlertCli, VerifyRefusesAnOutOfRangeTimestampCleanly) {
+  // 9,223,372,037 s overflows int64 nanoseconds: a clear message, exit 65, no UB.
+  ProcResult r = command({"verify", "--secret", kSecret, "--tolerance", "36500d"},
+                         "webhook-id: x\nwebhook-timestamp: 9223372037\nwebhook-signature: v1,abc\n\n{}");
+  EXPECT_EQ(r.exit, 65) << r.err;
+  EXPECT_EQ(r.out, "invalid: webhook-timestamp: out of range: \"9223372037\"\n");
+  EXPECT_EQ(r.err.find("runtime error"), std::string::npos) << r.err;
+}
+
 TEST_F(AlertCli, SameStreamTwiceDeliversNothingTwice) {
   std::string in = stream("AA..AAA.");
   ProcResult a = alert({"--state", state_path_}, in);

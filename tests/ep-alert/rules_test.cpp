@@ -78,6 +78,11 @@ TEST(Rules, ErrorsNameFileLineRuleAndField) {
             "rules.toml:10: rules[1] \"b\": min_scor: unknown key");
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = \"soon\"\nwebhooks = \"ops\"\n"),
             "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"");
+  // Integer seconds whose nanoseconds overflow int64, and more than 100 years: refused.
+  for (const char* big : {"9223372037", "9223372036854775807", "3153600001"})
+    EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = " + big + "\nwebhooks = \"ops\"\n"),
+              "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"")
+        << big;
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\nconsecutive = 0\nwebhooks = \"ops\"\n"),
             "rules.toml:7: rules[0] \"a\": consecutive: must be an integer in [1, 10000]");
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\nlabels = [\"spikes\"]\nwebhooks = \"ops\"\n"),

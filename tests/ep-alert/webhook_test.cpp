@@ -57,6 +57,30 @@ TEST(Webhook, VerifyRejectsTamperingStaleAndMissingHeaders) {
             "webhook-timestamp: not an integer number of seconds: \"10x\"");
 }
 
+TEST(Webhook, VerifyRefusesTimestampsBeyondInt64Nanoseconds) {
+  // seconds * 1e9 must fit int64: 9,223,372,036 s and beyond are "out of range", never
+  // wrapped into a garbage date (even with a tolerance wide enough to reach them).
+  TimeNs now = 1767571200LL * kNsPerSec;
+  TimeNs wide = INT64_MAX;  // a tolerance that reaches any timestamp
+  for (std::string ts : {"9223372036", "9223372037", "99999999999999", "9223372036854775807",
+                         "-9223372036", "-9223372036854775808"}) {
+    ReceivedWebhook w{"id1", ts, "v1,abc", true, true, true, "{}"};
+    EXPECT_EQ(verify(w, {key(kSecret)}, now, wide).reason,
+              "webhook-timestamp: out of range: \"" + ts + "\"")
+        << ts;
+  }
+  // The last representable second still verifies, and a far stale one reads sensibly.
+  std::string sig = sign({key(kSecret)}, "id1", kMaxSeconds, "{}");
+  ReceivedWebhook w{"id1", std::to_string(kMaxSeconds), sig, true, true, true, "{}"};
+  EXPECT_TRUE(verify(w, {key(kSecret)}, now, wide).valid);
+  EXPECT_EQ(verify(w, {key(kSecret)}, now, 300 * kNsPerSec).reason,
+            "webhook-timestamp: 2262-04-11T23:47:15.000Z is 7455800835s in the future, "
+            "outside the tolerance of 5m");
+  w.timestamp = std::to_string(-kMaxSeconds);
+  EXPECT_NE(verify(w, {key(kSecret)}, INT64_MAX, 300 * kNsPerSec).reason.find(" old, outside"),
+            std::string::npos);
+}
+
 TEST(Webhook, ParsesRequestDumpsWithAndWithoutRequestLine) {
   std::string body = "{\"type\":\"anomaly.detected\"}\n";
   auto a = parse_request_dump("POST /hook HTTP/1.1\r\nHost: x\r\nWebhook-Id: abc\r\n"
@@ -103,4 +127,8 @@ TEST(HttpClient, RetryAfterSecondsAndHttpDate) {
   EXPECT_EQ(parse_retry_after("Mon, 05 Jan 2026 09:00:00 GMT", now), 0);
   EXPECT_FALSE(parse_retry_after("soon", now).has_value());
   EXPECT_FALSE(parse_retry_after("-3", now).has_value());
+  // Beyond 100 years (and beyond int64 nanoseconds): capped, never wrapped negative.
+  EXPECT_EQ(parse_retry_after("9223372037", now), kMaxDuration);
+  EXPECT_EQ(parse_retry_after("9223372036854775807", now), kMaxDuration);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), kMaxDuration);
 }

@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "ep/json.h"
+#include "ep/keys.h"
 #include "fixture.h"
+#include "routes.h"
 
 namespace ep::api::test {
 namespace {
@@ -56,6 +58,25 @@ TEST_F(Api, MissingMalformedAndRevokedKeysAre401) {
   std::string forged = s.acme_key.substr(0, 12) + std::string(32, 'A');
   error_of(env.get("/v1/devices", forged), 401);
   EXPECT_EQ(env.get("/v1/devices", "").headers["www-authenticate"], "ApiKey header=\"X-API-Key\"");
+}
+
+TEST_F(Api, UnknownPrefixDoesTheSameHashingAsAWrongSecret) {
+  // Timing must not tell whether a prefix exists: every well-formed key costs one HMAC
+  // and one constant-time compare, whether its prefix is unknown, known with a wrong
+  // secret, revoked or good, and whether or not the lookup was cached.
+  auto hashes_for = [&](const std::string& key, long want_status) {
+    std::uint64_t before = keys::hash_count();
+    EXPECT_EQ(env.get("/v1/me", key).status, want_status) << key;
+    return keys::hash_count() - before;
+  };
+  std::string unknown = keys::generate_key();
+  std::string forged = s.acme_key.substr(0, 12) + std::string(32, 'A');
+  for (int round = 0; round < 2; ++round) {  // the second round answers from the key cache
+    EXPECT_EQ(hashes_for(unknown, 401), 1u);
+    EXPECT_EQ(hashes_for(forged, 401), 1u);
+    EXPECT_EQ(hashes_for(s.acme_revoked_key, 401), 1u);
+    EXPECT_EQ(hashes_for(s.acme_key, 200), 1u);
+  }
 }
 
 TEST_F(Api, MeNamesTheTenant) {
@@ -151,6 +172,16 @@ TEST_F(Api, AnomaliesBadInputNamesTheParameter) {
   EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=%%%", s.acme_key), 400),
             "cursor: malformed percent-encoding");
   EXPECT_EQ(error_of(env.get("/v1/anomalies?cursor=Zm9v", s.acme_key), 400), "cursor: malformed");
+  // Integers beyond int64 (or a version beyond int) in a cursor: malformed, a 400, never
+  // an exception or a database overflow (500).
+  const std::string uuid = s.acme_voltage;
+  for (const std::string& path :
+       {"/v1/anomalies?cursor=" + encode_cursor({"9999999999999999999", uuid, "0"}),
+        "/v1/anomalies?cursor=" + encode_cursor({"0", uuid, "-9999999999999999999"}),
+        "/v1/batches?cursor=" + encode_cursor({"9999999999999999999", uuid}),
+        "/v1/alerts?cursor=" + encode_cursor({"99999999999999999999", "a", uuid}),
+        "/v1/models?cursor=" + encode_cursor({"m", "2147483648"})})
+    EXPECT_EQ(error_of(env.get(path, s.acme_key), 400), "cursor: malformed") << path;
   EXPECT_NE(error_of(env.get("/v1/anomalies?limit=0", s.acme_key), 400).find("limit"),
             std::string::npos);
   EXPECT_NE(error_of(env.get("/v1/anomalies?limit=1.5", s.acme_key), 400).find("limit"),

@@ -100,5 +100,41 @@ TEST(KeyStore, AuthenticatesAndClassifiesFailures) {
   EXPECT_EQ(other.authenticate(good).http_status, 401u);
 }
 
+TEST(KeyStore, UnknownPrefixDoesTheSameHashingAsAWrongSecret) {
+  // Timing must not tell whether a prefix exists: every well-formed key costs one HMAC
+  // and one constant-time compare, known prefix or not.
+  KeyStore ks("pepper");
+  std::string good = keys::generate_key(), bad_tenant = keys::generate_key();
+  auto entry = [&](const std::string& k, const std::string& tenant) {
+    keys::KeyEntry e;
+    e.prefix = std::string(keys::parse_key(k)->prefix);
+    e.hash = keys::hash_key("pepper", k);
+    e.tenant = tenant;
+    return e;
+  };
+  ks.set({entry(good, "acme"), entry(bad_tenant, "a/b/../c")});
+  auto hashes_for = [&](const std::string& key, unsigned want_status) {
+    std::uint64_t before = keys::hash_count();
+    EXPECT_EQ(ks.authenticate(key).http_status, want_status) << key;
+    return keys::hash_count() - before;
+  };
+  EXPECT_EQ(hashes_for(keys::generate_key(), 401), 1u);                      // unknown prefix
+  EXPECT_EQ(hashes_for(good.substr(0, 12) + std::string(32, 'x'), 401), 1u);  // wrong secret
+  EXPECT_EQ(hashes_for(good, 0), 1u);
+  EXPECT_EQ(ks.authenticate(keys::generate_key()).detail,
+            ks.authenticate(good.substr(0, 12) + std::string(32, 'x')).detail);
+  // A key whose tenant the archive cannot hold (loaded from an old keys file or row).
+  EXPECT_EQ(hashes_for(bad_tenant, 403), 1u);
+  EXPECT_EQ(ks.authenticate(bad_tenant).detail,
+            "tenant: not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.'): \"a/b/../c\"");
+}
+
+TEST(KeyStore, VerifyKeyNeverAcceptsAnUnknownPrefix) {
+  std::string k = keys::generate_key();
+  EXPECT_TRUE(keys::verify_key("pepper", k, keys::hash_key("pepper", k)));
+  EXPECT_FALSE(keys::verify_key("pepper", k, ""));
+  EXPECT_FALSE(keys::verify_key("pepper", k, std::string(64, '0')));
+}
+
 }  // namespace
 }  // namespace ep::ingest

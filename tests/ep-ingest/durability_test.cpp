@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <mutex>
@@ -75,6 +76,55 @@ TEST(IngestDurability, EveryAcknowledgedBatchSurvivesSigkillUnderLoad) {
     EXPECT_EQ(std::string(d["raw"].GetString()), body) << id;
     EXPECT_EQ(std::string(d["sha256"].GetString()), crypto::sha256_hex(body)) << id;
   }
+}
+
+// A full archive disk: a 256 KiB tmpfs mounted over the archive directory in a private
+// mount namespace (unshare, so no root is needed and nothing outlives ep-ingest). Every
+// request then gets a 503 that says what happened without the server's paths; the log
+// names the path on the first failure and then reports at most once per 10 s with a
+// count, instead of one line per request.
+TEST(IngestDurability, FullArchiveDiskAnswers503WithoutPathsAndLogsBoundedly) {
+  std::string dir = make_temp_dir();
+  auto key = new_key("acme");
+  write_keys(dir + "/keys.ndjson", {key});
+  std::string disk = dir + "/small-disk";
+  ASSERT_EQ(::mkdir(disk.c_str(), 0755), 0);
+  std::vector<std::string> on_small_disk = {
+      "/usr/bin/unshare", "--map-root-user", "--mount", "/bin/sh", "-c",
+      R"(mount -t tmpfs -o size=256k ep-test "$1" && shift && exec "$@")", "sh", disk};
+  Server s(dir, {"--keys", dir + "/keys.ndjson", "--archive", "file://" + disk + "/archive"}, {},
+           on_small_disk);
+  Client c(s.port());
+  auto start = std::chrono::steady_clock::now();
+  int accepted = 0, full = 0;
+  for (int i = 0; i < 5000 && full < 300; ++i) {
+    Reply r = c.post(payload("dev-" + std::to_string(i), 20), {{"X-API-Key", key.key}});
+    if (r.status == 202) {
+      ASSERT_EQ(full, 0) << "accepted after the disk was full";
+      ++accepted;
+      continue;
+    }
+    ASSERT_EQ(r.status, 503u) << r.body;
+    EXPECT_EQ(r.body, R"({"error":"unavailable","detail":"archive storage is full; retry later"})");
+    EXPECT_EQ(r.body.find(dir), std::string::npos) << r.body;
+    EXPECT_EQ(r.headers["Retry-After"], "1");
+    ++full;
+  }
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(accepted, 0);
+  ASSERT_EQ(full, 300) << "the 256 KiB disk never filled";
+  // Still serving: health is fine and the process stops cleanly.
+  EXPECT_EQ(c.request("GET", "/v1/health").status, 200u);
+  s.process().signal(SIGTERM);
+  EXPECT_EQ(s.process().wait(), 0);
+
+  std::vector<std::string> logged;
+  for (const auto& line : lines_of(s.process().err()))
+    if (line.find("No space left on device") != std::string::npos) logged.push_back(line);
+  ASSERT_FALSE(logged.empty()) << s.process().err();
+  // The first occurrence in full, with the path; then at most one line per 10 s.
+  EXPECT_EQ(logged[0].rfind("ep-ingest: archive: " + disk + "/archive/acme/", 0), 0u) << logged[0];
+  EXPECT_LE(logged.size(), 2 + static_cast<size_t>(elapsed / 10)) << s.process().err();
 }
 
 }  // namespace

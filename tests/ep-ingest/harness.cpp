@@ -125,8 +125,10 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
 }
 
 Server::Server(const std::string& dir, std::vector<std::string> extra_args,
-               const std::map<std::string, std::string>& env) {
-  std::vector<std::string> args = {EP_INGEST_BIN, "--listen", "127.0.0.1:0"};
+               const std::map<std::string, std::string>& env,
+               const std::vector<std::string>& wrapper) {
+  std::vector<std::string> args = wrapper;
+  args.insert(args.end(), {EP_INGEST_BIN, "--listen", "127.0.0.1:0"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   auto e = env;
   e.emplace("API_KEY_HASH_SALT", kPepper);

@@ -50,10 +50,12 @@ class Process {
 };
 
 // Starts `ep-ingest --listen 127.0.0.1:0 …` and waits for its "listening on" line.
+// wrapper: a command that execs its arguments (e.g. unshare), prepended to the argv.
 class Server {
  public:
   Server(const std::string& dir, std::vector<std::string> extra_args,
-         const std::map<std::string, std::string>& env = {});
+         const std::map<std::string, std::string>& env = {},
+         const std::vector<std::string>& wrapper = {});
   std::string host() const { return "127.0.0.1"; }
   unsigned short port() const { return port_; }
   Process& process() { return *proc_; }

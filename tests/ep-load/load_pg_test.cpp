@@ -168,6 +168,24 @@ TEST_F(Load, BadRecordsAreReportedCountedAndSkipped) {
   EXPECT_EQ(rows(), 6);
 }
 
+TEST_F(Load, CreateTenantsRefusesNamesTheArchiveCannotHold) {
+  // A tenant is one archive path segment: "a/b/../c" and ".hidden" are rejected with a
+  // numbered line (never created), the valid records around them load.
+  std::string input = make_batches(1, 2, "newco", 3, 20)[0] + "\n" +
+                      make_batches(1, 2, "a/b/../c", 3, 21)[0] + "\n" +
+                      make_batches(1, 2, ".hidden", 3, 22)[0] + "\n" +
+                      make_batches(1, 2, "newco", 3, 23)[0] + "\n";
+  auto r = load(input, {"--create-tenants"});
+  EXPECT_EQ(r.status, 65) << r.err;
+  const std::string why = "tenant: not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')";
+  EXPECT_NE(r.err.find("ep-load: stdin:2: " + why), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ep-load: stdin:3: " + why), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rejected 2"), std::string::npos) << r.err;
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM tenants WHERE slug = 'newco'"), 1);
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM tenants WHERE slug LIKE '%/%' OR slug LIKE '.%'"), 0);
+  EXPECT_EQ(rows(), 4);
+}
+
 TEST_F(Load, MissingSchemaAndBadFlagsAreClearErrors) {
   eptest::TempDatabase empty;
   ASSERT_TRUE(empty.ok());

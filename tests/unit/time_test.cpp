@@ -50,5 +50,22 @@ TEST(Duration, ParsesUnits) {
   EXPECT_EQ(*parse_duration("1.5s"), 1500 * kNsPerMs);
   EXPECT_FALSE(parse_duration("5x"));
   EXPECT_FALSE(parse_duration("s"));
+  // At most 100 years, so now + a duration cannot overflow int64 nanoseconds.
+  EXPECT_EQ(*parse_duration("36500d"), kMaxDuration);
+  EXPECT_FALSE(parse_duration("36501d"));
+  EXPECT_FALSE(parse_duration("15000w"));
+  EXPECT_FALSE(parse_duration("9999999999999"));
   EXPECT_EQ(format_duration(300 * kNsPerSec), "5m");
+}
+
+TEST(SecondsToNs, RefusesWhatInt64NanosecondsCannotHold) {
+  EXPECT_EQ(*seconds_to_ns(1767571200), 1767571200LL * kNsPerSec);
+  EXPECT_EQ(*seconds_to_ns(-kMaxSeconds), -kMaxSeconds * kNsPerSec);
+  EXPECT_EQ(*seconds_to_ns(kMaxSeconds), kMaxSeconds * kNsPerSec);
+  // 9,223,372,037 s * 1e9 is beyond INT64_MAX: refused, never wrapped.
+  EXPECT_FALSE(seconds_to_ns(kMaxSeconds + 1));
+  EXPECT_FALSE(seconds_to_ns(-kMaxSeconds - 1));
+  EXPECT_FALSE(seconds_to_ns(9223372037));
+  EXPECT_FALSE(seconds_to_ns(INT64_MAX));
+  EXPECT_FALSE(seconds_to_ns(INT64_MIN));
 }

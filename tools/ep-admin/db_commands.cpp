@@ -82,7 +82,8 @@ Status check(const Options& o, Output& out) {
 }
 
 Status tenant_add(const Options& o, Output& out) {
-  if (!valid_name(o.tenant)) return Status::usage("tenant add: '" + o.tenant + "' is not a valid tenant slug ([A-Za-z0-9._:/-]{1,128})");
+  if (!valid_tenant(o.tenant))
+    return Status::usage("tenant add: '" + o.tenant + "': " + kInvalidTenant);
   auto conn = open_db(o, true);
   if (!conn) return conn.status();
   std::string plan = o.plan.empty() ? "default" : o.plan;

@@ -43,7 +43,8 @@ Status normalise_prefix(std::string& prefix) {
 
 Status key_issue(const Options& o, Output& out) {
   if (o.tenant.empty()) return Status::usage("key issue: --tenant is required");
-  if (!valid_name(o.tenant)) return Status::usage("key issue: --tenant '" + o.tenant + "' is not a valid tenant slug");
+  if (!valid_tenant(o.tenant))
+    return Status::usage("key issue: --tenant '" + o.tenant + "': " + kInvalidTenant);
   auto pepper = keys::pepper_from_env(o.pepper_configured);
   if (!pepper) return pepper.status().with_context("key issue");
   std::string key = keys::generate_key();

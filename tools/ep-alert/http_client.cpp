@@ -31,13 +31,17 @@ std::optional<TimeNs> parse_retry_after(std::string_view value, TimeNs now) {
   if (value.empty()) return std::nullopt;
   std::int64_t secs = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
+  // A delay beyond kMaxDuration (or a date beyond 2262) waits kMaxDuration: the
+  // deliverer then gives up on max age instead of overflowing now + delay.
   if (ec == std::errc() && p == value.data() + value.size())
-    return secs < 0 ? std::nullopt : std::optional<TimeNs>(secs * kNsPerSec);
+    return secs < 0 ? std::nullopt
+                    : std::optional<TimeNs>(std::min(secs, kMaxDuration / kNsPerSec) * kNsPerSec);
   std::string date(value);
   time_t t = curl_getdate(date.c_str(), nullptr);
   if (t < 0) return std::nullopt;
-  TimeNs d = static_cast<TimeNs>(t) * kNsPerSec - now;
-  return d < 0 ? 0 : d;
+  auto at = seconds_to_ns(t);
+  if (!at || *at - now > kMaxDuration) return kMaxDuration;
+  return std::max<TimeNs>(0, *at - now);
 }
 
 struct HttpClient::Transfer {

@@ -73,8 +73,9 @@ class Ctx {
     if (!n) return Status::ok();
     std::optional<TimeNs> d;
     if (n->is_string()) d = parse_duration(*n->value<std::string>());
-    else if (n->is_integer()) d = *n->value<std::int64_t>() * kNsPerSec;
-    if (!d || *d < 0) return error(key, "must be a duration like \"30s\", \"5m\", \"1h\"");
+    else if (n->is_integer()) d = seconds_to_ns(*n->value<std::int64_t>());
+    if (!d || *d < 0 || *d > kMaxDuration)
+      return error(key, "must be a duration like \"30s\", \"5m\", \"1h\"");
     out = *d;
     return Status::ok();
   }

@@ -4,6 +4,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -154,11 +155,19 @@ Verdict verify(const ReceivedWebhook& w, const std::vector<std::string>& keys, T
     v.reason = "webhook-timestamp: not an integer number of seconds: \"" + w.timestamp + "\"";
     return v;
   }
+  auto ts_ns = seconds_to_ns(ts);
+  if (!ts_ns) {
+    v.reason = "webhook-timestamp: out of range: \"" + w.timestamp + "\"";
+    return v;
+  }
+  // Both within ±kMaxSeconds, so neither the difference nor its nanoseconds overflow
+  // (the message clamps a skew beyond what a duration can hold).
   std::int64_t now_sec = now / kNsPerSec;
   std::int64_t skew = now_sec - ts;
-  if (skew > tolerance / kNsPerSec || -skew > tolerance / kNsPerSec) {
-    v.reason = "webhook-timestamp: " + format_rfc3339(ts * kNsPerSec) + " is " +
-               format_duration((skew < 0 ? -skew : skew) * kNsPerSec) +
+  std::int64_t abs_skew = skew < 0 ? -skew : skew;
+  if (abs_skew > tolerance / kNsPerSec) {
+    v.reason = "webhook-timestamp: " + format_rfc3339(*ts_ns) + " is " +
+               format_duration(*seconds_to_ns(std::min(abs_skew, kMaxSeconds))) +
                (skew < 0 ? " in the future" : " old") + ", outside the tolerance of " +
                format_duration(tolerance);
     return v;

@@ -201,8 +201,10 @@ Result<Tenant> Api::authenticate(const Request& req, pg::Conn& db) {
     if (key_cache_.size() > 100000) key_cache_.clear();  // bound memory under key spraying
     key_cache_[prefix] = entry;
   }
-  if (!entry.usable || !keys::verify_key(opts_.pepper, key, entry.hash))
-    return Status(Code::kUsage, "invalid or revoked API key");
+  // Hashed and compared whether or not the prefix exists or the key is usable (an empty
+  // hash stands for "unknown"), so no path answers faster than another.
+  bool match = keys::verify_key(opts_.pepper, key, entry.hash);
+  if (!entry.usable || !match) return Status(Code::kUsage, "invalid or revoked API key");
   return entry.tenant;
 }
 
@@ -247,10 +249,12 @@ Response Api::run_route(const Request& req, Handler h, bool write, std::vector<s
       st = res.status();
       (void)db->rollback();
     }
-    if (st.code() != Code::kNotFound && st.code() != Code::kUsage && st.code() != Code::kData &&
-        st.code() != Code::kConflict)
-      log::emit(log::Level::kError, req.method + " " + std::string(req.path()), st.message(), -1,
-                st.code());
+    std::string context = req.method + " " + std::string(req.path());
+    if (st.code() == Code::kUnavailable || st.code() == Code::kTemporary)
+      unavailable_log_.error(st, context);
+    else if (st.code() != Code::kNotFound && st.code() != Code::kUsage &&
+             st.code() != Code::kData && st.code() != Code::kConflict)
+      log::emit(log::Level::kError, context, st.message(), -1, st.code());
     pool_.give(std::move(db));
     return status_response(st);
   }

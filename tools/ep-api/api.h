@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ep/egress.h"
+#include "ep/log.h"
 #include "ep/pg.h"
 #include "ep/time.h"
 #include "http.h"
@@ -93,6 +94,9 @@ class Api {
   Pool pool_;
   std::mutex cache_mu_;
   std::map<std::string, CachedKey> key_cache_;
+  // Postgres down or overloaded fails every request alike: logged in full once, then
+  // at most one line per 10 s with the count (other failures are logged each time).
+  log::Throttled unavailable_log_{10 * kNsPerSec};
 };
 
 // Static assets and the OpenAPI document embedded at build time (www/, openapi.json).

@@ -45,10 +45,11 @@ Result<Response> get_anomalies(Ctx& c) {
   pg::Param c_end = nullptr, c_metric = nullptr, c_start = nullptr;
   if (auto cur = q_str(c, "cursor")) {
     EP_TRY(f, decode_cursor(*cur, 3));
-    if (!is_int(f[0]) || !is_uuid(f[1]) || !is_int(f[2])) return Status::usage("cursor: malformed");
-    c_end = pg::ts_param(std::stoll(f[0]));
+    auto end = parse_int(f[0]), start = parse_int(f[2]);
+    if (!end || !is_uuid(f[1]) || !start) return Status::usage("cursor: malformed");
+    c_end = pg::ts_param(*end);
     c_metric = f[1];
-    c_start = pg::ts_param(std::stoll(f[2]));
+    c_start = pg::ts_param(*start);
   }
   auto rows = c.db.exec(
       // The page is chosen from anomaly_scores alone (its partial index, narrow rows; a
@@ -229,8 +230,9 @@ Result<Response> list_batches(Ctx& c) {
   pg::Param c_at = nullptr, c_id = nullptr;
   if (auto cur = q_str(c, "cursor")) {
     EP_TRY(f, decode_cursor(*cur, 2));
-    if (!is_int(f[0]) || !is_uuid(f[1])) return Status::usage("cursor: malformed");
-    c_at = pg::ts_param(std::stoll(f[0]));
+    auto at = parse_int(f[0]);
+    if (!at || !is_uuid(f[1])) return Status::usage("cursor: malformed");
+    c_at = pg::ts_param(*at);
     c_id = f[1];
   }
   auto rows = c.db.exec(
@@ -308,8 +310,9 @@ Result<Response> list_alerts(Ctx& c) {
   pg::Param c_at = nullptr, c_alert = nullptr, c_hook = nullptr;
   if (auto cur = q_str(c, "cursor")) {
     EP_TRY(f, decode_cursor(*cur, 3));
-    if (!is_int(f[0]) || !is_uuid(f[2])) return Status::usage("cursor: malformed");
-    c_at = pg::ts_param(std::stoll(f[0]));
+    auto at = parse_int(f[0]);
+    if (!at || !is_uuid(f[2])) return Status::usage("cursor: malformed");
+    c_at = pg::ts_param(*at);
     c_alert = f[1];
     c_hook = f[2];
   }
@@ -378,7 +381,8 @@ Result<Response> list_models(Ctx& c) {
   pg::Param c_name = nullptr, c_ver = nullptr;
   if (auto cur = q_str(c, "cursor")) {
     EP_TRY(f, decode_cursor(*cur, 2));
-    if (!is_int(f[1])) return Status::usage("cursor: malformed");
+    auto version = parse_int(f[1]);  // models.version is an int
+    if (!version || *version < 0 || *version > INT32_MAX) return Status::usage("cursor: malformed");
     c_name = f[0];
     c_ver = f[1];
   }

@@ -1,6 +1,8 @@
 #pragma once
 // Small helpers for the route files.
 #include <cstdlib>
+#include <charconv>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,13 +53,13 @@ inline void kv_nullable_int(JsonWriter& w, std::string_view k, const pg::Rows& r
     w.num(r.get_int(i, col));
 }
 
-inline bool is_int(std::string_view s) {
-  if (s.empty() || s.size() > 19) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size()) return false;
-  for (; i < s.size(); ++i)
-    if (s[i] < '0' || s[i] > '9') return false;
-  return true;
+// A cursor's integer field: the whole string, within int64 (a 19-digit value beyond
+// INT64_MAX is malformed, not an exception).
+inline std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
 }
 
 inline bool is_label(std::string_view s) {

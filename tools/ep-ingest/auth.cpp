@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ep/records.h"
+
 namespace ep::ingest {
 
 Status KeyStore::load(const std::string& path) {
@@ -42,8 +44,11 @@ AuthResult KeyStore::authenticate(std::string_view presented) const {
     keys = keys_;
   }
   auto it = keys->find(std::string(parsed->prefix));
-  // Unknown prefix and wrong secret read the same to the client.
-  if (it == keys->end() || !keys::verify_key(pepper_, presented, it->second.hash)) {
+  bool known = it != keys->end();
+  // Unknown prefix and wrong secret read the same to the client and cost the same: the
+  // key is hashed and compared either way (an empty hash stands for "unknown").
+  bool match = keys::verify_key(pepper_, presented, known ? std::string_view(it->second.hash) : "");
+  if (!known || !match) {
     r.http_status = 401;
     r.detail = "X-API-Key: unknown key";
     return r;
@@ -52,6 +57,11 @@ AuthResult KeyStore::authenticate(std::string_view presented) const {
   if (e.revoked_at) {
     r.http_status = 403;
     r.detail = "X-API-Key: key revoked";
+    return r;
+  }
+  if (!valid_tenant(e.tenant)) {
+    r.http_status = 403;
+    r.detail = std::string("tenant: ") + kInvalidTenant + ": \"" + e.tenant + "\"";
     return r;
   }
   if (e.tenant_disabled) {

@@ -2,7 +2,20 @@
 
 #include <algorithm>
 
+#include "ep/fsutil.h"
+
 namespace ep::ingest {
+namespace {
+
+// What a client is told when its batch could not be archived: what happened, never the
+// server's paths or URLs (the log has those).
+Status for_client(const Status& archive_error) {
+  return Status::unavailable(fs::is_storage_full(archive_error)
+                                 ? "archive storage is full; retry later"
+                                 : "archive unavailable; retry later");
+}
+
+}  // namespace
 
 Committer::Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
                      std::function<void(const Status&)> on_output_error, int workers)
@@ -81,9 +94,12 @@ void Committer::commit(std::vector<Item>& group) {
     Status s = archive_->put_many(puts, out);
     metrics_.commit(group.size(), monotonic_ns() - t0);
     for (size_t i = 0; i < group.size(); ++i) {
-      if (!s.is_ok()) results[i] = s;
-      else if (i >= out.size()) results[i] = Status::software("archive: no result for batch");
-      else if (!out[i].is_ok()) results[i] = out[i].status();
+      Status err = !s.is_ok()         ? s
+                   : i >= out.size() ? Status::software("no result for batch")
+                                     : out[i].status();
+      if (err.is_ok()) continue;
+      archive_log_.error(err, "archive");
+      results[i] = for_client(err);
     }
   }
   std::unique_lock out_lock(out_mu_);

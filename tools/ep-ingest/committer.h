@@ -3,6 +3,8 @@
 // threads. Each takes its share of what is queued, stores it in the archive with one
 // put_many (sharing directory fsyncs), then writes the batch lines to stdout, and only
 // then tells each request its outcome — so a 202 always means "durable, then emitted".
+// An archive failure reaches the request as a path-free kUnavailable ("archive storage
+// is full; retry later") and the log (rate-limited) with the full reason.
 // Several committers run at once because the file system batches concurrent fdatasync
 // calls into one journal commit (measured on ext4: 7.4 ms per file one at a time,
 // 0.55 ms per file with 16 at once); one committer would serialise them.
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "ep/archive.h"
+#include "ep/log.h"
 #include "ep/ndjson.h"
 #include "ep/status.h"
 #include "metrics.h"
@@ -52,6 +55,8 @@ class Committer {
   RecordWriter& out_;
   Metrics& metrics_;
   std::function<void(const Status&)> on_output_error_;
+  // A full disk fails every request: the first failure in full, then one line per 10 s.
+  log::Throttled archive_log_{10 * kNsPerSec};
   mutable std::mutex mu_;  // queue_, idle_, stop_, output_status_
   std::condition_variable cv_;
   std::deque<Item> queue_;

@@ -180,7 +180,6 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
       metrics_.reject(Reason::kArchive);
       quota_.refund(tenant, points);
       if (!idem_key.empty()) idempotency_.abandon(tenant, idem_key);
-      log::emit(log::Level::kError, "archive", s.message(), -1, s.code());
       JsonWriter e;
       e.start_object();
       e.kv("error", "unavailable");

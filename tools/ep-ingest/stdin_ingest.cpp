@@ -18,6 +18,7 @@
 #include "ep/log.h"
 #include "ep/ndjson.h"
 #include "ep/progress.h"
+#include "ep/records.h"
 
 namespace ep::ingest {
 
@@ -164,8 +165,8 @@ std::string printable(std::string_view s) {
 
 Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock, StdinSummary& sum) {
   if (opts.tenant.empty()) return Status::usage("--stdin needs --tenant T");
-  if (const char* why = check_name(opts.tenant, opts.limits); *why)
-    return Status::usage("--tenant " + opts.tenant + ": " + why);
+  if (!valid_tenant(opts.tenant))
+    return Status::usage("--tenant " + opts.tenant + ": " + kInvalidTenant);
   if (opts.format != "ndjson" && opts.format != "csv")
     return Status::usage("--format must be ndjson or csv");
   const bool csv = opts.format == "csv";

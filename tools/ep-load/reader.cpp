@@ -80,7 +80,7 @@ Status parse_line(std::string_view text, std::string_view stream, std::int64_t l
       Batch b;
       EP_RETURN_IF_ERROR(parse_record(d, b));
       if (!Uuid::parse(b.batch_id)) return Status::data("batch_id: not a UUID");
-      if (!valid_name(b.tenant)) return Status::data("tenant: not a valid name");
+      if (!valid_tenant(b.tenant)) return Status::data(std::string("tenant: ") + kInvalidTenant);
       if (!valid_name(b.device)) return Status::data("device: not a valid name");
       for (size_t i = 0; i < b.points.size(); ++i)
         EP_RETURN_IF_ERROR(check_point("points[" + std::to_string(i) + "].", b.points[i].metric, b.points[i].value));
@@ -107,7 +107,7 @@ Status parse_line(std::string_view text, std::string_view stream, std::int64_t l
     case Kind::kPoint: {
       Point p;
       EP_RETURN_IF_ERROR(parse_record(d, p));
-      if (!valid_name(p.tenant)) return Status::data("tenant: not a valid name");
+      if (!valid_tenant(p.tenant)) return Status::data(std::string("tenant: ") + kInvalidTenant);
       if (!valid_name(p.device)) return Status::data("device: not a valid name");
       EP_RETURN_IF_ERROR(check_point("", p.metric, p.value));
       e.tenant = std::move(p.tenant);

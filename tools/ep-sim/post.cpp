@@ -81,7 +81,8 @@ Status Poster::send(std::string_view body) {
     if (rc == CURLE_OK && status == 429 && ++throttled <= 30) {
       curl_off_t after = 0;
       curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after);
-      sleep_ns(std::max<TimeNs>(static_cast<TimeNs>(after) * kNsPerSec, 100 * kNsPerMs));
+      TimeNs wait = std::clamp<TimeNs>(after, 0, kMaxDuration / kNsPerSec) * kNsPerSec;
+      sleep_ns(std::max<TimeNs>(wait, 100 * kNsPerMs));
       continue;
     }
     if (rc == CURLE_OK && (status == 401 || status == 403))

@@ -21,6 +21,11 @@ Status write_new_file(const std::string& path, std::string_view data, int mode =
 Status sync_filesystem(const std::string& path);
 // Writes all of `data` to `fd` (short writes and EINTR retried); an error names `ctx`.
 Status write_fully(int fd, std::string_view data, const std::string& ctx);
+// errno as a Status: kIo, "ctx: strerror(err)".
+Status errno_status(const std::string& ctx, int err);
+// Whether s is errno_status of ENOSPC or EDQUOT: the storage is full (callers answer
+// clients without the path, and retry later).
+bool is_storage_full(const Status& s);
 // mkdir -p.
 Status make_dirs(const std::string& dir, int mode = 0755);
 Result<std::string> read_file(const std::string& path);

@@ -5,6 +5,7 @@
 // Keys file (DB-less use), one JSON object per line, rewritten atomically:
 //   {"prefix":"AbCd1234","hash":"<hex hmac>","tenant":"acme","label":"",
 //    "created_at":"…","revoked_at":null,"plan":{"points_per_minute":60000}}
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,8 +30,14 @@ std::optional<ParsedKey> parse_key(std::string_view key);
 std::string generate_key();
 // hex(HMAC-SHA256(pepper, key)).
 std::string hash_key(std::string_view pepper, std::string_view key);
-// Constant-time check of a presented key against a stored hash.
+// Constant-time check of a presented key against the hash stored for its prefix. An
+// empty stored_hash means the prefix is unknown: the key is still hashed and compared
+// (against a hash no key has), so an unknown prefix costs what a wrong secret costs and
+// the answer time does not tell whether a prefix exists.
 bool verify_key(std::string_view pepper, std::string_view key, std::string_view stored_hash);
+// How many times hash_key has run in this process (tests check that every path of a
+// key check does the same work).
+std::uint64_t hash_count();
 
 // The pepper: $API_KEY_HASH_SALT, else `configured` (from config), else an error.
 Result<std::string> pepper_from_env(const std::string& configured = {});

@@ -130,5 +130,12 @@ std::vector<Point> points_of(const Batch& b);
 
 // Names: [A-Za-z0-9._:/-]{1,max}.
 bool valid_name(std::string_view s, size_t max = 128);
+// Tenant names: a valid name that is also one path segment, because a tenant names a
+// directory (or key component) of the archive: no '/', not starting with '.'. The one
+// rule ep-admin, ep-load, ep-ingest and the archive apply.
+bool valid_tenant(std::string_view s);
+// The reason when valid_tenant fails.
+inline constexpr const char* kInvalidTenant =
+    "not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')";
 
 }  // namespace ep

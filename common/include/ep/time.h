@@ -12,6 +12,13 @@ namespace ep {
 using TimeNs = std::int64_t;  // ns since 1970-01-01T00:00:00Z
 inline constexpr TimeNs kNsPerMs = 1'000'000;
 inline constexpr TimeNs kNsPerSec = 1'000'000'000;
+// Whole seconds that int64 nanoseconds can hold either side of the epoch (1677..2262).
+inline constexpr std::int64_t kMaxSeconds = INT64_MAX / kNsPerSec - 1;
+
+// Seconds since the epoch (or a duration in seconds) as TimeNs; nullopt when
+// |secs| > kMaxSeconds, where secs * kNsPerSec would overflow. Every conversion of a
+// parsed number of seconds goes through here.
+std::optional<TimeNs> seconds_to_ns(std::int64_t secs);
 
 struct ParseTimeOptions {
   // Accept a missing offset ("2026-01-05 10:00:00") as UTC. RFC 3339 requires one;
@@ -29,7 +36,12 @@ std::string format_rfc3339(TimeNs t);
 // Appends the same 24 characters to out (no allocation when out has capacity).
 void append_rfc3339(std::string& out, TimeNs t);
 
+// The longest duration anything accepts (100 years): now ± a duration, and a deadline
+// plus one, never overflow int64 nanoseconds.
+inline constexpr TimeNs kMaxDuration = kNsPerSec * 86400 * 36500;
+
 // Durations: "300s", "5m", "24h", "7d", "250ms", "1w"; a bare number means seconds.
+// nullopt beyond kMaxDuration.
 std::optional<TimeNs> parse_duration(std::string_view s);
 std::string format_duration(TimeNs d);
 
