@@ -347,9 +347,9 @@ class Session final : public Connection {
 
   void on_header(beast::error_code ec) {
     start_ns_ = monotonic_ns();
+    srv_.set_waiting(*this, false);  // complete, or failed and about to close: not to be shed
     if (ec == beast::error::timeout) return head_timed_out();
     if (ec) return read_failed(ec);
-    srv_.set_waiting(*this, false);
     auto& h = parser_->get();
     method_ = std::string(h.method_string());
     target_ = std::string(h.target());
