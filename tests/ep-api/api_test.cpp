@@ -1,6 +1,7 @@
 // ep-api over a real socket against a real Postgres: every route, tenant isolation
 // (another tenant's id is 404, never 403 or data), pagination, and error shapes.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "ep/keys.h"
 #include "fixture.h"
 #include "routes.h"
+#include "tls_tools.h"
 
 namespace ep::api::test {
 namespace {
@@ -580,42 +583,115 @@ TEST_F(Api, DashboardShowsTheInjectedSpikeInChromium) {
 namespace ep::api::test {
 namespace {
 
-struct ApiProcess {
-  pid_t pid = -1;
-  std::string addr;  // HOST:PORT from its "listening on" line
+// ep-api as a process against the fixture's database, stderr in a file.
+class ApiBinary {
+ public:
+  ApiBinary(const std::string& name, const std::vector<std::string>& extra) {
+    err_ = std::string(EP_WORK_DIR) + "/" + name + ".err";
+    ::mkdir(EP_WORK_DIR, 0755);
+    ::unlink(err_.c_str());  // a file left by an earlier run would show a stale address
+    std::vector<std::string> args = {EP_API_BIN, "--listen", "127.0.0.1:0", "--db", Env::get().db_url(),
+                                     "--api-key-hash-salt", kPepper};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(EP_API_BIN, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~ApiBinary() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string err() const {
+    std::ifstream in(err_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Polls for `text` on stderr (an observable condition, bounded).
+  bool wait_for(const std::string& text) const {
+    for (int i = 0; i < 2000; ++i) {
+      if (err().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // "http://127.0.0.1:PORT" or "https://…" from the "listening on" line.
+  std::string url() const {
+    if (!wait_for("listening on http")) return "";
+    std::string e = err();
+    size_t at = e.find("http", e.find("listening on "));
+    return e.substr(at, e.find_first_of("\r\n ", at) - at);
+  }
+  unsigned short port() const { return static_cast<unsigned short>(std::stoi(url().substr(url().rfind(':') + 1))); }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  // Waits for the exit; returns its status (-1 when killed by a signal).
+  int wait() {
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string err_;
 };
 
-// Starts the binary against the fixture's database and waits for its listening line.
-ApiProcess start_process(Env& env, const std::string& name, std::vector<std::string> extra = {}) {
-  std::string err = std::string(EP_WORK_DIR) + "/" + name + ".err";
+// The binary against the fixture's database: serves, then drains on SIGTERM and exits 0.
+TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
+  Env& env = Env::get();
+  ApiBinary api("process", {"--max-connections-per-client", "16", "--header-timeout", "3s"});
+  std::string url = api.url();
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << api.err();
+  auto me = eptest::shell("curl -s -H 'X-API-Key: " + env.seed().acme_key + "' " + url + "/v1/me");
+  EXPECT_NE(me.out.find("\"tenant\":\"acme\""), std::string::npos) << me.out;
+  auto m = eptest::shell("curl -s " + url + "/metrics");
+  EXPECT_NE(m.out.find("ep_api_connections_accepted_total 2\n"), std::string::npos) << m.out;
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait(), 0);
+}
+
+// HTTPS with a certificate made now; SIGHUP serves a renewed one, a bad file keeps it.
+TEST(ApiProcess, ServesHttpsAndReloadsTheCertificateOnSighup) {
+  std::string dir = std::string(EP_WORK_DIR) + "/tls";
   ::mkdir(EP_WORK_DIR, 0755);
-  // A file left by an earlier run would show a stale address.
-  ::unlink(err.c_str());
-  std::vector<std::string> args = {
-      EP_API_BIN, "--listen", "127.0.0.1:0", "--db", env.db_url(), "--api-key-hash-salt", kPepper};
-  args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ApiProcess p;
-  p.pid = ::fork();
-  if (p.pid == 0) {
-    int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 2);
-    ::execv(EP_API_BIN, argv.data());
-    ::_exit(127);
-  }
-  // Wait for "listening on http://ADDR" (an observable condition, polled).
-  for (int i = 0; i < 1000 && p.addr.empty(); ++i) {
-    std::ifstream in(err);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto at = line.find("listening on http://");
-      if (at != std::string::npos) p.addr = line.substr(at + 20);
-    }
-    if (p.addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return p;
+  ::mkdir(dir.c_str(), 0755);
+  auto cert = eptest::make_cert(dir, "api");
+  ApiBinary api("tls", {"--tls-cert", cert.cert, "--tls-key", cert.key});
+  ASSERT_EQ(api.url().rfind("https://127.0.0.1:", 0), 0u) << api.err();
+  auto h = eptest::curl_https(api.port(), "/v1/health", cert.cert);
+  EXPECT_EQ(h.code, 0) << h.out;
+  EXPECT_NE(h.out.find("\n200"), std::string::npos) << h.out;
+  auto old = eptest::tls11_attempt(api.port());
+  EXPECT_NE(old.out.find("alert protocol version"), std::string::npos) << old.out;
+  std::string first = eptest::file_fingerprint(cert.cert);
+  EXPECT_EQ(eptest::served_fingerprint(api.port()), first);
+
+  auto next = eptest::make_cert(dir, "next");
+  ASSERT_EQ(std::rename(next.key.c_str(), cert.key.c_str()), 0);
+  ASSERT_EQ(std::rename(next.cert.c_str(), cert.cert.c_str()), 0);
+  api.signal(SIGHUP);
+  ASSERT_TRUE(api.wait_for("SIGHUP: reloaded the TLS certificate")) << api.err();
+  std::string second = eptest::served_fingerprint(api.port());
+  EXPECT_EQ(second, eptest::file_fingerprint(cert.cert));
+  EXPECT_NE(second, first);
+
+  { std::ofstream(cert.key) << "not a key\n"; }
+  api.signal(SIGHUP);
+  ASSERT_TRUE(api.wait_for("keeping the previous TLS certificate")) << api.err();
+  EXPECT_EQ(eptest::served_fingerprint(api.port()), second);
+  auto m = eptest::curl_https(api.port(), "/metrics", cert.cert);
+  EXPECT_NE(m.out.find("ep_api_tls_reloads_total 1\n"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("ep_api_tls_reload_failures_total 1\n"), std::string::npos) << m.out;
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait(), 0);
 }
 
 // Runs a curl command line (to the loopback server) and returns its stdout.
@@ -627,37 +703,18 @@ std::string curl_out(const std::string& cmd) {
   return std::string(buf, n);
 }
 
-// SIGTERM: drains and exits 0.
-void stop_process(const ApiProcess& p) {
-  ::kill(p.pid, SIGTERM);
-  int st = 0;
-  ::waitpid(p.pid, &st, 0);
-  EXPECT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 0);
-}
-
-// The binary against the fixture's database: serves, then drains on SIGTERM and exits 0.
-TEST(ApiProcess, ServesAndStopsCleanlyOnSigterm) {
-  Env& env = Env::get();
-  ApiProcess p = start_process(env, "process");
-  ASSERT_FALSE(p.addr.empty()) << "no listening line";
-  std::string out =
-      curl_out("curl -s -H 'X-API-Key: " + env.seed().acme_key + "' http://" + p.addr + "/v1/me");
-  EXPECT_NE(out.find("\"tenant\":\"acme\""), std::string::npos) << out;
-  stop_process(p);
-}
-
 // --allow-egress: the operator lets webhooks reach an on-premises range, and only it.
 TEST(ApiProcess, AllowEgressAdmitsTheAllowlistedRangeOnly) {
   Env& env = Env::get();
-  ApiProcess p = start_process(env, "allow-egress", {"--allow-egress", "127.0.0.0/8"});
-  ASSERT_FALSE(p.addr.empty()) << "no listening line";
+  ApiBinary api("allow-egress", {"--allow-egress", "127.0.0.0/8"});
+  std::string base = api.url();
+  ASSERT_FALSE(base.empty()) << api.err();
   auto post = [&](const std::string& name, const std::string& url) {
     return curl_out(
         "curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' "
         "-H 'X-API-Key: " +
-        env.seed().acme_key + "' -d '{\"name\":\"" + name + "\",\"url\":\"" + url + "\"}' http://" +
-        p.addr + "/v1/webhooks");
+        env.seed().acme_key + "' -d '{\"name\":\"" + name + "\",\"url\":\"" + url + "\"}' " + base +
+        "/v1/webhooks");
   };
   std::string ok = post("onprem", "http://127.0.0.1:9/hook");
   EXPECT_EQ(ok.substr(ok.size() - 4), " 201") << ok;
@@ -668,7 +725,8 @@ TEST(ApiProcess, AllowEgressAdmitsTheAllowlistedRangeOnly) {
       << v6;
   std::string priv = post("private", "http://10.1.2.3/hook");
   EXPECT_EQ(priv.substr(priv.size() - 4), " 400") << priv;
-  stop_process(p);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait(), 0);
   rapidjson::Document created;
   ASSERT_TRUE(parse_json(ok.substr(0, ok.size() - 4), created).is_ok()) << ok;
   std::string id = created["webhook_id"].GetString();

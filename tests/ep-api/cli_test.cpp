@@ -67,6 +67,16 @@ TEST(ApiCli, EveryHelpOptionIsInTheManPage) {
   EXPECT_GT(n, 10);
 }
 
+TEST(ApiCli, ServerFlagMisuseIsUsageError) {
+  auto half = run("--tls-cert /nonexistent.crt");
+  EXPECT_EQ(half.rc, 64) << half.out;
+  EXPECT_NE(half.out.find("--tls-cert and --tls-key go together"), std::string::npos) << half.out;
+  auto soon = run("--header-timeout soon");
+  EXPECT_EQ(soon.rc, 64) << soon.out;
+  EXPECT_NE(soon.out.find("--header-timeout soon: not a positive duration"), std::string::npos) << soon.out;
+  EXPECT_EQ(run("--max-connections-per-client -1").rc, 64);
+}
+
 TEST(ApiCli, MissingPepperIsUsageError) {
   ::unsetenv("API_KEY_HASH_SALT");
   EXPECT_EQ(run("--db dbname=x").rc, 64);

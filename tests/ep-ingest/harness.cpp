@@ -136,15 +136,21 @@ Server::Server(const std::string& dir, std::vector<std::string> extra_args,
   std::string err;
   bool up = wait_until([&] {
     err = proc_->err();
-    return err.find("listening on http://") != std::string::npos ||
+    return err.find("listening on http") != std::string::npos ||
            proc_->wait(std::chrono::milliseconds(0)).has_value();
   });
-  size_t at = err.find("listening on http://127.0.0.1:");
+  // "listening on http://127.0.0.1:PORT" or "https://…" under --tls-cert.
+  const std::string host = "://127.0.0.1:";
+  size_t at = err.find(host, err.find("listening on http"));
   if (!up || at == std::string::npos) throw std::runtime_error("ep-ingest did not start: " + err);
-  port_ = static_cast<unsigned short>(std::stoi(err.substr(at + std::strlen("listening on http://127.0.0.1:"))));
+  port_ = static_cast<unsigned short>(std::stoi(err.substr(at + host.size())));
 }
 
-Client::Client(unsigned short port) : socket_(ioc_) {
+Client::Client(unsigned short port, const std::string& from) : socket_(ioc_) {
+  if (!from.empty()) {
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(boost::asio::ip::make_address(from), 0));
+  }
   socket_.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
 }
 

@@ -72,10 +72,11 @@ struct Reply {
   bool keep_alive = false;
 };
 
-// One HTTP/1.1 connection (keep-alive) to 127.0.0.1:port.
+// One HTTP/1.1 connection (keep-alive) to 127.0.0.1:port, from the loopback address
+// `from` when given (127.0.0.2 …: another client as the server sees it).
 class Client {
  public:
-  explicit Client(unsigned short port);
+  explicit Client(unsigned short port, const std::string& from = "");
   Reply request(const std::string& method, const std::string& target, const std::string& body = "",
                 const std::map<std::string, std::string>& headers = {});
   Reply post(const std::string& body, const std::map<std::string, std::string>& headers);

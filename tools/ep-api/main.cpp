@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "ep/cli.h"
+#include "ep/http_cli.h"
 #include "ep/keys.h"
 #include "ep/log.h"
 #include "ep/pg.h"
@@ -25,8 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--db", db, "Postgres URL (default $DATABASE_URL, then libpq's PG* variables)")
       ->envname("DATABASE_URL");
   app.add_option("--threads", sopts.threads, "Server threads")->check(CLI::Range(1, 256));
-  app.add_option("--max-connections", sopts.max_connections,
-                 "Concurrent connections; more get 503");
+  ep::http::ServerFlags sflags;
+  ep::http::add_server_flags(app, sopts, sflags);
   app.add_option("--key-cache-ttl", cache_ttl,
                  "Seconds an API key lookup is cached (a revoked key works at most this long)")
       ->check(CLI::Range(0.0, 3600.0));
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> allow_egress;
   cli.add_allow_egress(allow_egress);
   if (auto code = cli.parse(argc, argv)) return *code;
+  if (ep::Status st = ep::http::resolve_server_flags(sflags, sopts); !st.is_ok())
+    return cli.usage_error(st.message());
 
   auto pepper = ep::keys::pepper_from_env(salt);
   if (!pepper) return cli.usage_error(pepper.status().message());
@@ -53,16 +56,28 @@ int main(int argc, char** argv) {
     ep::log::error(st.with_context(ep::pg::redact_url(aopts.db_url)));
     return st.exit_code();
   }
-  auto server = ep::http::Server::listen(sopts, ep::api::make_handler(api));
+  ep::http::Server* srv = nullptr;
+  auto server = ep::http::Server::listen(sopts, ep::api::make_handler(api, [&srv] { return srv->stats(); }));
   if (!server) {
     ep::log::error(server.status());
     return server.status().exit_code();
   }
-  boost::asio::signal_set signals((*server)->context(), SIGTERM, SIGINT);
+  srv = server->get();
+  boost::asio::signal_set signals(srv->context(), SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) (*server)->stop();
+    if (!ec) srv->stop();
   });
-  ep::log::info("listening on http://" + (*server)->address());
+  // SIGHUP: a renewed certificate is served without a restart.
+  boost::asio::signal_set hup(srv->context(), SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      ep::http::reload_tls_on_hangup(*srv);
+      arm_hup();
+    });
+  };
+  arm_hup();
+  ep::log::info("listening on " + srv->url());
   bool clean = (*server)->run();
   return clean ? 0 : 75;
 }

@@ -33,8 +33,23 @@ http::Response to_beast(const http::Request& req, Response&& res) {
   return out;
 }
 
-http::Handler make_handler(Api& api) {
-  return [&api](http::Request&& req, http::Respond respond) {
+namespace {
+
+http::Response metrics_response(const http::Request& req, const http::ServerStats& stats) {
+  http::Response out{bhttp::status::ok, req.version()};
+  out.keep_alive(req.keep_alive());
+  out.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  http::render_metrics(stats, "ep_api", out.body());
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+http::Handler make_handler(Api& api, std::function<http::ServerStats()> stats) {
+  return [&api, stats = std::move(stats)](http::Request&& req, http::Respond respond) {
+    if (stats && req.method() == bhttp::verb::get && req.target() == "/metrics")
+      return respond(metrics_response(req, stats()));
     Response res = api.handle(from_beast(req));
     respond(to_beast(req, std::move(res)));
   };

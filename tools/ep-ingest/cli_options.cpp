@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "ep/http_cli.h"
 #include "ep/keys.h"
 #include "ep/pg.h"
 
@@ -22,11 +23,7 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
       ->type_name("DUR")->group(kHttp);
   app.add_option("--threads", o.server.threads, "Server threads (default: number of CPUs)")
       ->type_name("N")->check(CLI::Range(1, 256))->group(kHttp);
-  app.add_option("--max-connections", o.server.max_connections,
-                 "Concurrent connections; more get 503 and are closed")
-      ->type_name("N")->check(CLI::Range(1, 1000000))->group(kHttp);
-  app.add_option("--header-timeout", f.header_timeout, "Deadline for a request's header")
-      ->type_name("DUR")->group(kHttp);
+  http::add_server_flags(app, o.server, f.server, kHttp);
   app.add_option("--body-timeout", f.body_timeout, "Deadline for a request's body after its header")
       ->type_name("DUR")->group(kHttp);
   app.add_option("--idle-timeout", f.idle_timeout, "Keep-alive: close a connection idle this long")
@@ -85,7 +82,7 @@ Status duration(const std::string& flag, const std::string& v, TimeNs& out) {
 }  // namespace
 
 Status resolve(Cli& cli, const Flags& f, Options& o) {
-  EP_RETURN_IF_ERROR(duration("--header-timeout", f.header_timeout, o.server.header_timeout));
+  EP_RETURN_IF_ERROR(http::resolve_server_flags(f.server, o.server));
   EP_RETURN_IF_ERROR(duration("--body-timeout", f.body_timeout, o.server.body_timeout));
   EP_RETURN_IF_ERROR(duration("--idle-timeout", f.idle_timeout, o.server.idle_timeout));
   EP_RETURN_IF_ERROR(duration("--drain-timeout", f.drain_timeout, o.server.drain_timeout));

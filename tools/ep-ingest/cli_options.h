@@ -4,13 +4,15 @@
 #include <string>
 
 #include "ep/cli.h"
+#include "ep/http_cli.h"
 #include "options.h"
 
 namespace ep::ingest {
 
 // Flag values that need converting after parsing (durations, sizes).
 struct Flags {
-  std::string header_timeout = "10s", body_timeout = "30s", idle_timeout = "60s",
+  http::ServerFlags server;  // --max-connections-per-client, --header-timeout, --tls-*
+  std::string body_timeout = "30s", idle_timeout = "60s",
               drain_timeout = "30s", idempotency_window = "24h", max_age = "7d", max_skew = "5m",
               key_refresh = "30s";
   std::string db;

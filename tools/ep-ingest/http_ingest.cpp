@@ -12,6 +12,7 @@
 #include "db_keys.h"
 #include "ep/crypto.h"
 #include "ep/json.h"
+#include "ep/http_cli.h"
 #include "ep/log.h"
 
 namespace ep::ingest {
@@ -318,6 +319,7 @@ Status run_http(const Options& opts, int out_fd) {
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
+      http::reload_tls_on_hangup(srv);
       if (refresher) {
         refresher->poke();
       } else if (Status s = keys.load(opts.keys_path); !s) {
@@ -330,7 +332,7 @@ Status run_http(const Options& opts, int out_fd) {
   };
   arm_hup();
 
-  log::info("listening on http://" + srv.address() + (archive ? " (archive " + archive->uri() + ")" : "") +
+  log::info("listening on " + srv.url() + (archive ? " (archive " + archive->uri() + ")" : "") +
             (db ? " (keys from Postgres, " + std::to_string(keys.size()) + " keys)" : ""));
   bool clean = srv.run();
   committer.stop();

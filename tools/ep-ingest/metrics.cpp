@@ -83,15 +83,7 @@ std::string Metrics::render(const http::ServerStats& server, bool archive) const
     counter("ep_ingest_archive_committed_batches_total", "Batches written by group commits.",
             committed_batches_);
   }
-  out += "# HELP ep_ingest_connections_active Open client connections.\n"
-         "# TYPE ep_ingest_connections_active gauge\nep_ingest_connections_active " +
-         std::to_string(server.connections_active) + "\n";
-  counter("ep_ingest_connections_accepted_total", "Connections accepted.", server.connections_accepted);
-  counter("ep_ingest_connections_rejected_total", "Connections refused over --max-connections.",
-          server.connections_rejected);
-  counter("ep_ingest_timeouts_total", "Connections closed by a header, body, idle or write deadline.",
-          server.timeouts);
-  counter("ep_ingest_bad_requests_total", "Unparseable HTTP requests.", server.bad_requests);
+  http::render_metrics(server, "ep_ingest", out);
   return out;
 }
 
