@@ -88,14 +88,21 @@ std::string ingest_payload(const std::string& device) {
          R"(","metrics":[{"name":"voltage","ts":"2026-01-05T10:00:00Z","value":229.5}]})";
 }
 
+// The check for a tool whose valid lines make `n` records of `kind` on stdout, one of
+// them holding `detail` (so the line after the hostile one was processed too).
+std::function<void(const RunResult&, const std::string&)> stdout_has(const std::string& kind, int n,
+                                                                     const std::string& detail) {
+  return [=](const RunResult& r, const std::string&) {
+    EXPECT_EQ(count_of(r.out, R"("kind":")" + kind + "\""), n) << r.out;
+    EXPECT_NE(r.out.find(detail), std::string::npos) << r.out;
+  };
+}
+
 std::vector<Tool> tools() {
   std::vector<Tool> t;
   t.push_back({"ep-features", [](const std::string&) { return std::vector<std::string>{EP_FEATURES_BIN}; },
                point("d", "2026-01-05T10:00:00Z", 1), point("d", "2026-01-05T10:06:00Z", 2),
-               [](const RunResult& r, const std::string&) {
-                 EXPECT_EQ(count_of(r.out, R"("kind":"window")"), 2) << r.out;
-                 EXPECT_NE(r.out.find(R"("start":"2026-01-05T10:05:00.000Z")"), std::string::npos) << r.out;
-               },
+               stdout_has("window", 2, R"("start":"2026-01-05T10:05:00.000Z")"),
                ""});
   t.push_back({"ep-score",
                [](const std::string& dir) {
@@ -103,10 +110,7 @@ std::vector<Tool> tools() {
                  return std::vector<std::string>{EP_SCORE_BIN, "--models", dir + "/models"};
                },
                kWindowA, kWindowB,
-               [](const RunResult& r, const std::string&) {
-                 EXPECT_EQ(count_of(r.out, R"("kind":"score")"), 2) << r.out;
-                 EXPECT_NE(r.out.find(R"("start":"2026-01-01T10:01:00.000Z")"), std::string::npos) << r.out;
-               },
+               stdout_has("score", 2, R"("start":"2026-01-01T10:01:00.000Z")"),
                ""});
   t.push_back({"ep-alert",
                [](const std::string& dir) {
@@ -119,10 +123,7 @@ std::vector<Tool> tools() {
                  return std::vector<std::string>{EP_ALERT_BIN, "--rules", dir + "/rules.toml", "--dry-run"};
                },
                score("d1"), score("d2"),
-               [](const RunResult& r, const std::string&) {
-                 EXPECT_EQ(count_of(r.out, R"("kind":"alert")"), 2) << r.out;
-                 EXPECT_NE(r.out.find(R"("device":"d2")"), std::string::npos) << r.out;
-               },
+               stdout_has("alert", 2, R"("device":"d2")"),
                ""});
   t.push_back({"ep-archive",
                [](const std::string& dir) {
@@ -142,10 +143,7 @@ std::vector<Tool> tools() {
                  return std::vector<std::string>{EP_TRAIN_BIN, "--models", dir + "/models", "--min-windows", "2"};
                },
                kWindowA, kWindowB,
-               [](const RunResult& r, const std::string&) {
-                 EXPECT_EQ(count_of(r.out, R"("kind":"model")"), 1) << r.out;
-                 EXPECT_NE(r.out.find(R"("windows":2)"), std::string::npos) << "both windows trained on: " << r.out;
-               },
+               stdout_has("model", 1, R"("windows":2)"),
                ""});
   t.push_back({"ep-eval",
                [](const std::string& dir) {
@@ -164,10 +162,7 @@ std::vector<Tool> tools() {
                  return std::vector<std::string>{EP_INGEST_BIN, "--stdin", "--tenant", "acme", "--no-time-bounds"};
                },
                ingest_payload("meter-1"), ingest_payload("meter-2"),
-               [](const RunResult& r, const std::string&) {
-                 EXPECT_EQ(count_of(r.out, R"("kind":"batch")"), 2) << r.out;
-                 EXPECT_NE(r.out.find(R"("device":"meter-2")"), std::string::npos) << r.out;
-               },
+               stdout_has("batch", 2, R"("device":"meter-2")"),
                "payload: not a JSON object"});
   t.push_back({"ep-plot",
                [](const std::string& dir) {
