@@ -1,6 +1,9 @@
 #include "ep/json.h"
 
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <cmath>
 
@@ -25,30 +28,91 @@ std::string to_json(const rapidjson::Value& v) {
   return std::string(b.GetString(), b.GetSize());
 }
 
-namespace {
-Status parse_status(const rapidjson::Document& doc) {
-  if (doc.HasParseError()) {
-    return Status::data("invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) + ": " +
-                        rapidjson::GetParseError_En(doc.GetParseError()));
-  }
-  return Status::ok();
+Status json_error(std::size_t offset, std::string_view reason) {
+  return Status::data("invalid JSON at byte " + std::to_string(offset) + ": " +
+                      std::string(reason));
 }
-}  // namespace
 
-Status parse_json(std::string_view text, rapidjson::Document& doc) {
+Status json_too_deep(std::size_t offset) {
+  return json_error(offset, "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+}
+
+namespace {
+
+// Builds a Document through its SAX interface, stopping past kMaxJsonDepth.
+class BoundedBuilder {
+ public:
+  explicit BoundedBuilder(rapidjson::Document& doc) : doc_(doc) {}
+  using SizeType = rapidjson::SizeType;
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(std::int64_t i) { return doc_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+  bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool Key(const char* s, SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool StartObject() { return depth.enter() && doc_.StartObject(); }
+  bool EndObject(SizeType n) {
+    depth.leave();
+    return doc_.EndObject(n);
+  }
+  bool StartArray() { return depth.enter() && doc_.StartArray(); }
+  bool EndArray(SizeType n) {
+    depth.leave();
+    return doc_.EndArray(n);
+  }
+
+  JsonDepth depth;
+
+ private:
+  rapidjson::Document& doc_;
+};
+
+template <unsigned Flags, typename Stream>
+Status parse_bounded(Stream& in, rapidjson::Document& doc) {
   // A Document reused line after line keeps every earlier line's nodes in its pool
-  // allocator (Parse does not free them): empty the pool first, so a long stream runs in
-  // constant memory.
+  // allocator (parsing does not free them): empty the pool first, so a long stream runs
+  // in constant memory.
   doc.SetNull();
   doc.GetAllocator().Clear();
-  doc.Parse(text.data(), text.size());
-  return parse_status(doc);
+  BoundedBuilder builder(doc);
+  rapidjson::ParseResult r;
+  auto parse = [&](rapidjson::Document&) {
+    rapidjson::Reader reader;
+    r = reader.Parse<kJsonParseFlags | Flags>(in, builder);
+    return !r.IsError();
+  };
+  doc.Populate(parse);  // on error the document stays null
+  if (!r.IsError()) return Status::ok();
+  if (builder.depth.exceeded()) return json_too_deep(r.Offset());
+  return json_error(r.Offset(), rapidjson::GetParseError_En(r.Code()));
 }
 
-Status parse_json_insitu(char* text, rapidjson::Document& doc) {
-  doc.ParseInsitu(text);
-  return parse_status(doc);
+}  // namespace
+
+template <unsigned Flags>
+Status parse_json(std::string_view text, rapidjson::Document& doc) {
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+  return parse_bounded<Flags>(in, doc);
 }
+
+template <unsigned Flags>
+Status parse_json_insitu(char* text, rapidjson::Document& doc) {
+  rapidjson::InsituStringStream in(text);
+  return parse_bounded<Flags | rapidjson::kParseInsituFlag>(in, doc);
+}
+
+template Status parse_json<0>(std::string_view, rapidjson::Document&);
+template Status parse_json<rapidjson::kParseFullPrecisionFlag>(std::string_view,
+                                                               rapidjson::Document&);
+template Status parse_json_insitu<0>(char*, rapidjson::Document&);
+template Status parse_json_insitu<rapidjson::kParseFullPrecisionFlag>(char*,
+                                                                      rapidjson::Document&);
 
 std::string json_path(std::string_view parent, std::string_view key) {
   std::string p(parent);

@@ -275,6 +275,30 @@ TEST_F(Api, CreateDeviceAndMetric) {
             "device_id: no such device");
 }
 
+// Bodies nested past kMaxJsonDepth, as deep as the 64 KiB body limit allows, are 400
+// naming the limit on every write route, and the server keeps serving.
+TEST_F(Api, DeeplyNestedBodiesAre400) {
+  const std::string limit = "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  std::string keys;
+  for (int i = 0; i < 13'000; ++i) keys += R"({"a":)";
+  for (const std::string& body : {R"({"external_id":)" + std::string(60'000, '['), keys,
+                                  R"({"external_id":"x","extra":)" + std::string(65, '[') +
+                                      std::string(65, ']') + "}"}) {
+    for (const char* route : {"/v1/devices", "/v1/metrics", "/v1/alert-rules", "/v1/webhooks"}) {
+      std::string details = error_of(env.call("POST", route, s.acme_key, body), 400);
+      EXPECT_EQ(details.rfind("body: invalid JSON at byte ", 0), 0u) << route << ": " << details;
+      EXPECT_NE(details.find(limit), std::string::npos) << route << ": " << details;
+    }
+  }
+  // One level less is JSON the route reads (and refuses for its own reason).
+  EXPECT_EQ(error_of(env.call("POST", "/v1/devices", s.acme_key,
+                              R"({"external_id":"x","extra":)" + std::string(kMaxJsonDepth - 1, '[') +
+                                  std::string(kMaxJsonDepth - 1, ']') + "}"),
+                     400),
+            "extra: unknown field");
+  EXPECT_EQ(env.call("POST", "/v1/devices", s.globex_key, R"({"external_id":"after-deep"})").status, 201);
+}
+
 TEST_F(Api, AlertRuleLifecycle) {
   auto r = env.call("POST", "/v1/alert-rules", s.acme_key,
                     R"({"name":"drops","metric":"volt*","min_score":0.7,"labels":["drop"],)"

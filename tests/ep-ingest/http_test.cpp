@@ -13,6 +13,7 @@
 
 #include "ep/json.h"
 #include "harness.h"
+#include "hostile_input.h"
 
 namespace ep::ingest::test {
 namespace {
@@ -144,6 +145,37 @@ TEST_F(HttpIngest, EveryRejectionClassHasItsStatusAndNamesTheField) {
     EXPECT_STREQ(d["detail"].GetString(), rc.detail) << rc.name;
   }
   EXPECT_TRUE(stop(*s).empty()) << "a rejected payload must emit nothing";
+}
+
+// Bodies nested far past kMaxJsonDepth (one of them used to kill the server with SIGSEGV)
+// are 400 invalid_json naming the limit, and the server keeps serving: another tenant's
+// request right after each is accepted.
+TEST_F(HttpIngest, DeeplyNestedBodiesAre400AndOtherTenantsAreStillServed) {
+  auto other = new_key("globex");
+  write_keys(keys_path_, {key_, other});
+  auto s = start();
+  const std::string limit = "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  auto hostile = eptest::hostile::hostile_lines();
+  for (const auto& h : hostile) {
+    Client c(s->port());
+    Reply r = c.post(h.text, auth());
+    EXPECT_EQ(r.status, 400u) << h.name << ": " << r.body;
+    auto d = json(r.body);
+    ASSERT_TRUE(d.IsObject()) << h.name << ": " << r.body;
+    std::string detail = d["detail"].GetString();
+    if (h.root_is_object) {
+      EXPECT_STREQ(d["error"].GetString(), "invalid_json") << h.name;
+      EXPECT_NE(detail.find(limit), std::string::npos) << h.name << ": " << detail;
+    } else {
+      EXPECT_EQ(detail, "payload: not a JSON object") << h.name;
+    }
+    Client next(s->port());
+    Reply ok = next.post(payload("meter-2"), {{"X-API-Key", other.key}});
+    EXPECT_EQ(ok.status, 202u) << "after " << h.name << ": " << ok.body;
+  }
+  auto lines = stop(*s);
+  ASSERT_EQ(lines.size(), hostile.size());
+  for (const auto& l : lines) EXPECT_STREQ(json(l)["tenant"].GetString(), "globex");
 }
 
 TEST_F(HttpIngest, ChunkedBodyOverTheLimitIs413) {

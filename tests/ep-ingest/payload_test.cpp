@@ -50,6 +50,36 @@ TEST(ParsePayload, UnknownFieldsAreIgnoredAtAnyDepth) {
   EXPECT_TRUE(p.points[0].unit.empty());
 }
 
+// An unknown field nested to kMaxJsonDepth (the root object is level 1) is skipped; one
+// level more is invalid JSON naming the limit, and deep hostile bodies never recurse.
+TEST(ParsePayload, NestingIsBoundedAtTheSharedLimit) {
+  auto nested = [](int levels) {
+    return "{\"x\":" + std::string(static_cast<std::size_t>(levels - 1), '[') +
+           std::string(static_cast<std::size_t>(levels - 1), ']') + "," +
+           body(metric()).substr(1);
+  };
+  Payload p;
+  Status ok = parse(nested(kMaxJsonDepth), p);
+  ASSERT_TRUE(ok.is_ok()) << ok.message();
+  EXPECT_EQ(p.points.size(), 1u);
+  const std::string too_deep = "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  Status s = parse(nested(kMaxJsonDepth + 1), p);
+  EXPECT_EQ(s.message(), "invalid JSON at byte " + std::to_string(5 + kMaxJsonDepth - 1) + ": " + too_deep);
+  EXPECT_EQ(p.reject, RejectKind::kInvalidJson);
+  EXPECT_TRUE(p.points.empty());
+  Limits big;
+  big.max_body_bytes = 4 << 20;
+  std::string keys;
+  for (int i = 0; i < 50'000; ++i) keys += "{\"a\":";
+  for (const std::string& hostile : {keys, "{\"x\":" + std::string(100'000, '[')}) {
+    s = parse(hostile, p, big);
+    EXPECT_NE(s.message().find(too_deep), std::string::npos) << s.message();
+    EXPECT_EQ(p.reject, RejectKind::kInvalidJson);
+  }
+  // A root array is refused at its first level, before any depth builds up.
+  EXPECT_EQ(parse(std::string(200'000, '['), p, big).message(), "payload: not a JSON object");
+}
+
 TEST(ParsePayload, EscapedStringsAreDecoded) {
   Payload p;
   std::string s = R"({"device_external_id":"d\u002d1","metrics":[{"name":"t","ts":")" + kTs +

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "ep/json.h"
+
 namespace ep::ingest {
 
 const char* reject_name(RejectKind k) {
@@ -60,6 +62,8 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
 
   std::string err;
   RejectKind kind = RejectKind::kNone;
+  // Set when the parse stopped at kMaxJsonDepth (the caller knows the byte offset).
+  bool nested_too_deep() const { return depth_.exceeded(); }
 
   // RapidJSON stops on numbers beyond double range (1e999) before calling us; when that
   // happens at a metric's value, it is a non-finite value, not a syntax error.
@@ -78,6 +82,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   }
 
   bool StartObject() {
+    if (!depth_.enter()) return too_deep();
     if (skip_ > 0 || skip_next_) return enter_skip();
     switch (state_) {
       case State::kStart: state_ = State::kRootKey; return true;
@@ -120,6 +125,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
     return true;
   }
   bool EndObject(rapidjson::SizeType) {
+    depth_.leave();
     if (skip_ > 0) return leave_skip();
     if (state_ == State::kMetricKey) {
       for (Field f : {Field::kName, Field::kTs, Field::kValue}) {
@@ -136,6 +142,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
     return true;
   }
   bool StartArray() {
+    if (!depth_.enter()) return too_deep();
     if (skip_ > 0 || skip_next_) return enter_skip();
     switch (state_) {
       case State::kStart: return invalid("payload: not a JSON object");
@@ -150,6 +157,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
     }
   }
   bool EndArray(rapidjson::SizeType) {
+    depth_.leave();
     if (skip_ > 0) return leave_skip();
     state_ = State::kRootKey;  // only the metrics array is ever entered
     return true;
@@ -178,6 +186,10 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   bool invalid(std::string msg) {
     kind = RejectKind::kInvalidPayload;
     err = std::move(msg);
+    return false;
+  }
+  bool too_deep() {
+    kind = RejectKind::kInvalidJson;
     return false;
   }
   bool duplicate(const std::string& path) { return invalid(path + ": duplicate field"); }
@@ -272,6 +284,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   unsigned root_seen_ = 0, seen_ = 0;
   int skip_ = 0;
   bool skip_next_ = false;
+  JsonDepth depth_;
 };
 
 }  // namespace
@@ -291,23 +304,23 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
                 "body: larger than " + std::to_string(limits.max_body_bytes) + " bytes");
   if (const void* nul = std::memchr(body.data(), '\0', body.size()))
     return fail(RejectKind::kInvalidJson,
-                "invalid JSON at byte " +
-                    std::to_string(static_cast<const char*>(nul) - body.data()) + ": NUL byte");
+                json_error(static_cast<const char*>(nul) - body.data(), "NUL byte").message());
   // In-situ parsing: strings are decoded in place in our copy and the views point there.
   out.storage.assign(body);
   out.storage.push_back('\0');
   rapidjson::InsituStringStream is(out.storage.data());
   PayloadHandler h(limits, now, out);
   rapidjson::Reader reader;
-  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseNanAndInfFlag;
+  constexpr unsigned kFlags = kJsonParseFlags | rapidjson::kParseInsituFlag |
+                              rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNanAndInfFlag;
   rapidjson::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r) {
+    if (h.nested_too_deep()) return fail(h.kind, json_too_deep(r.Offset()).message());
     if (r.Code() == rapidjson::kParseErrorTermination) return fail(h.kind, std::move(h.err));
     if (r.Code() == rapidjson::kParseErrorNumberTooBig && h.at_value())
       return fail(RejectKind::kInvalidPayload, h.value_path() + ": not a finite number");
-    return fail(RejectKind::kInvalidJson, "invalid JSON at byte " + std::to_string(r.Offset()) +
-                                              ": " + rapidjson::GetParseError_En(r.Code()));
+    return fail(RejectKind::kInvalidJson,
+                json_error(r.Offset(), rapidjson::GetParseError_En(r.Code())).message());
   }
   if (out.points.empty()) {
     // A scalar root never reaches EndObject.

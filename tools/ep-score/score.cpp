@@ -605,9 +605,7 @@ Status Scorer::load_state(const std::string& path) {
   };
   rapidjson::Document doc;
   // Full precision: every number must read back as the double that was written.
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text->data(), text->size());
-  if (doc.HasParseError())
-    return fail(Status::data("invalid JSON at byte " + std::to_string(doc.GetErrorOffset())));
+  if (Status ps = parse_json<rapidjson::kParseFullPrecisionFlag>(*text, doc); !ps) return fail(ps);
   if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
   auto fmt = get_string(doc, "format");
   if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));

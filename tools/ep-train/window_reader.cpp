@@ -53,9 +53,7 @@ class LineParser {
   LineParser() : arena_(kParseArenaBytes), pool_(arena_.data(), arena_.size()), doc_(&pool_) {}
 
   Status parse(char* text, Window& w) {
-    doc_.SetNull();
-    pool_.Clear();
-    EP_RETURN_IF_ERROR(parse_json_insitu(text, doc_));
+    EP_RETURN_IF_ERROR(parse_json_insitu(text, doc_));  // empties doc_ and pool_ first
     if (kind_of(doc_) != Kind::kWindow) return Status::data("kind: expected \"window\"");
     return parse_record(doc_, w);
   }

@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,11 +58,59 @@ class JsonWriter {
 // Serialises any RapidJSON value compactly.
 std::string to_json(const rapidjson::Value& v);
 
-// Parses a whole document; the error names the byte offset and RapidJSON's reason.
+// Deepest nesting of arrays and objects any parse accepts (`[[1]]` is 2 deep; a scalar
+// is 0). EdgePulse's records, payloads, state and model files nest at most 4 deep; 64
+// leaves room for unknown fields while bounding every later walk over a parsed value
+// (serialising, copying), so no input can exhaust the stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Flags every parse uses: RapidJSON's iterative parser keeps its state on the heap, so
+// depth never turns into recursion (the recursive parser overflows the stack on
+// `[[[[…` long before running out of input).
+inline constexpr unsigned kJsonParseFlags = rapidjson::kParseIterativeFlag;
+
+// Nesting counter for SAX handlers: enter() at StartObject/StartArray returns false
+// (stop the parse) past kMaxJsonDepth; leave() at EndObject/EndArray.
+class JsonDepth {
+ public:
+  bool enter() {
+    if (depth_ == kMaxJsonDepth) {
+      exceeded_ = true;
+      return false;
+    }
+    ++depth_;
+    return true;
+  }
+  void leave() { --depth_; }
+  bool exceeded() const { return exceeded_; }
+
+ private:
+  int depth_ = 0;
+  bool exceeded_ = false;
+};
+
+// The error of every JSON parse: "invalid JSON at byte N: <reason>".
+Status json_error(std::size_t offset, std::string_view reason);
+// The error of a parse stopped by JsonDepth: "invalid JSON at byte N: nesting deeper
+// than 64 levels".
+Status json_too_deep(std::size_t offset);
+
+// Parses a whole document (kJsonParseFlags | Flags, e.g. rapidjson::kParseFullPrecisionFlag;
+// instantiated for 0 and that flag), at most kMaxJsonDepth deep. doc is emptied first,
+// its pool allocator too, so a document reused line after line runs in constant memory.
+template <unsigned Flags = 0>
 Status parse_json(std::string_view text, rapidjson::Document& doc);
 // The same for a NUL-terminated buffer parsed in place (RapidJSON's insitu mode): strings
 // in doc point into `text`, which is modified and must outlive doc; no string copies.
+template <unsigned Flags = 0>
 Status parse_json_insitu(char* text, rapidjson::Document& doc);
+
+extern template Status parse_json<0>(std::string_view, rapidjson::Document&);
+extern template Status parse_json<rapidjson::kParseFullPrecisionFlag>(std::string_view,
+                                                                      rapidjson::Document&);
+extern template Status parse_json_insitu<0>(char*, rapidjson::Document&);
+extern template Status parse_json_insitu<rapidjson::kParseFullPrecisionFlag>(char*,
+                                                                             rapidjson::Document&);
 
 // Typed getters. `path` names the field in errors, e.g. "metrics[3].value".
 // Missing required fields return an error "<path>: required".
