@@ -232,11 +232,11 @@ void scan_sealed(std::string_view d, const Visitor& v) {
   if (!index && !v.problem(Problem{d.size() >= kFooterBytes ? d.size() - kFooterBytes : 0, {},
                                    "sealed segment " + index.status().message(), false}))
     return;
-  // Batches per chunk offset, to name what a damaged chunk held.
+  // Batches per chunk offset, to name what a damaged chunk held (built at the first damage).
   std::multimap<std::uint64_t, std::string> by_chunk;
-  if (index)
-    for (const auto& e : *index) by_chunk.emplace(e.chunk_offset, e.batch_id);
   auto report_gap = [&](size_t start, size_t end) {
+    if (index && by_chunk.empty())
+      for (const auto& e : *index) by_chunk.emplace(e.chunk_offset, e.batch_id);
     bool named = false;
     for (auto it = by_chunk.lower_bound(start); it != by_chunk.end() && it->first < end; ++it) {
       named = true;

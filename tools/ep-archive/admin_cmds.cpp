@@ -170,6 +170,11 @@ Status copy_objects(const Options& o, Archive& src, Archive& dst, Summary& s, cr
 
 }  // namespace
 
+Status run_seal(const Options&, Archive& a, Io&, Summary&) {
+  if (a.format() != 2) return Status::usage(a.uri() + ": format 1 has no segments (see compact)");
+  return a.seal();
+}
+
 Status run_compact(const Options& o, Archive& a, Io& io, Summary& s) {
   if (o.into.empty()) return Status::usage("compact needs --into URI (a new file:// archive, format 2)");
   if (a.format() != 1) return Status::usage(a.uri() + ": already format 2");

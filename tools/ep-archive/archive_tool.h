@@ -66,6 +66,7 @@ Status run_ls(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_prune(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_get(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_compact(const Options& o, Archive& a, Io& io, Summary& s);
+Status run_seal(const Options& o, Archive& a, Io& io, Summary& s);
 
 // One sub-command (STYLE 3): the table drives registration, --help and dispatch.
 struct Command {

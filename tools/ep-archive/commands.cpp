@@ -36,6 +36,7 @@ std::string summary_compact(const Summary& s) {
   return "compacted " + std::to_string(s.written) + " of " + std::to_string(s.objects) + " objects (" +
          std::to_string(s.bytes) + " bytes), " + std::to_string(s.corrupt) + " corrupt";
 }
+std::string summary_seal(const Summary&) { return "sealed every active segment"; }
 std::string summary_prune(const Summary& s) {
   return "pruned " + std::to_string(s.removed) + " of " + std::to_string(s.objects) +
          " objects (" + std::to_string(s.bytes) + " bytes)";
@@ -95,6 +96,8 @@ const std::vector<Command>& commands() {
        summary_ls},
       {"prune", "Remove objects (format 2: segment files) whose day is older than --older-than", true,
        run_prune, summary_prune},
+      {"seal", "Seal every active segment of a format 2 archive (zstd, index, footer)", true, run_seal,
+       summary_seal},
       {"compact", "Rewrite a format 1 archive into a new format 2 archive (--into) and check its replay is identical",
        true, run_compact, summary_compact},
   };
