@@ -105,11 +105,14 @@ size_t resync(std::string_view d, size_t from) {
 }
 
 // Walks the records of d from pos. A stretch that is not a good record is reported as
-// (start, end, torn): torn when it is an incomplete record with nothing good after it.
+// (start, end, torn): torn when no good record follows it (end is then the last non-zero
+// byte + 1). With zero_tail, zero bytes from a record boundary to the end are the
+// preallocated rest of an active segment: the clean end.
 using FrameFn = std::function<bool(size_t, const Frame&)>;
 using GapFn = std::function<bool(size_t, size_t, bool)>;
-void walk(std::string_view d, size_t pos, const FrameFn& on_frame, const GapFn& on_gap) {
+void walk(std::string_view d, size_t pos, const FrameFn& on_frame, const GapFn& on_gap, bool zero_tail = false) {
   while (pos < d.size()) {
+    if (zero_tail && d[pos] == '\0' && d.find_first_not_of('\0', pos) == std::string_view::npos) return;
     Frame f;
     Parse p = parse_frame(d, pos, f);
     if (p == Parse::kOk) {
@@ -118,8 +121,13 @@ void walk(std::string_view d, size_t pos, const FrameFn& on_frame, const GapFn& 
       continue;
     }
     size_t next = resync(d, pos + 1);
-    bool torn = next == std::string_view::npos && p == Parse::kIncomplete;
-    size_t end = next == std::string_view::npos ? d.size() : next;
+    bool torn = next == std::string_view::npos;
+    size_t end = next;
+    if (torn) {
+      size_t last = d.find_last_not_of('\0');
+      end = zero_tail && last != std::string_view::npos && last >= pos ? last + 1 : d.size();
+      if (!zero_tail && p != Parse::kIncomplete) torn = false;  // inside a chunk: damage
+    }
     if (!on_gap(pos, end, torn)) return;
     pos = end;
   }
@@ -167,14 +175,17 @@ void scan_stream(std::string_view d, size_t pos, StreamCtx& c) {
       [&](size_t start, size_t end, bool torn) {
         Problem pr;
         pr.offset = c.in_chunk ? c.chunk : start;
+        pr.length = end - start;
         pr.torn = torn && !c.in_chunk;
         pr.reason = pr.torn ? "torn tail: " + std::to_string(end - start) +
-                                  " bytes after the last complete record (an interrupted write)"
+                                  " bytes after the last complete record fail their checksum (an interrupted "
+                                  "write, or damage to the last record)"
                             : "damaged record: " + std::to_string(end - start) + " bytes at offset " +
                                   std::to_string(start) + (c.in_chunk ? " of the chunk" : "") +
                                   " fail their checksum";
         return !(c.stop = !c.v.problem(pr));
-      });
+      },
+      !c.in_chunk);
 }
 
 struct Footer {
@@ -423,7 +434,7 @@ Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs c
     ::unlink(path.c_str());
     return s;
   }
-  return std::shared_ptr<Active>(new Active(fd, path, kActiveMagic.size(), created));
+  return std::shared_ptr<Active>(new Active(fd, path, kActiveMagic.size(), kActiveMagic.size(), created));
 }
 
 Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs created, Recovery& rec,
@@ -439,7 +450,7 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
     ::close(fd);
     return data.status();
   }
-  std::uint64_t torn_at = data->size();
+  std::uint64_t torn_at = data->size(), torn_end = data->size();
   Visitor v;
   v.record = [&](const Found& r) {
     if (each) each(r);
@@ -449,6 +460,7 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
   v.problem = [&](const Problem& p) {
     if (p.torn) {
       torn_at = p.offset;
+      torn_end = p.offset + p.length;
       return true;
     }
     rec.damaged = true;
@@ -474,10 +486,10 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
         ::fdatasync(fd) < 0)
       s = sys_error(path, errno);
   } else if (torn_at < data->size()) {
-    rec.torn_bytes = data->size() - torn_at;
+    rec.torn_bytes = torn_end - torn_at;
     size_t slash = path.rfind('/');
     rec.torn_path = path.substr(0, slash + 1) + ".torn-" + path.substr(slash + 1) + "-" + std::to_string(torn_at);
-    s = fs::write_file_atomic(rec.torn_path, std::string_view(*data).substr(torn_at));
+    s = fs::write_file_atomic(rec.torn_path, std::string_view(*data).substr(torn_at, torn_end - torn_at));
     if (s && ::ftruncate(fd, static_cast<off_t>(torn_at)) < 0) s = sys_error(path, errno);
     if (s && ::fdatasync(fd) < 0) s = sys_error(path, errno);
   }
@@ -485,15 +497,39 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
     ::close(fd);
     return s;
   }
-  std::uint64_t size = header_torn ? kActiveMagic.size() : torn_at;
-  return std::shared_ptr<Active>(new Active(fd, path, size, created));
+  std::uint64_t size = header_torn ? kActiveMagic.size() : rec.good_end;
+  std::uint64_t allocated = torn_at < data->size() || header_torn ? size : data->size();
+  return std::shared_ptr<Active>(new Active(fd, path, size, allocated, created));
 }
 
 Active::~Active() { ::close(fd_); }
 
+Status Active::preallocate() {
+  // Zero bytes ahead of the records, written (not fallocate'd: unwritten extents would
+  // need a journal commit at every first write); write-back starts at once so the sync
+  // that covers them mostly finds them on disk.
+  static const std::string zeros(1 << 20, '\0');
+  std::uint64_t from = allocated_, to = allocated_ + kPreallocate;
+  for (std::uint64_t off = from; off < to;) {
+    ssize_t n = ::pwrite(fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), to - off), static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = sys_error(path_, errno);
+      if (::ftruncate(fd_, static_cast<off_t>(std::max(from, written_))) < 0) failed_ = s;
+      return s;
+    }
+    off += static_cast<std::uint64_t>(n);
+  }
+  ::sync_file_range(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from), SYNC_FILE_RANGE_WRITE);
+  allocated_ = to;
+  return Status::ok();
+}
+
 Status Active::append(std::string_view bytes, std::uint64_t& end) {
   std::lock_guard lock(mu_);
   if (!failed_.is_ok()) return failed_;
+  // Keep at least half a preallocation ahead of the records.
+  while (written_ + bytes.size() + kPreallocate / 2 > allocated_) EP_RETURN_IF_ERROR(preallocate());
   std::uint64_t at = written_;
   size_t done = 0;
   while (done < bytes.size()) {
@@ -501,8 +537,10 @@ Status Active::append(std::string_view bytes, std::uint64_t& end) {
     if (n < 0) {
       if (errno == EINTR) continue;
       Status s = sys_error(path_, errno);
-      // Never leave a partial record in the middle: cut back to the last whole group.
-      if (::ftruncate(fd_, static_cast<off_t>(at)) < 0) failed_ = s;
+      // Never leave a partial record in the middle: zero what was written of the group.
+      static const std::string zeros(1 << 16, '\0');
+      for (size_t z = 0; z < done; z += zeros.size())
+        if (::pwrite(fd_, zeros.data(), std::min(zeros.size(), done - z), static_cast<off_t>(at + z)) < 0) failed_ = s;
       return s;
     }
     done += static_cast<size_t>(n);

@@ -188,47 +188,59 @@ TEST_F(SegmentArchiveTest, RollsByAgeInTheBackground) {
   ASSERT_EQ(s.objects.size(), 1u);
 }
 
-// The active segment truncated at every offset inside its last record: reopening keeps
-// every complete record, moves the torn bytes aside, and appending continues after them.
+// The end of the records in an active segment (the file goes on with preallocated zeros).
+size_t records_end(const std::string& wal) { return fs::read_file(wal)->find_last_not_of('\0') + 1; }
+
+// The active segment cut at every offset inside its last record — truncated there, or
+// with the rest of the record zero as in a preallocated file: reopening keeps every
+// complete record, moves the torn bytes aside, and appending continues after them.
 TEST_F(SegmentArchiveTest, TornTailAtEveryOffsetIsCutAndReported) {
   put_ok("b1");
   put_ok("b2");
   std::string wal = files(".wal").at(0);
-  auto before = *fs::read_file(wal);
+  size_t before = records_end(wal);
   put_ok("b3");
   auto full = *fs::read_file(wal);
+  size_t end = records_end(wal);
   archive_.reset();  // "crash": nothing sealed, the lock released
-  ASSERT_GT(full.size(), before.size());
-  for (size_t cut = before.size(); cut < full.size(); ++cut) {
-    SCOPED_TRACE("cut at " + std::to_string(cut));
-    sfs::remove_all(day_dir() + "/");
-    sfs::create_directories(day_dir());
-    ASSERT_TRUE(fs::write_file_atomic(wal, std::string_view(full).substr(0, cut)));
-    open();
-    // Before any writer recovers it, a reader sees the two complete records and a torn tail.
-    Seen pre = scan();
-    ASSERT_EQ(pre.objects.size(), 2u);
-    if (cut > before.size()) {
-      ASSERT_EQ(pre.problems.size(), 1u);
-      EXPECT_NE(pre.problems[0].find("torn tail"), std::string::npos) << pre.problems[0];
+  ASSERT_GT(end, before);
+  for (size_t cut = before; cut < end; ++cut) {
+    for (bool zeroed : {false, true}) {
+      SCOPED_TRACE("cut at " + std::to_string(cut) + (zeroed ? ", zeroed" : ", truncated"));
+      sfs::remove_all(day_dir() + "/");
+      sfs::create_directories(day_dir());
+      std::string damaged = full.substr(0, cut);
+      if (zeroed) damaged.resize(full.size(), '\0');
+      ASSERT_TRUE(fs::write_file_atomic(wal, damaged));
+      std::string torn_bytes = full.substr(before, cut - before);
+      // Moved aside: the torn record's bytes up to its last non-zero one.
+      if (cut > before) torn_bytes.erase(torn_bytes.find_last_not_of('\0') + 1);
+      open();
+      // Before any writer recovers it, a reader sees the two complete records and a torn tail.
+      Seen pre = scan();
+      ASSERT_EQ(pre.objects.size(), 2u);
+      ASSERT_EQ(pre.problems.size(), cut > before ? 1u : 0u);
+      if (cut > before) {
+        EXPECT_NE(pre.problems[0].find("torn tail"), std::string::npos) << pre.problems[0];
+      }
+      put_ok("b4");  // the writer adopts the segment: recovery
+      Seen s = scan();
+      ASSERT_EQ(s.objects.size(), 3u);
+      EXPECT_EQ(s.objects[0].first, "b1");
+      EXPECT_EQ(s.objects[1].first, "b2");
+      EXPECT_EQ(s.objects[2].first, "b4");
+      EXPECT_TRUE(s.problems.empty()) << s.problems[0];
+      EXPECT_EQ(files(".wal").size(), 1u) << "appending continued in the same segment";
+      std::string torn = day_dir() + "/.torn-" + sfs::path(wal).filename().string() + "-" + std::to_string(before);
+      if (cut > before) {
+        auto moved = fs::read_file(torn);
+        ASSERT_TRUE(moved) << "torn bytes not moved aside";
+        EXPECT_EQ(*moved, torn_bytes);
+      } else {
+        EXPECT_FALSE(sfs::exists(torn));
+      }
+      archive_.reset();
     }
-    put_ok("b4");  // the writer adopts the segment: recovery
-    Seen s = scan();
-    ASSERT_EQ(s.objects.size(), 3u);
-    EXPECT_EQ(s.objects[0].first, "b1");
-    EXPECT_EQ(s.objects[1].first, "b2");
-    EXPECT_EQ(s.objects[2].first, "b4");
-    EXPECT_TRUE(s.problems.empty()) << s.problems[0];
-    EXPECT_EQ(files(".wal").size(), 1u) << "appending continued in the same segment";
-    std::string torn = day_dir() + "/.torn-" + sfs::path(wal).filename().string() + "-" + std::to_string(before.size());
-    if (cut > before.size()) {
-      auto moved = fs::read_file(torn);
-      ASSERT_TRUE(moved) << "torn bytes not moved aside";
-      EXPECT_EQ(*moved, full.substr(before.size(), cut - before.size()));
-    } else {
-      EXPECT_FALSE(sfs::exists(torn));
-    }
-    archive_.reset();
   }
 }
 
@@ -241,6 +253,7 @@ TEST_F(SegmentArchiveTest, FlippedByteAnywhereInActiveSegmentIsCaught) {
   std::string wal = files(".wal").at(0);
   archive_.reset();
   auto good = *fs::read_file(wal);
+  good.resize(records_end(wal));  // every byte of the records (not the zeros after them)
   std::map<std::string, std::string> originals{{"b1", line_of("b1") + "\n"}, {"b2", line_of("b2") + "\n"},
                                               {"b3", line_of("b3") + "\n"}};
   for (size_t pos = 0; pos < good.size(); ++pos) {

@@ -3,13 +3,15 @@
 // before acknowledging) and ep-archive (write, replay, verify, ls, prune).
 //
 // One object per batch: the batch record (DESIGN §3) as one NDJSON line, including
-// "raw" — so replay re-emits exactly what ep-ingest emitted. The object key is
+// "raw" — so replay re-emits exactly what ep-ingest emitted. Format 1 stores it at
 //   <root>/<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json      (day of received_at, UTC)
+// format 2 appends it to a segment log per tenant and day (ep/segment_log.h).
 // Objects are never overwritten: a second put of the same batch_id is a no-op when
 // the bytes are identical and a kConflict error when they differ.
 //
-// Backends: file:///path (temp file, fsync, rename, fsync dir; put_many shares the
-// fsyncs of a whole group — group commit) and s3://bucket/prefix (S3-compatible,
+// Backends: file:///path — format 1 (temp file, fsync, rename, fsync dir; put_many
+// shares the fsyncs of a whole group) or format 2 (a group appended and synced with one
+// fdatasync; archive_segment.cpp) — and s3://bucket/prefix (format 1, S3-compatible,
 // libcurl SigV4). The implementation lives in common/src/archive*.cpp.
 #include <cstdint>
 #include <functional>

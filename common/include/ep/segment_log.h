@@ -30,6 +30,7 @@ inline constexpr std::uint32_t kRecordMagic = 0x32525045;  // "EPR2" little-endi
 inline constexpr size_t kRecordHeader = 13;                 // magic, length, crc, type
 inline constexpr size_t kFooterBytes = 32;
 inline constexpr std::uint32_t kMaxPayload = 64u << 20;
+inline constexpr std::uint64_t kPreallocate = 8u << 20;  // zero bytes added ahead of the records
 enum RecordType : std::uint8_t { kBatch = 1, kChunk = 2, kIndex = 3 };
 
 // One archived batch: the batch record line (no newline) and the fields it is filed by.
@@ -47,7 +48,8 @@ struct Problem {
   std::uint64_t offset = 0;  // in the file (a chunk's offset for records inside it)
   std::string batch_id;      // when known (a damaged chunk names its batches from the index)
   std::string reason;
-  bool torn = false;  // an incomplete record at the end of an active segment
+  bool torn = false;  // bad bytes at the end of an active segment with no good record after
+  std::uint64_t length = 0;  // bytes of the damaged stretch (active segments)
 };
 struct Found {
   Batch batch;
@@ -98,6 +100,8 @@ struct Recovery {
 };
 
 // An active segment open for appending (an exclusive flock(2) keeps other writers out).
+// The file is extended ahead of the records with zero bytes (kPreallocate at a time), so
+// an append overwrites allocated blocks and its fdatasync need not commit metadata.
 // append() writes a group's framed records with one write(2); sync_to() makes
 // everything up to an offset durable, one fdatasync covering every group appended
 // before it started (group commit: concurrent callers wait for the running sync).
@@ -122,13 +126,15 @@ class Active {
   bool failed() const;
 
  private:
-  Active(int fd, std::string path, std::uint64_t size, TimeNs created)
-      : fd_(fd), path_(std::move(path)), written_(size), synced_(size), created_(created) {}
+  Active(int fd, std::string path, std::uint64_t size, std::uint64_t allocated, TimeNs created)
+      : fd_(fd), path_(std::move(path)), written_(size), synced_(size), allocated_(allocated), created_(created) {}
+  Status preallocate();  // under mu_
   int fd_;
   std::string path_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::uint64_t written_, synced_;
+  std::uint64_t allocated_;  // file size: zero bytes after written_ (preallocated)
   bool syncing_ = false;
   Status failed_;
   TimeNs created_;
