@@ -212,7 +212,7 @@ Status SegmentArchive::init(DayWriter& w) {
     seglog::Recovery rec;
     auto a = seglog::Active::adopt(path, *stem_time(f.stem), rec, [&](const seglog::Found& r) {
       remember(r.batch.batch_id, r.crc, r.size);
-    });
+    }, opts_.preallocate_bytes);
     if (!a) return a.status();
     if (rec.torn_bytes)
       log::warn(uri_ + "/" + w.rel + "/" + f.name + ": torn tail of " + std::to_string(rec.torn_bytes) +
@@ -227,7 +227,7 @@ Status SegmentArchive::init(DayWriter& w) {
   }
   if (!w.active) {
     TimeNs now = SystemClock::instance().now();
-    auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now);
+    auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now, opts_.preallocate_bytes);
     if (!a) return a.status();
     w.active = std::move(*a);
     EP_RETURN_IF_ERROR(fs::fsync_dir(w.dir));
@@ -245,7 +245,7 @@ Status SegmentArchive::roll(DayWriter& w) {
     seal_later(old);
   }
   TimeNs now = SystemClock::instance().now();
-  auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now);
+  auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now, opts_.preallocate_bytes);
   if (!a) {
     w.active = std::move(old);
     return a.status();

@@ -420,7 +420,8 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
 
 // --- Active ---------------------------------------------------------------------------
 
-Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs created) {
+Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs created,
+                                               std::uint64_t preallocate) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return sys_error(path, errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -434,11 +435,14 @@ Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs c
     ::unlink(path.c_str());
     return s;
   }
-  return std::shared_ptr<Active>(new Active(fd, path, kActiveMagic.size(), kActiveMagic.size(), created));
+  std::shared_ptr<Active> a(new Active(fd, path, kActiveMagic.size(), kActiveMagic.size(), created));
+  a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  return a;
 }
 
 Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs created, Recovery& rec,
-                                              const std::function<void(const Found&)>& each) {
+                                              const std::function<void(const Found&)>& each,
+                                              std::uint64_t preallocate) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return sys_error(path, errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {  // another writer appends to it
@@ -499,7 +503,9 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
   }
   std::uint64_t size = header_torn ? kActiveMagic.size() : rec.good_end;
   std::uint64_t allocated = torn_at < data->size() || header_torn ? size : data->size();
-  return std::shared_ptr<Active>(new Active(fd, path, size, allocated, created));
+  std::shared_ptr<Active> a(new Active(fd, path, size, allocated, created));
+  a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  return a;
 }
 
 Active::~Active() { ::close(fd_); }
@@ -509,7 +515,7 @@ Status Active::preallocate() {
   // need a journal commit at every first write); write-back starts at once so the sync
   // that covers them mostly finds them on disk.
   static const std::string zeros(1 << 20, '\0');
-  std::uint64_t from = allocated_, to = allocated_ + kPreallocate;
+  std::uint64_t from = allocated_, to = allocated_ + preallocate_;
   for (std::uint64_t off = from; off < to;) {
     ssize_t n = ::pwrite(fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), to - off), static_cast<off_t>(off));
     if (n < 0) {
@@ -529,7 +535,7 @@ Status Active::append(std::string_view bytes, std::uint64_t& end) {
   std::lock_guard lock(mu_);
   if (!failed_.is_ok()) return failed_;
   // Keep at least half a preallocation ahead of the records.
-  while (written_ + bytes.size() + kPreallocate / 2 > allocated_) EP_RETURN_IF_ERROR(preallocate());
+  while (written_ + bytes.size() + preallocate_ / 2 > allocated_) EP_RETURN_IF_ERROR(preallocate());
   std::uint64_t at = written_;
   size_t done = 0;
   while (done < bytes.size()) {

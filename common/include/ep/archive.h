@@ -41,6 +41,7 @@ struct ArchiveOptions {
   std::uint64_t segment_bytes = 64ull << 20;
   TimeNs segment_age = 3600 * kNsPerSec;
   size_t chunk_bytes = 1 << 20;
+  std::uint64_t preallocate_bytes = 8ull << 20;  // zeros written ahead of an active segment's records
   int zstd_level = 3;
   long s3_timeout_ms = 30000;  // per S3 request
   int s3_retries = 3;          // attempts for a failed S3 request (5xx, 429, network)

@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kRecordMagic = 0x32525045;  // "EPR2" little-endi
 inline constexpr size_t kRecordHeader = 13;                 // magic, length, crc, type
 inline constexpr size_t kFooterBytes = 32;
 inline constexpr std::uint32_t kMaxPayload = 64u << 20;
-inline constexpr std::uint64_t kPreallocate = 8u << 20;  // zero bytes added ahead of the records
+inline constexpr std::uint64_t kPreallocate = 8u << 20;  // default zero bytes added ahead of the records
 enum RecordType : std::uint8_t { kBatch = 1, kChunk = 2, kIndex = 3 };
 
 // One archived batch: the batch record line (no newline) and the fields it is filed by.
@@ -108,13 +108,15 @@ struct Recovery {
 class Active {
  public:
   // Creates a new segment file at path.
-  static Result<std::shared_ptr<Active>> create(const std::string& path, TimeNs created);
+  static Result<std::shared_ptr<Active>> create(const std::string& path, TimeNs created,
+                                                std::uint64_t preallocate = kPreallocate);
   // Opens an existing one: checks every record, moves a torn tail aside
   // (`.torn-<name>-<offset>` next to it) and truncates to the last good record.
   // Returns null (and rec.damaged or a locked file) when it cannot be appended to.
   static Result<std::shared_ptr<Active>> adopt(const std::string& path, TimeNs created,
                                                Recovery& rec,
-                                               const std::function<void(const Found&)>& each);
+                                               const std::function<void(const Found&)>& each,
+                                               std::uint64_t preallocate = kPreallocate);
   ~Active();
 
   // Appends bytes (whole records); end receives the offset after them.
@@ -135,6 +137,7 @@ class Active {
   std::condition_variable cv_;
   std::uint64_t written_, synced_;
   std::uint64_t allocated_;  // file size: zero bytes after written_ (preallocated)
+  std::uint64_t preallocate_ = kPreallocate;
   bool syncing_ = false;
   Status failed_;
   TimeNs created_;
