@@ -151,6 +151,22 @@ Result<std::string> Archive::put(const ArchivePut& p) {
   return std::move(out.front());
 }
 
+Status Archive::scan(const ArchiveFilter& f, const ScanFn& fn) {
+  Status fatal;
+  Status st = list(f, [&](const ArchiveObject& o) {
+    auto bytes = get(o);
+    if (bytes) return fn(o, *bytes, Status::ok());
+    if (bytes.status().code() == Code::kNotFound) return true;  // removed meanwhile
+    if (bytes.status().code() != Code::kData) {
+      fatal = bytes.status();
+      return false;
+    }
+    return fn(o, {}, bytes.status());
+  });
+  if (!st) return st;
+  return fatal;
+}
+
 ArchiveObject Archive::locate(const std::string& tenant, const std::string& batch_id,
                               TimeNs received_at) const {
   ArchiveObject o;

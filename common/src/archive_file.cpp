@@ -86,6 +86,13 @@ bool is_dir(const std::string& parent, const Entry& e) {
   return ::stat((parent + "/" + e.name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Entries of parent/e, or an empty list when e is not a directory (foreign files).
+Result<std::vector<Entry>> read_subdir(const std::string& parent, const Entry& e) {
+  auto r = read_dir(parent + "/" + e.name);
+  if (!r && !is_dir(parent, e)) return std::vector<Entry>{};
+  return r;
+}
+
 class FileArchive final : public Archive {
  public:
   FileArchive(std::string uri, std::string root) : uri_(std::move(uri)), root_(std::move(root)) {}
@@ -98,32 +105,10 @@ class FileArchive final : public Archive {
   const std::string& uri() const override { return uri_; }
 
  private:
-  // mkdir -p below the root; the parent of every directory it creates goes to `sync`.
-  Status ensure_dir(const std::string& rel, std::set<std::string>& sync);
   std::string path_of(const std::string& key) const { return root_ + "/" + key; }
-  Status remove_empty_dirs(std::string dir);
 
   std::string uri_, root_;
 };
-
-Status FileArchive::ensure_dir(const std::string& rel, std::set<std::string>& sync) {
-  std::string path = root_;
-  size_t start = 0;
-  while (start < rel.size()) {
-    size_t end = rel.find('/', start);
-    if (end == std::string::npos) end = rel.size();
-    std::string parent = path;
-    path += "/";
-    path.append(rel, start, end - start);
-    if (::mkdir(path.c_str(), 0755) == 0) {
-      sync.insert(parent);
-    } else if (errno != EEXIST) {
-      return sys_error(path, errno);
-    }
-    start = end + 1;
-  }
-  return Status::ok();
-}
 
 Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) {
   struct Pending {
@@ -157,7 +142,7 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
     Status s;
     for (int attempt = 0; attempt < 2; ++attempt) {
       // A concurrent prune may remove an empty day directory between ensure and open.
-      s = ensure_dir(rel_dir, sync_dirs);
+      s = ensure_dirs(root_, rel_dir, sync_dirs);
       if (!s) break;
       w.fd = ::open(w.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (w.fd >= 0 || errno != ENOENT) break;
@@ -240,63 +225,36 @@ Status FileArchive::put_many(std::span<const ArchivePut> puts, std::vector<Resul
   return Status::ok();
 }
 
-// Entries of parent/e, or an empty list when e is not a directory (foreign files).
-Result<std::vector<Entry>> read_subdir(const std::string& parent, const Entry& e) {
-  auto r = read_dir(parent + "/" + e.name);
-  if (!r && !is_dir(parent, e)) return std::vector<Entry>{};
-  return r;
-}
-
 Status FileArchive::list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
-  auto tenants = read_dir(root_);
-  if (!tenants) return tenants.status();
-  // Order tenants as their keys sort ("a-b/" before "a/"), the same order S3 lists in.
-  std::sort(tenants->begin(), tenants->end(),
-            [](const Entry& a, const Entry& b) { return a.name + "/" < b.name + "/"; });
-  for (const auto& t : *tenants) {
-    if (!f.tenant.empty() && t.name != f.tenant) continue;
-    auto years = read_subdir(root_, t);
-    if (!years) return years.status();
-    std::string tdir = root_ + "/" + t.name;
-    for (const auto& y : *years) {
-      auto months = read_subdir(tdir, y);
-      if (!months) return months.status();
-      std::string ydir = tdir + "/" + y.name;
-      for (const auto& m : *months) {
-        auto days = read_subdir(ydir, m);
-        if (!days) return days.status();
-        std::string mdir = ydir + "/" + m.name;
-        for (const auto& d : *days) {
-          std::string rel_day = t.name + "/" + y.name + "/" + m.name + "/" + d.name + "/";
-          // Parse a representative key to check the day shape and apply the filter.
-          auto probe = parse_key(rel_day + "x.json");
-          if (!probe || !day_matches(probe->day, f)) continue;
-          auto files = read_subdir(mdir, d);
-          if (!files) return files.status();
-          std::string ddir = mdir + "/" + d.name;
-          for (const auto& file : *files) {
-            ArchiveObject o;
-            o.key = rel_day + file.name;
-            auto kp = parse_key(o.key);
-            if (!kp) continue;
-            struct stat st;
-            if (::stat((ddir + "/" + file.name).c_str(), &st) != 0) {
-              if (errno == ENOENT) continue;  // removed while listing
-              return sys_error(ddir + "/" + file.name, errno);
-            }
-            if (!S_ISREG(st.st_mode)) continue;
-            o.tenant = std::move(kp->tenant);
-            o.batch_id = std::move(kp->batch_id);
-            o.received_at = day_start(kp->day);
-            o.uri = uri_ + "/" + o.key;
-            o.size = static_cast<std::uint64_t>(st.st_size);
-            if (!fn(o)) return Status::ok();
-          }
-        }
-      }
+  Status inner;
+  Status st = walk_days(root_, f, [&](const DayDir& d) {
+    auto files = regular_files(d.path);
+    if (!files) {
+      inner = files.status();
+      return false;
     }
-  }
-  return Status::ok();
+    for (const auto& name : *files) {
+      ArchiveObject o;
+      o.key = d.rel + "/" + name;
+      auto kp = parse_key(o.key);
+      if (!kp) continue;
+      struct stat st;
+      if (::stat((d.path + "/" + name).c_str(), &st) != 0) {
+        if (errno == ENOENT) continue;  // removed while listing
+        inner = sys_error(d.path + "/" + name, errno);
+        return false;
+      }
+      o.tenant = std::move(kp->tenant);
+      o.batch_id = std::move(kp->batch_id);
+      o.received_at = day_start(kp->day);
+      o.uri = uri_ + "/" + o.key;
+      o.size = static_cast<std::uint64_t>(st.st_size);
+      if (!fn(o)) return false;
+    }
+    return true;
+  });
+  if (!st) return st;
+  return inner;
 }
 
 Result<std::string> FileArchive::get(const ArchiveObject& o) {
@@ -314,17 +272,7 @@ Status FileArchive::remove(const ArchiveObject& o) {
     if (errno == ENOENT) return Status::not_found(o.uri + ": no such object");
     return sys_error(path, errno);
   }
-  return remove_empty_dirs(path.substr(0, path.rfind('/')));
-}
-
-Status FileArchive::remove_empty_dirs(std::string dir) {
-  // The day, month, year and tenant directories go once empty; then the deepest
-  // surviving directory is synced.
-  for (int level = 0; level < 4 && dir.size() > root_.size(); ++level) {
-    if (::rmdir(dir.c_str()) < 0) break;  // ENOTEMPTY (or EEXIST): still in use
-    dir = dir.substr(0, dir.rfind('/'));
-  }
-  return fs::fsync_dir(dir);
+  return remove_empty_dirs(root_, path.substr(0, path.rfind('/')));
 }
 
 Result<std::uint64_t> FileArchive::remove_stale(TimeNs before) {
@@ -352,11 +300,96 @@ Result<std::uint64_t> FileArchive::remove_stale(TimeNs before) {
   }
   if (ec) return Status::io(root_ + ": " + ec.message());
   // Day directories that held only temp files go too, as after a prune.
-  for (const auto& dir : emptied) (void)remove_empty_dirs(dir);
+  for (const auto& dir : emptied) (void)remove_empty_dirs(root_, dir);
   return removed;
 }
 
 }  // namespace
+
+Status ensure_dirs(const std::string& root, const std::string& rel, std::set<std::string>& sync) {
+  std::string path = root;
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t end = rel.find('/', start);
+    if (end == std::string::npos) end = rel.size();
+    std::string parent = path;
+    path += "/";
+    path.append(rel, start, end - start);
+    if (::mkdir(path.c_str(), 0755) == 0) {
+      sync.insert(parent);
+    } else if (errno != EEXIST) {
+      return sys_error(path, errno);
+    }
+    start = end + 1;
+  }
+  return Status::ok();
+}
+
+Status remove_empty_dirs(const std::string& root, std::string dir) {
+  // The day, month, year and tenant directories go once empty; then the deepest
+  // surviving directory is synced.
+  for (int level = 0; level < 4 && dir.size() > root.size(); ++level) {
+    if (::rmdir(dir.c_str()) < 0) break;  // ENOTEMPTY (or EEXIST): still in use
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+  return fs::fsync_dir(dir);
+}
+
+Result<std::vector<std::string>> regular_files(const std::string& dir) {
+  auto entries = read_dir(dir);
+  if (!entries) {
+    if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) return std::vector<std::string>{};
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return std::vector<std::string>{};
+    return entries.status();
+  }
+  std::vector<std::string> out;
+  for (const auto& e : *entries) {
+    if (e.type == DT_REG) {
+      out.push_back(e.name);
+    } else if (e.type == DT_UNKNOWN) {
+      struct stat st;
+      if (::stat((dir + "/" + e.name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) out.push_back(e.name);
+    }
+  }
+  return out;
+}
+
+Status walk_days(const std::string& root, const ArchiveFilter& f, const std::function<bool(const DayDir&)>& fn) {
+  auto tenants = read_dir(root);
+  if (!tenants) return tenants.status();
+  // Order tenants as their keys sort ("a-b/" before "a/"), the same order S3 lists in.
+  std::sort(tenants->begin(), tenants->end(),
+            [](const Entry& a, const Entry& b) { return a.name + "/" < b.name + "/"; });
+  for (const auto& t : *tenants) {
+    if (!f.tenant.empty() && t.name != f.tenant) continue;
+    auto years = read_subdir(root, t);
+    if (!years) return years.status();
+    std::string tdir = root + "/" + t.name;
+    for (const auto& y : *years) {
+      auto months = read_subdir(tdir, y);
+      if (!months) return months.status();
+      std::string ydir = tdir + "/" + y.name;
+      for (const auto& m : *months) {
+        auto days = read_subdir(ydir, m);
+        if (!days) return days.status();
+        std::string mdir = ydir + "/" + m.name;
+        for (const auto& d : *days) {
+          DayDir dd;
+          dd.rel = t.name + "/" + y.name + "/" + m.name + "/" + d.name;
+          // Parse a representative key to check the day shape and apply the filter.
+          auto probe = parse_key(dd.rel + "/x.json");
+          if (!probe || !day_matches(probe->day, f) || !is_dir(mdir, d)) continue;
+          dd.tenant = t.name;
+          dd.day = probe->day;
+          dd.path = mdir + "/" + d.name;
+          if (!fn(dd)) return Status::ok();
+        }
+      }
+    }
+  }
+  return Status::ok();
+}
 
 Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::string& root,
                                            const ArchiveOptions& opts) {
@@ -370,14 +403,15 @@ Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::st
   }
   std::string marker = root + "/" + std::string(kFormatName);
   auto existing = fs::read_file(marker);
-  if (existing) {
-    if (*existing != kFormatLine)
-      return Status::usage(uri + ": unsupported archive format: " +
-                           existing->substr(0, existing->find('\n')));
-  } else if (opts.create) {
-    Status s = fs::write_file_atomic(marker, kFormatLine, /*no_clobber=*/true);
+  if (!existing && opts.create) {
+    std::string_view line = opts.create_format == 2 ? kFormatLine2 : kFormatLine;
+    Status s = fs::write_file_atomic(marker, line, /*no_clobber=*/true);
     if (!s && s.code() != Code::kConflict) return s.with_context(uri);
+    existing = fs::read_file(marker);  // ours, or a concurrent creator's
   }
+  if (existing && *existing == kFormatLine2) return open_segments(uri, root, opts);
+  if (existing && *existing != kFormatLine)
+    return Status::usage(uri + ": unsupported archive format: " + existing->substr(0, existing->find('\n')));
   return std::unique_ptr<Archive>(new FileArchive(uri, root));
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // Private to common/src/archive*.cpp: key layout and the backend factories.
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@ namespace ep::archive_detail {
 
 inline constexpr std::string_view kFormatName = "FORMAT";
 inline constexpr std::string_view kFormatLine = "edgepulse-archive 1\n";
+inline constexpr std::string_view kFormatLine2 = "edgepulse-archive 2\n";
 inline constexpr TimeNs kNsPerDay = 86400 * kNsPerSec;
 
 // "<tenant>/<yyyy>/<mm>/<dd>/" for the UTC day of received_at.
@@ -52,8 +55,26 @@ std::string xml_unescape(std::string_view s);
 std::optional<std::string_view> xml_text(std::string_view xml, std::string_view tag,
                                          size_t from = 0, size_t limit = std::string_view::npos);
 
+// file:// layout shared by both format versions: the day directories
+// <root>/<tenant>/<yyyy>/<mm>/<dd> matching a filter, in key order.
+struct DayDir {
+  std::string tenant;
+  std::int64_t day = 0;
+  std::string rel;   // "<tenant>/<yyyy>/<mm>/<dd>"
+  std::string path;  // absolute
+};
+Status walk_days(const std::string& root, const ArchiveFilter& f, const std::function<bool(const DayDir&)>& fn);
+// Names of the regular files in dir (no dot-files), sorted; empty when dir is gone.
+Result<std::vector<std::string>> regular_files(const std::string& dir);
+// mkdir -p of rel below root; the parent of every directory created goes to `sync`.
+Status ensure_dirs(const std::string& root, const std::string& rel, std::set<std::string>& sync);
+// Removes dir and its parents up to the tenant directory while empty; syncs the deepest survivor.
+Status remove_empty_dirs(const std::string& root, std::string dir);
+
 Result<std::unique_ptr<Archive>> open_file(const std::string& uri, const std::string& root,
                                            const ArchiveOptions& opts);
+Result<std::unique_ptr<Archive>> open_segments(const std::string& uri, const std::string& root,
+                                               const ArchiveOptions& opts);
 Result<std::unique_ptr<Archive>> open_s3(const std::string& uri, const std::string& bucket,
                                          const std::string& prefix, const ArchiveOptions& opts);
 

@@ -44,12 +44,15 @@ std::string raw_body(int i) {
          "\"unit\":\"\xC2\xB0" "C\",\"note\":\"tab\\there \\\"q\\\" \\u00e9\x01\"}]}  ";
 }
 
+// Format 1 archives (one file per batch, written with --format 1); EpArchiveCli2 below
+// covers format 2, the default.
 class EpArchiveCli : public ::testing::Test {
  protected:
   std::string uri() const { return "file://" + dir_.path() + "/arch"; }
   test::RunResult ep(std::vector<std::string> args, const std::string& in = {},
                      std::vector<std::string> env = {}) {
     args.insert(args.begin(), kBin);
+    if (!format_.empty()) args.insert(args.end(), {"--format", format_});
     return test::run(args, in, env);
   }
   // Writes n batches across two tenants and two days; returns the input lines.
@@ -69,8 +72,18 @@ class EpArchiveCli : public ::testing::Test {
     written_ = r.out;
     return lines;
   }
+  // Two batches on days in 2020 and one from an hour ago.
+  static std::string old_and_recent_days() {
+    std::string in;
+    in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000001", "2020-01-05T10:00:00Z", "{}") + "\n";
+    in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000002", "2020-01-06T10:00:00Z", "{}") + "\n";
+    std::string recent = format_rfc3339(now_ns() - 3600 * kNsPerSec);
+    in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000003", recent, "{}") + "\n";
+    return in;
+  }
   test::TempDir dir_;
   std::string written_;
+  std::string format_ = "1";
 };
 
 TEST_F(EpArchiveCli, WritePassesBatchesOnWithArchiveUriInsteadOfRaw) {
@@ -256,11 +269,7 @@ TEST_F(EpArchiveCli, LsCountsObjectsPerTenantAndDay) {
 }
 
 TEST_F(EpArchiveCli, PruneRemovesWholeDaysOlderThanTheCutoff) {
-  std::string in;
-  in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000001", "2020-01-05T10:00:00Z", "{}") + "\n";
-  in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000002", "2020-01-06T10:00:00Z", "{}") + "\n";
-  std::string recent = format_rfc3339(now_ns() - 3600 * kNsPerSec);
-  in += batch_line("acme", "d", "0190a000-0000-7000-8000-000000000003", recent, "{}") + "\n";
+  std::string in = old_and_recent_days();
   ASSERT_EQ(ep({"--archive", uri()}, in).exit_code, 0);
   // A leftover temp file of an interrupted write, two hours old.
   std::string tmp = dir_.path() + "/arch/acme/2020/01/05/.tmp-x-abc";
@@ -297,6 +306,127 @@ TEST_F(EpArchiveCli, BrokenPipeEndsQuietly) {
   auto r = test::run({"/bin/sh", "-c", kBin + " replay --archive " + uri() + " | head -1 >/dev/null"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.err.find("Broken pipe"), std::string::npos) << r.err;
+}
+
+// Format 2 (segment log), what ep-archive write creates by default.
+class EpArchiveCli2 : public EpArchiveCli {
+ protected:
+  EpArchiveCli2() { format_.clear(); }
+  std::vector<std::string> files_with(const std::string& ext) {
+    std::vector<std::string> out;
+    for (auto& e : std::filesystem::recursive_directory_iterator(dir_.path() + "/arch"))
+      if (e.path().extension() == ext) out.push_back(e.path().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+TEST_F(EpArchiveCli2, WriteAppendsToSegmentsAndReplaysIdenticalRaw) {
+  auto lines = seed(30);
+  EXPECT_EQ(*fs::read_file(dir_.path() + "/arch/FORMAT"), "edgepulse-archive 2\n");
+  EXPECT_EQ(files_with(".json").size(), 0u);
+  EXPECT_EQ(files_with(".wal").size(), 4u) << "one active segment per tenant and day";
+  auto out = test::lines_of(written_);
+  ASSERT_EQ(out.size(), 30u);
+  rapidjson::Document w;
+  ASSERT_TRUE(parse_json(out[0], w));
+  EXPECT_EQ(std::string(w["archive"].GetString()), uri() + "/beta/2026/01/05#0190a000-0000-7000-8000-000000000000");
+  auto r = ep({"replay", "--archive", uri()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rep = test::lines_of(r.out);
+  ASSERT_EQ(rep.size(), 30u);
+  std::map<std::string, std::string> raw_of;
+  for (auto& l : lines) {
+    rapidjson::Document d;
+    ASSERT_TRUE(parse_json(l, d));
+    raw_of[d["batch_id"].GetString()] = std::string(d["raw"].GetString(), d["raw"].GetStringLength());
+  }
+  for (auto& l : rep) {
+    rapidjson::Document d;
+    ASSERT_TRUE(parse_json(l, d));
+    EXPECT_STREQ(d["source"].GetString(), "replay");
+    EXPECT_EQ(std::string(d["raw"].GetString(), d["raw"].GetStringLength()), raw_of[d["batch_id"].GetString()]);
+    EXPECT_TRUE(d.HasMember("x_extra"));
+  }
+  auto one = ep({"replay", "--archive", uri(), "--batch-id", "0190a000-0000-7000-8000-000000000007"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(test::lines_of(one.out).size(), 1u);
+  EXPECT_NE(one.out.find("0190a000-0000-7000-8000-000000000007"), std::string::npos);
+  auto ls = ep({"ls", "--archive", uri()});
+  EXPECT_NE(ls.err.find("30 objects"), std::string::npos) << ls.err;
+  ASSERT_TRUE(fs::write_file_atomic(dir_.path() + "/acked", written_));
+  auto ok = ep({"verify", "--archive", uri(), "--expect", dir_.path() + "/acked"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err << ok.out;
+  EXPECT_NE(ok.err.find("30 ok, 0 corrupt, 0 missing"), std::string::npos) << ok.err;
+}
+
+TEST_F(EpArchiveCli2, GetPrintsTheStoredRecord) {
+  auto lines = seed(6);
+  auto r = ep({"get", "--archive", uri(), "0190a000-0000-7000-8000-000000000004"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, lines[4] + "\n");
+  auto none = ep({"get", "--archive", uri(), "0190a000-0000-7000-8000-000000000099"});
+  EXPECT_EQ(none.exit_code, 65);
+  EXPECT_NE(none.err.find("not in"), std::string::npos) << none.err;
+}
+
+// A byte changed in a stored record — points, device, anything, not only raw — is caught.
+TEST_F(EpArchiveCli2, VerifyAndReplayCatchAChangeOutsideRaw) {
+  seed(4);
+  std::string victim;
+  for (auto& f : files_with(".wal"))
+    if (fs::read_file(f)->find("\"device\":\"dev1\"") != std::string::npos) victim = f;
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = *fs::read_file(victim);
+  size_t at = bytes.find("\"device\":\"dev1\"");
+  bytes[at + 13] = '7';  // dev1 -> dev7: the sha256 of raw still matches
+  ASSERT_TRUE(fs::write_file_atomic(victim, bytes));
+  auto bad = ep({"verify", "--archive", uri()});
+  EXPECT_EQ(bad.exit_code, 65) << bad.err;
+  auto out = test::lines_of(bad.out);
+  ASSERT_EQ(out.size(), 1u) << bad.out;
+  EXPECT_NE(out[0].find("\"status\":\"corrupt\""), std::string::npos) << out[0];
+  EXPECT_NE(out[0].find("checksum"), std::string::npos) << out[0];
+  auto rep = ep({"replay", "--archive", uri()});
+  EXPECT_EQ(rep.exit_code, 65);
+  EXPECT_EQ(test::lines_of(rep.out).size(), 3u);
+  EXPECT_EQ(rep.out.find("dev7"), std::string::npos) << "the altered record was replayed";
+  EXPECT_NE(rep.err.find("corrupt, not replayed"), std::string::npos) << rep.err;
+}
+
+TEST_F(EpArchiveCli2, PruneRemovesSegmentsOfOldDays) {
+  std::string in = old_and_recent_days();
+  ASSERT_EQ(ep({"--archive", uri()}, in).exit_code, 0);
+  auto dry = ep({"prune", "--archive", uri(), "--older-than", "30d", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(test::lines_of(dry.out).size(), 2u) << dry.out;
+  auto r = ep({"prune", "--archive", uri(), "--older-than", "30d"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/arch/acme/2020"));
+  auto left = ep({"replay", "--archive", uri()});
+  EXPECT_EQ(test::lines_of(left.out).size(), 1u);
+}
+
+TEST_F(EpArchiveCli2, CompactRewritesFormat1AndReplaysIdentically) {
+  format_ = "1";
+  seed(40);
+  format_.clear();
+  std::string into = "file://" + dir_.path() + "/v2";
+  auto c = ep({"compact", "--archive", uri(), "--into", into});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("\"batches\":40"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\"replay_identical\":true"), std::string::npos) << c.out;
+  EXPECT_EQ(*fs::read_file(dir_.path() + "/v2/FORMAT"), "edgepulse-archive 2\n");
+  auto a = ep({"replay", "--archive", uri()});
+  auto b = ep({"replay", "--archive", into});
+  ASSERT_EQ(a.exit_code, 0);
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(test::lines_of(b.out).size(), 40u);
+  EXPECT_EQ(a.out, b.out) << "replay differs after compact";
+  auto vb = ep({"verify", "--archive", into});
+  EXPECT_EQ(vb.exit_code, 0) << vb.err;
+  auto again = ep({"compact", "--archive", uri(), "--into", into});
+  EXPECT_EQ(again.exit_code, 64) << "the target must be empty";
 }
 
 TEST(EpArchiveMan, EveryHelpOptionIsInTheManPage) {
@@ -420,7 +550,9 @@ TEST(EpArchiveSignals, SigtermDrainsTheInputToEof) {
   ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st);
   EXPECT_EQ(WEXITSTATUS(st), 0);
   EXPECT_EQ(test::lines_of(got).size(), 3u) << got;
-  EXPECT_EQ(test::count_files(dir.path() + "/arch/acme", ".json"), 3);
+  auto stored = test::run({kBin, "replay", "--archive", "file://" + dir.path() + "/arch"});
+  EXPECT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_EQ(test::lines_of(stored.out).size(), 3u) << "every batch passed on is in the archive";
 }
 
 }  // namespace

@@ -21,11 +21,15 @@ struct Options {
   std::string s3_endpoint, s3_region;
   // Filters (replay, verify, ls, prune). Strings as given; resolved by resolve().
   std::string tenant, device, from_s, to_s;
+  std::vector<std::string> batch_ids;  // replay --batch-id; get BATCH_ID
   TimeNs from = INT64_MIN, to = INT64_MAX;
   // write
   size_t group = 256;                  // batches per group commit
   size_t group_bytes = 16 << 20;       // or this many bytes of objects
   size_t max_line_bytes = kDefaultMaxLineBytes;
+  int format = 2;  // of an archive write or compact creates
+  // compact
+  std::string into;  // the new format 2 archive
   // verify
   std::vector<std::string> expect;  // batch-record files naming objects that must exist
   // ls
@@ -60,6 +64,9 @@ Status run_replay(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_verify(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_ls(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_prune(const Options& o, Archive& a, Io& io, Summary& s);
+Status run_get(const Options& o, Archive& a, Io& io, Summary& s);
+Status run_compact(const Options& o, Archive& a, Io& io, Summary& s);
+Status run_seal(const Options& o, Archive& a, Io& io, Summary& s);
 
 // One sub-command (STYLE 3): the table drives registration, --help and dispatch.
 struct Command {
@@ -76,5 +83,8 @@ void register_commands(Cli& cli, Options& o, std::vector<CLI::App*>& subs);
 // Checks one archive object: one JSON batch record whose tenant, batch_id and day match
 // its key and whose sha256 matches its raw bytes. `doc` receives the parsed record.
 Status check_object(std::string_view bytes, const ArchiveObject& o, rapidjson::Document& doc);
+
+// The filter of --tenant/--from/--to.
+ArchiveFilter filter_of(const Options& o);
 
 }  // namespace ep::archive_tool

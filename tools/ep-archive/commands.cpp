@@ -29,6 +29,14 @@ std::string summary_verify(const Summary& s) {
 std::string summary_ls(const Summary& s) {
   return std::to_string(s.objects) + " objects, " + std::to_string(s.bytes) + " bytes";
 }
+std::string summary_get(const Summary& s) {
+  return s.passed ? "found" : "not found";
+}
+std::string summary_compact(const Summary& s) {
+  return "compacted " + std::to_string(s.written) + " of " + std::to_string(s.objects) + " objects (" +
+         std::to_string(s.bytes) + " bytes), " + std::to_string(s.corrupt) + " corrupt";
+}
+std::string summary_seal(const Summary&) { return "sealed every active segment"; }
 std::string summary_prune(const Summary& s) {
   return "pruned " + std::to_string(s.removed) + " of " + std::to_string(s.objects) +
          " objects (" + std::to_string(s.bytes) + " bytes)";
@@ -79,12 +87,19 @@ const std::vector<Command>& commands() {
        false, run_write, summary_write},
       {"replay", "Emit archived batch records (source \"replay\") in received order per tenant",
        true, run_replay, summary_replay},
-      {"verify", "Recompute every object's sha256; report corrupt and missing objects (exit 65)",
+      {"verify",
+       "Check every object (format 2: every record's CRC; both: sha256 of raw); report corrupt and missing "
+       "objects (exit 65)",
        true, run_verify, summary_verify},
+      {"get", "Print the stored batch record of BATCH_ID", true, run_get, summary_get},
       {"ls", "List objects: counts and bytes per tenant and day (or per object)", true, run_ls,
        summary_ls},
-      {"prune", "Remove objects whose day is older than --older-than", true, run_prune,
-       summary_prune},
+      {"prune", "Remove objects (format 2: segment files) whose day is older than --older-than", true,
+       run_prune, summary_prune},
+      {"seal", "Seal every active segment of a format 2 archive (zstd, index, footer)", true, run_seal,
+       summary_seal},
+      {"compact", "Rewrite a format 1 archive into a new format 2 archive (--into) and check its replay is identical",
+       true, run_compact, summary_compact},
   };
   return kCommands;
 }
@@ -112,6 +127,10 @@ void register_commands(Cli& cli, Options& o, std::vector<CLI::App*>& subs) {
       ->group(kWrite);
   app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line")
       ->group(kWrite);
+  app.add_option("--format", o.format,
+                 "Format of a file:// archive that write creates: 2 segment log (default), 1 one file per batch")
+      ->check(CLI::IsMember({1, 2}))
+      ->group(kWrite);
   cli.add_inputs();
   app.require_subcommand(0, 1);
   for (const auto& c : commands()) {
@@ -119,7 +138,14 @@ void register_commands(Cli& cli, Options& o, std::vector<CLI::App*>& subs) {
     sub->fallthrough();
     std::string name = c.name;
     if (name == "write") cli.add_inputs(sub);
-    if (name == "replay") sub->add_option("--device", o.device, "Only this device");
+    if (name == "replay") {
+      sub->add_option("--device", o.device, "Only this device");
+      sub->add_option("--batch-id", o.batch_ids, "Only this batch (repeatable)");
+    }
+    if (name == "get") sub->add_option("BATCH_ID", o.batch_ids, "The batch id")->required();
+    if (name == "compact")
+      sub->add_option("--into", o.into, "The new archive (file://, created as format 2; must be empty)")
+          ->required();
     if (name == "verify")
       sub->add_option("--expect", o.expect,
                       "Batch records (ep-ingest or ep-archive output) whose objects must exist; "

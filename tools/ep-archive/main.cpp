@@ -43,7 +43,7 @@ std::optional<int> check_command(const ep::Cli& cli, int argc, char** argv) {
 int main(int argc, char** argv) {
   ep::Cli cli("ep-archive",
               "Immutable raw archive of batch records (file:// or S3-compatible): write, replay, "
-              "verify, ls, prune.",
+              "verify, get, ls, prune, compact.",
               "Reads: batch records (write: FILE... or stdin). Writes: batch records with \"raw\" "
               "replaced by \"archive\" (write), replayed batch records (replay), NDJSON reports "
               "(verify, ls, prune).",
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   ao.s3_endpoint = opts.s3_endpoint;
   ao.s3_region = opts.s3_region;
   ao.create = !cmd->reads_only;
+  ao.create_format = opts.format;
   auto archive = ep::Archive::open(opts.archive, ao);
   if (!archive) {
     if (archive.status().code() == ep::Code::kUsage) return cli.usage_error(archive.status().message());

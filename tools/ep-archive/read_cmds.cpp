@@ -1,4 +1,9 @@
 // ep-archive replay and verify: read objects back, check them, emit or report.
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+
 #include "archive_tool.h"
 #include "ep/json.h"
 #include "ep/log.h"
@@ -7,14 +12,6 @@
 
 namespace ep::archive_tool {
 namespace {
-
-ArchiveFilter filter_of(const Options& o) {
-  ArchiveFilter f;
-  f.tenant = o.tenant;
-  f.from = o.from;
-  f.to = o.to;
-  return f;
-}
 
 void set_string(rapidjson::Document& doc, const char* key, std::string_view v) {
   auto& alloc = doc.GetAllocator();
@@ -40,23 +37,149 @@ bool report(Io& io, std::string_view status, const ArchiveObject& o, std::string
   return io.out->write(w.view());
 }
 
+// UUIDv7 batch ids carry their creation time: the days around it are searched first.
+std::optional<TimeNs> uuid_v7_time(std::string_view id) {
+  if (id.size() != 36 || id[14] != '7') return std::nullopt;
+  std::int64_t ms = 0;
+  for (char c : std::string(id.substr(0, 8)) + std::string(id.substr(9, 4))) {
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    ms = ms * 16 + v;
+  }
+  return ms * 1'000'000;
+}
+
+// The top-level members of one JSON object line, located without building a document:
+// each key's escaped text and the span of its value. False when the line does not look
+// like one object (then the caller parses it properly).
+struct Member {
+  std::string_view key;
+  size_t value_begin, value_end;
+};
+bool skip_string(std::string_view s, size_t& i) {  // at '"'; leaves i after the closing quote
+  for (++i; (i = s.find_first_of("\"\\", i)) != std::string_view::npos; ++i) {
+    if (s[i] == '"') return ++i, true;
+    ++i;  // the escaped character
+  }
+  return false;
+}
+bool skip_value(std::string_view s, size_t& i) {
+  if (i >= s.size()) return false;
+  if (s[i] == '"') return skip_string(s, i);
+  int depth = 0;
+  for (; (i = s.find_first_of("\"{}[],", i)) != std::string_view::npos; ++i) {
+    char c = s[i];
+    if (c == '"') {
+      if (!skip_string(s, i)) return false;
+      --i;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return true;
+      if (--depth == 0) return ++i, true;
+    } else if (c == ',' && depth == 0) {
+      return true;
+    }
+  }
+  i = s.size();
+  return depth == 0;
+}
+// Stops once every key in `wanted` was seen (the rest of the line is not looked at).
+bool top_level_members(std::string_view s, std::vector<Member>& out, std::initializer_list<std::string_view> wanted) {
+  out.clear();
+  auto ws = [&](size_t& i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
+  };
+  size_t i = 0;
+  ws(i);
+  if (i >= s.size() || s[i++] != '{') return false;
+  for (;;) {
+    ws(i);
+    if (i < s.size() && s[i] == '}' && out.empty()) return true;
+    if (i >= s.size() || s[i] != '"') return false;
+    size_t k = i;
+    if (!skip_string(s, i)) return false;
+    std::string_view key = s.substr(k + 1, i - k - 2);
+    ws(i);
+    if (i >= s.size() || s[i++] != ':') return false;
+    ws(i);
+    size_t v = i;
+    if (!skip_value(s, i)) return false;
+    size_t end = i;
+    while (end > v && (s[end - 1] == ' ' || s[end - 1] == '\t')) --end;
+    out.push_back({key, v, end});
+    size_t seen = 0;
+    for (auto w : wanted)
+      for (const auto& m : out) seen += m.key == w;
+    if (seen == wanted.size()) return true;
+    ws(i);
+    if (i >= s.size()) return false;
+    if (s[i] == '}') return true;
+    if (s[i++] != ',') return false;
+  }
+}
+
+// Format 2 replay: the record passed its CRC (and was validated when archived), so it is
+// emitted with "source" set to "replay" by splicing, without a parse. nullopt when the
+// line needs the full path (no top-level "source", an escaped device name, odd shape).
+std::optional<std::string> fast_replay_line(std::string_view line, const std::string& device, bool& skip,
+                                            std::vector<Member>& members) {
+  skip = false;
+  bool ok = device.empty() ? top_level_members(line, members, {"source"})
+                           : top_level_members(line, members, {"source", "device"});
+  if (!ok) return std::nullopt;
+  const Member* source = nullptr;
+  for (const auto& m : members) {
+    if (m.key == "source") source = &m;
+    if (m.key == "device" && !device.empty()) {
+      std::string_view v = line.substr(m.value_begin, m.value_end - m.value_begin);
+      if (v.size() < 2 || v.front() != '"' || v.find('\\') != std::string_view::npos) return std::nullopt;
+      skip = v.substr(1, v.size() - 2) != device;
+    }
+  }
+  if (!source || line.substr(source->value_begin, 1) != "\"") return std::nullopt;
+  std::string out;
+  out.reserve(line.size() + 8);
+  out.append(line.substr(0, source->value_begin));
+  out.append("\"replay\"");
+  out.append(line.substr(source->value_end));
+  return out;
+}
+
 }  // namespace
+
+ArchiveFilter filter_of(const Options& o) {
+  ArchiveFilter f;
+  f.tenant = o.tenant;
+  f.from = o.from;
+  f.to = o.to;
+  return f;
+}
 
 Status run_replay(const Options& o, Archive& a, Io& io, Summary& s) {
   Progress progress(io.progress, "replay: objects");
+  std::set<std::string, std::less<>> ids(o.batch_ids.begin(), o.batch_ids.end());
   Status fatal;
-  Status st = a.list(filter_of(o), [&](const ArchiveObject& obj) {
+  bool out_ok = true;
+  std::vector<Member> members;
+  Status st = a.scan(filter_of(o), [&](const ArchiveObject& obj, std::string_view bytes, const Status& problem) {
+    if (!ids.empty() && !obj.batch_id.empty() && !ids.contains(obj.batch_id)) return true;
     s.objects++;
     progress.update(s.objects);
-    auto bytes = a.get(obj);
-    if (!bytes) {
-      if (bytes.status().code() == Code::kNotFound) return true;  // pruned meanwhile
-      fatal = bytes.status();
-      return false;
+    s.bytes += bytes.size();
+    if (a.format() == 2 && problem.is_ok() && !bytes.empty()) {
+      if (obj.received_at < o.from || obj.received_at > o.to) return true;
+      bool skip = false;
+      if (auto line = fast_replay_line(bytes.substr(0, bytes.size() - 1), o.device, skip, members)) {
+        if (skip) return true;
+        if (!(out_ok = io.out->write(*line))) return false;
+        s.passed++;
+        return true;
+      }
     }
-    s.bytes += bytes->size();
     rapidjson::Document doc;
-    if (Status c = check_object(*bytes, obj, doc); !c) {
+    Status c = problem.is_ok() ? check_object(bytes, obj, doc) : problem;
+    if (!c) {
       // Never replay a damaged batch: report it, count it, go on (exit 65).
       s.corrupt++;
       log::emit(log::Level::kError, obj.uri, "corrupt, not replayed: " + c.message(), -1, Code::kData);
@@ -73,37 +196,67 @@ Status run_replay(const Options& o, Archive& a, Io& io, Summary& s) {
     TimeNs received = *get_time(doc, "received_at");  // checked by check_object
     if (received < o.from || received > o.to) return true;
     set_string(doc, "source", "replay");
-    if (!io.out->write(to_json(doc))) return false;  // broken pipe: stop quietly
+    if (!(out_ok = io.out->write(to_json(doc)))) return false;  // broken pipe: stop quietly
     s.passed++;
     return true;
   });
   progress.finish();
   if (!st) return st;
   if (!fatal.is_ok()) return fatal;
+  if (!out_ok) return Status::ok();
   if (s.corrupt) return Status::data(std::to_string(s.corrupt) + " corrupt objects not replayed");
   return Status::ok();
+}
+
+Status run_get(const Options& o, Archive& a, Io& io, Summary& s) {
+  if (o.batch_ids.size() != 1) return Status::usage("get needs one BATCH_ID");
+  const std::string& id = o.batch_ids.front();
+  std::optional<std::string> found;
+  Status bad;
+  auto look = [&](const ArchiveFilter& f) {
+    return a.scan(f, [&](const ArchiveObject& obj, std::string_view bytes, const Status& problem) {
+      if (obj.batch_id != id) return true;
+      s.objects++;
+      rapidjson::Document doc;
+      Status c = problem.is_ok() ? check_object(bytes, obj, doc) : problem;
+      if (!c) {
+        bad = Status::data(obj.uri + ": corrupt: " + c.message());
+        return true;
+      }
+      found.emplace(bytes.substr(0, bytes.size() - 1));
+      return false;
+    });
+  };
+  ArchiveFilter f = filter_of(o);
+  if (auto t = uuid_v7_time(id)) {
+    constexpr TimeNs kDay = 86400 * kNsPerSec;
+    ArchiveFilter near = f;
+    near.from = std::max(f.from, *t - kDay);
+    near.to = std::min(f.to, *t + kDay);
+    if (near.from <= near.to) EP_RETURN_IF_ERROR(look(near));
+  }
+  if (!found) EP_RETURN_IF_ERROR(look(f));
+  if (found) {
+    s.passed++;
+    s.bytes += found->size();
+    io.out->write(*found);
+    return Status::ok();
+  }
+  if (!bad.is_ok()) return bad;
+  return Status::not_found("batch " + id + ": not in " + a.uri());
 }
 
 Status run_verify(const Options& o, Archive& a, Io& io, Summary& s) {
   Progress progress(io.progress, "verify: objects");
   Status fatal;
   bool out_ok = true;
-  // Checks one object; false stops the walk.
-  auto check = [&](const ArchiveObject& obj, std::string_view expect_sha) {
+  // Checks one object (or reports the problem found in its place); false stops the walk.
+  auto check = [&](const ArchiveObject& obj, std::string_view bytes, Status c, std::string_view expect_sha) {
     s.objects++;
     progress.update(s.objects);
-    auto bytes = a.get(obj);
-    if (!bytes) {
-      if (bytes.status().code() != Code::kNotFound) {
-        fatal = bytes.status();
-        return false;
-      }
-      s.missing++;
-      return out_ok = report(io, "missing", obj, "no such object");
-    }
-    s.bytes += bytes->size();
+    s.bytes += bytes.size();
     rapidjson::Document doc;
-    Status c = check_object(*bytes, obj, doc);
+    if (c) c = check_object(bytes, obj, doc);
     if (c && !expect_sha.empty() && *get_string(doc, "sha256") != expect_sha)
       c = Status::data("sha256: differs from the expected batch record");
     if (!c) {
@@ -112,15 +265,26 @@ Status run_verify(const Options& o, Archive& a, Io& io, Summary& s) {
     }
     return true;
   };
+  auto missing = [&](const ArchiveObject& obj) {
+    s.objects++;
+    s.missing++;
+    return out_ok = report(io, "missing", obj, "no such object");
+  };
 
   if (o.expect.empty()) {
-    Status st = a.list(filter_of(o), [&](const ArchiveObject& obj) { return check(obj, {}); });
+    Status st = a.scan(filter_of(o), [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
+      return check(obj, bytes, p, {});
+    });
     if (!st) return st;
   } else {
     // The objects named by batch records (what ep-ingest acknowledged) must all exist.
+    // Format 1 fetches each; format 2 reads each tenant's day once.
+    std::map<std::pair<std::string, std::int64_t>, std::map<std::string, std::pair<std::string, TimeNs>>> days;
+    constexpr TimeNs kDay = 86400 * kNsPerSec;
     LineReader reader(o.expect);
     Line line;
-    while (reader.next(line)) {
+    bool go = true;
+    while (go && reader.next(line)) {
       if (line.text.empty()) continue;
       rapidjson::Document doc;
       Batch b;
@@ -134,9 +298,36 @@ Status run_verify(const Options& o, Archive& a, Io& io, Summary& s) {
       }
       if (!o.tenant.empty() && b.tenant != o.tenant) continue;
       if (b.received_at < o.from || b.received_at > o.to) continue;
-      if (!check(a.locate(b.tenant, b.batch_id, b.received_at), b.sha256)) break;
+      if (a.format() == 2) {
+        TimeNs day = b.received_at >= 0 ? b.received_at / kDay : -((-b.received_at + kDay - 1) / kDay);
+        days[{b.tenant, day}][b.batch_id] = {b.sha256, b.received_at};
+        continue;
+      }
+      ArchiveObject obj = a.locate(b.tenant, b.batch_id, b.received_at);
+      auto bytes = a.get(obj);
+      if (bytes) go = check(obj, *bytes, Status::ok(), b.sha256);
+      else if (bytes.status().code() == Code::kNotFound) go = missing(obj);
+      else if (bytes.status().code() == Code::kData) go = check(obj, {}, bytes.status(), b.sha256);
+      else fatal = bytes.status(), go = false;
     }
     if (!reader.status().is_ok()) return reader.status();
+    for (auto& [key, want] : days) {
+      if (!go) break;
+      ArchiveFilter f;
+      f.tenant = key.first;
+      f.from = key.second * kDay;
+      f.to = f.from + kDay - 1;
+      Status st = a.scan(f, [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
+        auto it = want.find(obj.batch_id);
+        if (p.is_ok() && it == want.end()) return true;  // not named by --expect
+        go = check(obj, bytes, p, it == want.end() ? std::string_view{} : std::string_view(it->second.first));
+        if (it != want.end()) want.erase(it);
+        return go;
+      });
+      if (!st) return st;
+      for (auto& [id, v] : want)
+        if (go) go = missing(a.locate(key.first, id, v.second));
+    }
   }
   progress.finish();
   if (!fatal.is_ok()) return fatal;

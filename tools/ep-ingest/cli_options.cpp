@@ -59,6 +59,12 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
   app.add_option("--archive-writers", o.archive_writers,
                  "HTTP: batches synced to the archive concurrently (group commit per writer)")
       ->type_name("N")->check(CLI::Range(1, 1024))->group(kLimits);
+  app.add_option("--archive-segment-size", o.archive_options.segment_bytes,
+                 "file:// archive: seal the active segment of a tenant-day at this many bytes")
+      ->type_name("BYTES")->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))->group(kLimits);
+  app.add_option("--archive-segment-age", f.archive_segment_age,
+                 "file:// archive: seal the active segment of a tenant-day at this age")
+      ->type_name("DUR")->group(kLimits);
   app.add_option("--s3-endpoint", o.archive_options.s3_endpoint, "S3-compatible endpoint URL")
       ->type_name("URL")->group(kLimits);
   app.add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest HTTP body or stdin line")
@@ -90,6 +96,7 @@ Status resolve(Cli& cli, const Flags& f, Options& o) {
   EP_RETURN_IF_ERROR(duration("--max-age", f.max_age, o.limits.max_age));
   EP_RETURN_IF_ERROR(duration("--max-skew", f.max_skew, o.limits.max_skew));
   EP_RETURN_IF_ERROR(duration("--key-refresh", f.key_refresh, o.key_refresh));
+  EP_RETURN_IF_ERROR(duration("--archive-segment-age", f.archive_segment_age, o.archive_options.segment_age));
   o.limits.time_bounds = !f.no_time_bounds;
   o.server.max_body_bytes = o.limits.max_body_bytes;
   o.server.server_name = "ep-ingest";

@@ -14,7 +14,7 @@ struct Flags {
   http::ServerFlags server;  // --max-connections-per-client, --header-timeout, --tls-*
   std::string body_timeout = "30s", idle_timeout = "60s",
               drain_timeout = "30s", idempotency_window = "24h", max_age = "7d", max_skew = "5m",
-              key_refresh = "30s";
+              key_refresh = "30s", archive_segment_age = "1h";
   std::string db;
   CLI::Option* db_option = nullptr;
   bool no_time_bounds = false;

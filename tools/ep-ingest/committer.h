@@ -1,8 +1,10 @@
 #pragma once
 // Group commit (DESIGN §6): request threads hand finished batch records to committer
 // threads. Each takes its share of what is queued, stores it in the archive with one
-// put_many (sharing directory fsyncs), then writes the batch lines to stdout, and only
-// then tells each request its outcome — so a 202 always means "durable, then emitted".
+// put_many (format 2: appended with one write and synced with one fdatasync shared with
+// the groups appended meanwhile; format 1: sharing directory fsyncs), then writes the
+// batch lines to stdout, and only then tells each request its outcome — so a 202 always
+// means "durable, then emitted".
 // An archive failure reaches the request as a path-free kUnavailable ("archive storage
 // is full; retry later") and the log (rate-limited) with the full reason.
 // Several committers run at once because the file system batches concurrent fdatasync

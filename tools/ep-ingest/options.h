@@ -35,7 +35,11 @@ struct Options {
 
   // both
   std::string archive_uri;
-  ArchiveOptions archive_options;
+  ArchiveOptions archive_options = [] {
+    ArchiveOptions a;
+    a.create_format = 2;  // a new file:// archive is a segment log
+    return a;
+  }();
   int archive_writers = 32;  // HTTP: committer threads writing to the archive concurrently
   Limits limits;
 };

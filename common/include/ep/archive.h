@@ -3,13 +3,15 @@
 // before acknowledging) and ep-archive (write, replay, verify, ls, prune).
 //
 // One object per batch: the batch record (DESIGN §3) as one NDJSON line, including
-// "raw" — so replay re-emits exactly what ep-ingest emitted. The object key is
+// "raw" — so replay re-emits exactly what ep-ingest emitted. Format 1 stores it at
 //   <root>/<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json      (day of received_at, UTC)
+// format 2 appends it to a segment log per tenant and day (ep/segment_log.h).
 // Objects are never overwritten: a second put of the same batch_id is a no-op when
 // the bytes are identical and a kConflict error when they differ.
 //
-// Backends: file:///path (temp file, fsync, rename, fsync dir; put_many shares the
-// fsyncs of a whole group — group commit) and s3://bucket/prefix (S3-compatible,
+// Backends: file:///path — format 1 (temp file, fsync, rename, fsync dir; put_many
+// shares the fsyncs of a whole group) or format 2 (a group appended and synced with one
+// fdatasync; archive_segment.cpp) — and s3://bucket/prefix (format 1, S3-compatible,
 // libcurl SigV4). The implementation lives in common/src/archive*.cpp.
 #include <cstdint>
 #include <functional>
@@ -31,6 +33,16 @@ struct ArchiveOptions {
   // Create the archive (root directory, FORMAT marker) when it does not exist. Readers
   // (replay, verify, ls, prune) pass false so a mistyped URI is an error, not an empty archive.
   bool create = true;
+  // Format of a file:// archive created by this open (an existing one keeps its own):
+  // 1 = one file per batch, 2 = segment log (docs/archive-format.md).
+  int create_format = 1;
+  // Format 2: an active segment is sealed (zstd, index, footer) once it holds
+  // segment_bytes or is segment_age old; chunk_bytes of records are compressed together.
+  std::uint64_t segment_bytes = 64ull << 20;
+  TimeNs segment_age = 3600 * kNsPerSec;
+  size_t chunk_bytes = 1 << 20;
+  std::uint64_t preallocate_bytes = 8ull << 20;  // zeros written ahead of an active segment's records
+  int zstd_level = 3;
   long s3_timeout_ms = 30000;  // per S3 request
   int s3_retries = 3;          // attempts for a failed S3 request (5xx, 429, network)
 };
@@ -49,6 +61,10 @@ struct ArchiveObject {
   std::string uri;         // full URI, e.g. file:///var/lib/edgepulse/archive/acme/...
   std::uint64_t size = 0;
 };
+
+// What Archive::scan passes on: an object and its bytes, or a problem found in place of
+// one (problem not ok; obj names what is known: the file, the batch when known).
+using ScanFn = std::function<bool(const ArchiveObject& obj, std::string_view bytes, const Status& problem)>;
 
 struct ArchiveFilter {
   std::string tenant;  // empty = all
@@ -73,6 +89,20 @@ class Archive {
   virtual Status remove(const ArchiveObject& o) = 0;
 
   virtual const std::string& uri() const = 0;
+  // 1: one object per batch; 2: segment log (file:// only).
+  virtual int format() const { return 1; }
+
+  // Every object matching the filter with its bytes (each checked against its checksum
+  // where the format has one), in list order; damage is passed on as a problem instead.
+  // The default is list() + get().
+  virtual Status scan(const ArchiveFilter& f, const ScanFn& fn);
+  // The units removed by prune: objects (format 1) or segment files (format 2), with
+  // received_at the start of their day. remove() takes them.
+  virtual Status list_units(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
+    return list(f, fn);
+  }
+  // Seals every active segment (format 2); a no-op elsewhere.
+  virtual Status seal() { return Status::ok(); }
 
   // Removes leftovers of interrupted writes (file:// temp files) last modified before
   // `before`; returns how many. Backends without such leftovers return 0.
@@ -82,7 +112,7 @@ class Archive {
   }
 
   // Where the object of a batch lives (whether or not it exists): key and URI.
-  ArchiveObject locate(const std::string& tenant, const std::string& batch_id,
+  virtual ArchiveObject locate(const std::string& tenant, const std::string& batch_id,
                        TimeNs received_at) const;
 };
 
