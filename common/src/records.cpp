@@ -124,8 +124,10 @@ Status parse_record(const rapidjson::Value& o, Batch& b) {
   EP_RETURN_IF_ERROR(get_str(o, "batch_id", b.batch_id));
   EP_RETURN_IF_ERROR(get_str(o, "tenant", b.tenant));
   EP_RETURN_IF_ERROR(get_str(o, "device", b.device));
+  b.source.clear();
   opt_str(o, "source", b.source);
   EP_RETURN_IF_ERROR(get_ts(o, "received_at", b.received_at));
+  b.sha256.clear();
   opt_str(o, "sha256", b.sha256);
   auto pts = o.FindMember("points");
   if (pts == o.MemberEnd() || !pts->value.IsArray()) return Status::data("points: required array");
@@ -317,12 +319,15 @@ Status parse_record(const rapidjson::Value& o, Alert& a) {
   EP_RETURN_IF_ERROR(get_str(o, "rule", a.rule));
   EP_RETURN_IF_ERROR(get_series(o, a.tenant, a.device, a.metric));
   EP_RETURN_IF_ERROR(get_ts(o, "end", a.end));
+  a.start = 0;
   if (o.HasMember("start")) EP_RETURN_IF_ERROR(get_ts(o, "start", a.start));
   EP_RETURN_IF_ERROR(get_num(o, "score", a.score));
   for (auto [k, dst] : {std::pair{"label", &a.label}, {"webhook", &a.webhook},
                         {"status", &a.status}, {"type", &a.type}, {"severity", &a.severity},
-                        {"error", &a.error}})
+                        {"error", &a.error}}) {
+    dst->clear();
     opt_str(o, k, *dst);
+  }
   std::int64_t v = 0;
   EP_RETURN_IF_ERROR(get_int(o, "attempts", v, false));
   a.attempts = static_cast<int>(v);

@@ -67,6 +67,38 @@ TEST(Records, ValidName) {
   EXPECT_FALSE(valid_name(std::string(129, 'a')));
 }
 
+// Found by tests/fuzz/fuzz_records.cpp: a record parsed into an object that held an
+// earlier line kept that line's optional fields.
+TEST(Records, ReusedBatchForgetsTheOptionalFieldsOfTheLastLine) {
+  rapidjson::Document d;
+  Batch b;
+  ASSERT_TRUE(parse_json(R"({"kind":"batch","batch_id":"x","tenant":"a","device":"d","source":"http","received_at":"2026-01-05T00:00:00Z","sha256":"ab","points":[],"raw":"{}"})", d).is_ok());
+  ASSERT_TRUE(parse_record(d, b).is_ok());
+  ASSERT_TRUE(parse_json(R"({"kind":"batch","batch_id":"y","tenant":"a","device":"d","received_at":"2026-01-05T00:00:00Z","points":[]})", d).is_ok());
+  ASSERT_TRUE(parse_record(d, b).is_ok());
+  EXPECT_EQ(b.source, "");
+  EXPECT_EQ(b.sha256, "");
+  EXPECT_FALSE(b.raw.has_value());
+  Batch fresh;
+  ASSERT_TRUE(parse_record(d, fresh).is_ok());
+  EXPECT_EQ(to_ndjson(b), to_ndjson(fresh));
+}
+
+TEST(Records, ReusedAlertForgetsTheOptionalFieldsOfTheLastLine) {
+  rapidjson::Document d;
+  Alert a;
+  ASSERT_TRUE(parse_json(R"({"kind":"alert","alert_id":"1","rule":"r","tenant":"t","device":"d","metric":"m","start":"2026-01-05T00:00:00Z","end":"2026-01-05T00:05:00Z","score":0.9,"label":"spike","webhook":"ops","status":"failed","type":"anomaly.detected","severity":"critical","error":"timeout"})", d).is_ok());
+  ASSERT_TRUE(parse_record(d, a).is_ok());
+  ASSERT_TRUE(parse_json(R"({"kind":"alert","alert_id":"2","rule":"r","tenant":"t","device":"d","metric":"m","end":"2026-01-05T00:10:00Z","score":0.8})", d).is_ok());
+  ASSERT_TRUE(parse_record(d, a).is_ok());
+  EXPECT_EQ(a.start, 0);
+  for (const auto* f : {&a.label, &a.webhook, &a.status, &a.type, &a.severity, &a.error})
+    EXPECT_EQ(*f, "");
+  Alert fresh;
+  ASSERT_TRUE(parse_record(d, fresh).is_ok());
+  EXPECT_EQ(to_ndjson(a), to_ndjson(fresh));
+}
+
 TEST(ParseJson, ReusedDocumentRunsInConstantMemory) {
   // A tool parses every line of a stream into one Document: the pool must not keep
   // earlier lines (it did: 600 MB after a million windows).
