@@ -1,7 +1,6 @@
 #include "ep/model.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <unistd.h>
 
@@ -305,11 +304,7 @@ Status verify_checksum(std::string_view text) {
 
 Result<Model> parse(std::string_view text, std::string_view where) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
-  if (doc.HasParseError())
-    return Status::data(std::string(where) + ": invalid JSON at byte " +
-                        std::to_string(doc.GetErrorOffset()) + ": " +
-                        rapidjson::GetParseError_En(doc.GetParseError()));
+  if (Status s = parse_json(text, doc); !s) return s.with_context(where);
   if (!doc.IsObject()) return Status::data(std::string(where) + ": not a JSON object");
   if (Status s = verify_checksum(text); !s) return s.with_context(where);
   auto m = parse_document(doc);

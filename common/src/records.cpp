@@ -37,12 +37,15 @@ Status get_int(const rapidjson::Value& o, const char* key, std::int64_t& out, bo
     out = it->value.GetInt64();
     return Status::ok();
   }
-  if (it->value.IsNumber() && std::isfinite(it->value.GetDouble()) &&
-      it->value.GetDouble() == std::floor(it->value.GetDouble())) {
-    out = static_cast<std::int64_t>(it->value.GetDouble());
-    return Status::ok();
+  // A whole double within int64 (2^63 itself is not: the cast would overflow).
+  if (it->value.IsNumber()) {
+    double d = it->value.GetDouble();
+    if (d == std::floor(d) && d >= -0x1p63 && d < 0x1p63) {
+      out = static_cast<std::int64_t>(d);
+      return Status::ok();
+    }
   }
-  return Status::data(std::string(key) + ": not an integer");
+  return Status::data(std::string(key) + ": not an integer in the 64-bit range");
 }
 void series(JsonWriter& w, const std::string& t, const std::string& d, const std::string& m) {
   w.kv("tenant", t);

@@ -35,8 +35,7 @@ std::vector<std::string> series_of(const std::string& path) {
   auto text = ep::fs::read_file(path);
   check(text.is_ok(), "a saved state is readable");
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text->data(), text->size());
-  check(!doc.HasParseError() && doc.IsObject() && doc.HasMember("series") &&
+  check(ep::parse_json(*text, doc).is_ok() && doc.IsObject() && doc.HasMember("series") &&
             doc["series"].IsArray(),
         "a saved state is a JSON object with a series array", *text);
   std::vector<std::string> out;

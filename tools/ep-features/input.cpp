@@ -1,6 +1,5 @@
 #include "input.h"
 
-#include <rapidjson/error/en.h>
 
 #include <bit>
 #include <charconv>
@@ -200,10 +199,7 @@ Status RecordParser::parse(std::string_view line, PointSink& sink) {
   }
   text_.assign(line);
   pool_.Clear();  // keeps the arena; frees only chunks a large line added
-  doc_.ParseInsitu<rapidjson::kParseFullPrecisionFlag>(text_.data());
-  if (doc_.HasParseError())
-    return Status::data("invalid JSON at byte " + std::to_string(doc_.GetErrorOffset()) + ": " +
-                        rapidjson::GetParseError_En(doc_.GetParseError()));
+  EP_RETURN_IF_ERROR(parse_json_insitu(text_.data(), doc_));
   if (!doc_.IsObject()) return Status::data("record is not a JSON object");
   auto kind = get_string(doc_, "kind");
   if (!kind) return kind.status();

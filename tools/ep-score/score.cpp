@@ -604,10 +604,8 @@ Status Scorer::load_state(const std::string& path) {
     return st;
   };
   rapidjson::Document doc;
-  // Full precision: every number must read back as the double that was written.
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text->data(), text->size());
-  if (doc.HasParseError())
-    return fail(Status::data("invalid JSON at byte " + std::to_string(doc.GetErrorOffset())));
+  // parse_json reads every number back as the double that was written.
+  if (Status st = parse_json(*text, doc); !st) return fail(st);
   if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
   auto fmt = get_string(doc, "format");
   if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));
