@@ -78,6 +78,11 @@ TEST(Rules, ErrorsNameFileLineRuleAndField) {
             "rules.toml:10: rules[1] \"b\": min_scor: unknown key");
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = \"soon\"\nwebhooks = \"ops\"\n"),
             "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"");
+  // Found by tests/fuzz/fuzz_rules.cpp: seconds beyond the TimeNs range overflowed.
+  for (const char* big : {"9223372036854775807", "9223372037", "18446744074", "-9223372036854775808"})
+    EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = " + big + "\nwebhooks = \"ops\"\n"),
+              "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"")
+        << big;
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\nconsecutive = 0\nwebhooks = \"ops\"\n"),
             "rules.toml:7: rules[0] \"a\": consecutive: must be an integer in [1, 10000]");
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\nlabels = [\"spikes\"]\nwebhooks = \"ops\"\n"),

@@ -57,6 +57,27 @@ TEST(Webhook, VerifyRejectsTamperingStaleAndMissingHeaders) {
             "webhook-timestamp: not an integer number of seconds: \"10x\"");
 }
 
+// Found by tests/fuzz/fuzz_webhook.cpp: a timestamp beyond the TimeNs range (e.g.
+// INT64_MAX seconds) overflowed the conversion to nanoseconds.
+TEST(Webhook, TimestampsOutOfRangeAreOutsideTheTolerance) {
+  std::string sig = sign({key(kSecret)}, "id1", 1000, "{}");
+  TimeNs now = 1767225600LL * kNsPerSec;
+  TimeNs tol = 300 * kNsPerSec;
+  for (const char* ts : {"9223372036854775807", "-9223372036854775808", "9223372037"}) {
+    ReceivedWebhook w{"id1", ts, sig, true, true, true, "{}"};
+    Verdict v = verify(w, {key(kSecret)}, now, tol);
+    EXPECT_FALSE(v.valid) << ts;
+    EXPECT_EQ(v.reason, "webhook-timestamp: " + std::string(ts) +
+                            " is out of range, outside the tolerance of 5m");
+  }
+  // The largest representable: a time, and a skew in seconds beyond a duration's range.
+  ReceivedWebhook w{"id1", "-9223372036", sig, true, true, true, "{}"};
+  Verdict v = verify(w, {key(kSecret)}, now, tol);
+  EXPECT_FALSE(v.valid);
+  EXPECT_NE(v.reason.find(" is 10990597636s old, outside the tolerance of 5m"), std::string::npos)
+      << v.reason;
+}
+
 TEST(Webhook, ParsesRequestDumpsWithAndWithoutRequestLine) {
   std::string body = "{\"type\":\"anomaly.detected\"}\n";
   auto a = parse_request_dump("POST /hook HTTP/1.1\r\nHost: x\r\nWebhook-Id: abc\r\n"

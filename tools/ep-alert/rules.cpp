@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <initializer_list>
 #include <toml++/toml.h>
@@ -73,7 +74,10 @@ class Ctx {
     if (!n) return Status::ok();
     std::optional<TimeNs> d;
     if (n->is_string()) d = parse_duration(*n->value<std::string>());
-    else if (n->is_integer()) d = *n->value<std::int64_t>() * kNsPerSec;
+    else if (n->is_integer()) {
+      std::int64_t sec = *n->value<std::int64_t>();
+      if (sec >= 0 && sec <= INT64_MAX / kNsPerSec) d = sec * kNsPerSec;
+    }
     if (!d || *d < 0) return error(key, "must be a duration like \"30s\", \"5m\", \"1h\"");
     out = *d;
     return Status::ok();

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 
 #include "ep/crypto.h"
@@ -154,11 +155,18 @@ Verdict verify(const ReceivedWebhook& w, const std::vector<std::string>& keys, T
     v.reason = "webhook-timestamp: not an integer number of seconds: \"" + w.timestamp + "\"";
     return v;
   }
-  std::int64_t now_sec = now / kNsPerSec;
-  std::int64_t skew = now_sec - ts;
-  if (skew > tolerance / kNsPerSec || -skew > tolerance / kNsPerSec) {
+  // Seconds beyond kMaxSec are no TimeNs (and would overflow the arithmetic below).
+  constexpr std::int64_t kMaxSec = INT64_MAX / kNsPerSec;
+  if (ts > kMaxSec || ts < -kMaxSec) {
+    v.reason = "webhook-timestamp: " + w.timestamp + " is out of range, outside the tolerance of " +
+               format_duration(tolerance);
+    return v;
+  }
+  const std::int64_t skew = now / kNsPerSec - ts, abs_skew = skew < 0 ? -skew : skew;
+  if (abs_skew > tolerance / kNsPerSec) {
     v.reason = "webhook-timestamp: " + format_rfc3339(ts * kNsPerSec) + " is " +
-               format_duration((skew < 0 ? -skew : skew) * kNsPerSec) +
+               (abs_skew <= kMaxSec ? format_duration(abs_skew * kNsPerSec)
+                                    : std::to_string(abs_skew) + "s") +
                (skew < 0 ? " in the future" : " old") + ", outside the tolerance of " +
                format_duration(tolerance);
     return v;
