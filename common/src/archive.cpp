@@ -108,6 +108,9 @@ Status validate_put(const ArchivePut& p) {
   unsigned m, d;
   civil_from_days(day_of(p.received_at), y, m, d);
   if (y < 1970) return Status::data("received_at: before 1970, out of range for the archive");
+  // parse_key reads years up to 2261 (days whose start is a TimeNs): a later object
+  // could be written but never listed, replayed or pruned.
+  if (y > 2261) return Status::data("received_at: after 2261, out of range for the archive");
   return Status::ok();
 }
 

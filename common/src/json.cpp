@@ -5,7 +5,10 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 namespace ep {
 
@@ -52,7 +55,13 @@ class BoundedBuilder {
   bool Int64(std::int64_t i) { return doc_.Int64(i); }
   bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
   bool Double(double d) { return doc_.Double(d); }
-  bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+  // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted here: RapidJSON
+  // reads some numbers out of double range as infinity (then no writer can serialise the
+  // document again) or, with kParseFullPrecisionFlag, as an unrelated tiny number, and
+  // reads long mantissas with an error of one ulp. Here every number is rounded correctly
+  // (std::from_chars), integers keep their integer type, and a number out of double range
+  // is an error.
+  bool RawNumber(const char* s, SizeType n, bool /*copy*/);
   bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
   bool Key(const char* s, SizeType n, bool copy) { return doc_.Key(s, n, copy); }
   bool StartObject() { return depth.enter() && doc_.StartObject(); }
@@ -67,10 +76,37 @@ class BoundedBuilder {
   }
 
   JsonDepth depth;
+  bool too_big = false;
 
  private:
   rapidjson::Document& doc_;
 };
+
+bool BoundedBuilder::RawNumber(const char* s, SizeType n, bool) {
+  const char* end = s + n;
+  if (std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end) {
+    if (*s == '-') {
+      std::int64_t i;
+      if (auto r = std::from_chars(s, end, i); r.ec == std::errc() && r.ptr == end) return doc_.Int64(i);
+    } else {
+      std::uint64_t u;
+      if (auto r = std::from_chars(s, end, u); r.ec == std::errc() && r.ptr == end) return doc_.Uint64(u);
+    }
+  }
+  double d;
+  auto r = std::from_chars(s, end, d);
+  if (r.ec == std::errc::result_out_of_range) {
+    // Overflow is an error; underflow reads as the nearest double (0 or subnormal).
+    d = std::strtod(std::string(s, n).c_str(), nullptr);
+    if (std::isinf(d)) {
+      too_big = true;
+      return false;
+    }
+  } else if (r.ec != std::errc() || r.ptr != end) {
+    return false;  // cannot happen: the reader checked the number's syntax
+  }
+  return doc_.Double(d);
+}
 
 template <unsigned Flags, typename Stream>
 Status parse_bounded(Stream& in, rapidjson::Document& doc) {
@@ -83,12 +119,13 @@ Status parse_bounded(Stream& in, rapidjson::Document& doc) {
   rapidjson::ParseResult r;
   auto parse = [&](rapidjson::Document&) {
     rapidjson::Reader reader;
-    r = reader.Parse<kJsonParseFlags | Flags>(in, builder);
+    r = reader.Parse<kJsonParseFlags | Flags | rapidjson::kParseNumbersAsStringsFlag>(in, builder);
     return !r.IsError();
   };
   doc.Populate(parse);  // on error the document stays null
   if (!r.IsError()) return Status::ok();
   if (builder.depth.exceeded()) return json_too_deep(r.Offset());
+  if (builder.too_big) return json_error(r.Offset(), rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig));
   return json_error(r.Offset(), rapidjson::GetParseError_En(r.Code()));
 }
 

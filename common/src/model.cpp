@@ -304,8 +304,7 @@ Status verify_checksum(std::string_view text) {
 
 Result<Model> parse(std::string_view text, std::string_view where) {
   rapidjson::Document doc;
-  if (Status s = parse_json<rapidjson::kParseFullPrecisionFlag>(text, doc); !s)
-    return s.with_context(where);
+  if (Status s = parse_json(text, doc); !s) return s.with_context(where);
   if (!doc.IsObject()) return Status::data(std::string(where) + ": not a JSON object");
   if (Status s = verify_checksum(text); !s) return s.with_context(where);
   auto m = parse_document(doc);

@@ -37,12 +37,15 @@ Status get_int(const rapidjson::Value& o, const char* key, std::int64_t& out, bo
     out = it->value.GetInt64();
     return Status::ok();
   }
-  if (it->value.IsNumber() && std::isfinite(it->value.GetDouble()) &&
-      it->value.GetDouble() == std::floor(it->value.GetDouble())) {
-    out = static_cast<std::int64_t>(it->value.GetDouble());
-    return Status::ok();
+  // A whole double within int64 (2^63 itself is not: the cast would overflow).
+  if (it->value.IsNumber()) {
+    double d = it->value.GetDouble();
+    if (d == std::floor(d) && d >= -0x1p63 && d < 0x1p63) {
+      out = static_cast<std::int64_t>(d);
+      return Status::ok();
+    }
   }
-  return Status::data(std::string(key) + ": not an integer");
+  return Status::data(std::string(key) + ": not an integer in the 64-bit range");
 }
 void series(JsonWriter& w, const std::string& t, const std::string& d, const std::string& m) {
   w.kv("tenant", t);
@@ -128,8 +131,10 @@ Status parse_record(const rapidjson::Value& o, Batch& b) {
   EP_RETURN_IF_ERROR(get_str(o, "batch_id", b.batch_id));
   EP_RETURN_IF_ERROR(get_str(o, "tenant", b.tenant));
   EP_RETURN_IF_ERROR(get_str(o, "device", b.device));
+  b.source.clear();
   opt_str(o, "source", b.source);
   EP_RETURN_IF_ERROR(get_ts(o, "received_at", b.received_at));
+  b.sha256.clear();
   opt_str(o, "sha256", b.sha256);
   auto pts = o.FindMember("points");
   if (pts == o.MemberEnd() || !pts->value.IsArray()) return Status::data("points: required array");
@@ -321,12 +326,15 @@ Status parse_record(const rapidjson::Value& o, Alert& a) {
   EP_RETURN_IF_ERROR(get_str(o, "rule", a.rule));
   EP_RETURN_IF_ERROR(get_series(o, a.tenant, a.device, a.metric));
   EP_RETURN_IF_ERROR(get_ts(o, "end", a.end));
+  a.start = 0;
   if (o.HasMember("start")) EP_RETURN_IF_ERROR(get_ts(o, "start", a.start));
   EP_RETURN_IF_ERROR(get_num(o, "score", a.score));
   for (auto [k, dst] : {std::pair{"label", &a.label}, {"webhook", &a.webhook},
                         {"status", &a.status}, {"type", &a.type}, {"severity", &a.severity},
-                        {"error", &a.error}})
+                        {"error", &a.error}}) {
+    dst->clear();
     opt_str(o, k, *dst);
+  }
   std::int64_t v = 0;
   EP_RETURN_IF_ERROR(get_int(o, "attempts", v, false));
   a.attempts = static_cast<int>(v);

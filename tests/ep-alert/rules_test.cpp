@@ -78,8 +78,10 @@ TEST(Rules, ErrorsNameFileLineRuleAndField) {
             "rules.toml:10: rules[1] \"b\": min_scor: unknown key");
   EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = \"soon\"\nwebhooks = \"ops\"\n"),
             "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"");
-  // Integer seconds whose nanoseconds overflow int64, and more than 100 years: refused.
-  for (const char* big : {"9223372037", "9223372036854775807", "3153600001"})
+  // Integer seconds whose nanoseconds overflow int64 (some found by tests/fuzz/fuzz_rules.cpp),
+  // and more than 100 years: refused.
+  for (const char* big : {"9223372037", "9223372036854775807", "3153600001", "18446744074",
+                          "-9223372036854775808"})
     EXPECT_EQ(rules_error(kHook + "[[rules]]\nname = \"a\"\ncooldown = " + big + "\nwebhooks = \"ops\"\n"),
               "rules.toml:7: rules[0] \"a\": cooldown: must be a duration like \"30s\", \"5m\", \"1h\"")
         << big;

@@ -433,6 +433,31 @@ TEST(Scorer, DedupeCapsRepeatsOfAnEventButKeepsAnomalyTrue) {
   EXPECT_GT(score_one(plain, "d", 1, spike).score.score, 0.5);
 }
 
+// Found by tests/fuzz/fuzz_state.cpp: a count such as "normal_run": 1e300 was cast to
+// size_t out of range. A count is a non-negative integer; anything else makes the state
+// unreadable (moved aside, fresh start).
+TEST(Scorer, StateWithACountOutOfRangeIsSetAside) {
+  std::string path = ::testing::TempDir() + "/ep_score_state_count_" + std::to_string(::getpid());
+  for (const char* n : {"1e300", "-1", "2.5", "18446744073709551615"}) {
+    std::string text = R"({"format":"ep-score-state","version":1,"series":[{"tenant":"a","device":"d","metric":"m","in_event":false,"event_peak":0,"normal_run":)" +
+                       std::string(n) + R"(,"rest_left":0}]})";
+    ASSERT_TRUE(fs::write_file_atomic(path, text));
+    Scorer s(Options{}, nullptr);
+    Status st = s.load_state(path);
+    EXPECT_EQ(st.code(), Code::kData) << n;
+    EXPECT_NE(st.message().find("series[0].normal_run: expected a non-negative integer"),
+              std::string::npos)
+        << st.message();
+    EXPECT_EQ(s.series(), 0u);
+    std::filesystem::remove(path + ".corrupt");
+  }
+  ASSERT_TRUE(fs::write_file_atomic(path, R"({"format":"ep-score-state","version":1,"series":[{"tenant":"a","device":"d","metric":"m","in_event":false,"event_peak":0,"normal_run":9223372036854775807,"rest_left":0}]})"));
+  Scorer s(Options{}, nullptr);
+  EXPECT_TRUE(s.load_state(path));
+  EXPECT_EQ(s.series(), 1u);
+  std::filesystem::remove(path);
+}
+
 TEST(Scorer, StateCarriesDriftAdaptationAcrossRunsExactly) {
   // A level shift half-way through its K = 12 adaptation when the first run ends: the
   // second run, from the saved state, re-centres at the same window as one long run.

@@ -199,7 +199,7 @@ Status RecordParser::parse(std::string_view line, PointSink& sink) {
   }
   text_.assign(line);
   // Empties pool_ first: keeps the arena, frees only chunks a large line added.
-  EP_RETURN_IF_ERROR(parse_json_insitu<rapidjson::kParseFullPrecisionFlag>(text_.data(), doc_));
+  EP_RETURN_IF_ERROR(parse_json_insitu(text_.data(), doc_));
   if (!doc_.IsObject()) return Status::data("record is not a JSON object");
   auto kind = get_string(doc_, "kind");
   if (!kind) return kind.status();

@@ -604,8 +604,8 @@ Status Scorer::load_state(const std::string& path) {
     return st;
   };
   rapidjson::Document doc;
-  // Full precision: every number must read back as the double that was written.
-  if (Status ps = parse_json<rapidjson::kParseFullPrecisionFlag>(*text, doc); !ps) return fail(ps);
+  // parse_json reads every number back as the double that was written.
+  if (Status st = parse_json(*text, doc); !st) return fail(st);
   if (!doc.IsObject()) return fail(Status::data("expected a JSON object"));
   auto fmt = get_string(doc, "format");
   if (!fmt || *fmt != kStateFormat) return fail(Status::data("format: expected \"ep-score-state\""));
@@ -640,9 +640,9 @@ Status Scorer::load_state(const std::string& path) {
       for (const auto& r : st->recent)
         if (r.size() != st->offset.size())
           return fail(Status::data(json_path(at, "recent") + ": rows differ from offset in length"));
-      auto run = get_number(o, "anomalous_run", at);
+      auto run = get_count(o, "anomalous_run", at);
       if (!run) return fail(run.status());
-      st->anomalous_run = static_cast<std::size_t>(std::max(0.0, *run));
+      st->anomalous_run = *run;
     }
     if (auto names = o.FindMember("fallback_features"); names != o.MemberEnd()) {
       if (!names->value.IsArray())
@@ -664,14 +664,14 @@ Status Scorer::load_state(const std::string& path) {
       return fail(Status::data(json_path(at, "in_event") + ": expected true or false"));
     st->in_event = in_event->value.GetBool();
     auto peak = get_number(o, "event_peak", at);
-    auto normal = get_number(o, "normal_run", at);
-    auto rest = get_number(o, "rest_left", at);
+    auto normal = get_count(o, "normal_run", at);
+    auto rest = get_count(o, "rest_left", at);
     if (!peak) return fail(peak.status());
     if (!normal) return fail(normal.status());
     if (!rest) return fail(rest.status());
     st->event_peak = *peak;
-    st->normal_run = static_cast<std::size_t>(std::max(0.0, *normal));
-    st->rest_left = static_cast<std::size_t>(std::max(0.0, *rest));
+    st->normal_run = *normal;
+    st->rest_left = *rest;
     auto ls = o.FindMember("last_start");
     auto le = o.FindMember("last_end");
     if (ls != o.MemberEnd() || le != o.MemberEnd()) {

@@ -48,16 +48,13 @@ double likelihood_score(double p) {
   return std::clamp(s, 0.0, 1.0);
 }
 
-namespace {
-
-Result<std::size_t> count(const rapidjson::Value& v, const char* key) {
+Result<std::size_t> get_count(const rapidjson::Value& v, const char* key, std::string_view path) {
+  // At most INT64_MAX: counts are written back as int64.
   auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsUint64())
-    return Status::data(std::string(key) + ": expected a non-negative integer");
-  return static_cast<std::size_t>(it->value.GetUint64());
+  if (it == v.MemberEnd() || !it->value.IsInt64() || it->value.GetInt64() < 0)
+    return Status::data(json_path(path, key) + ": expected a non-negative integer");
+  return static_cast<std::size_t>(it->value.GetInt64());
 }
-
-}  // namespace
 
 void Likelihood::save(JsonWriter& w) const {
   w.start_object();
@@ -86,11 +83,11 @@ Status Likelihood::load(const rapidjson::Value& v) {
     if (!x.IsNumber()) return Status::data("ring: expected numbers");
     r.push_back(x.GetDouble());
   }
-  auto head = count(v, "head");
+  auto head = get_count(v, "head");
   auto sum = get_number(v, "sum");
   auto mean = get_number(v, "mean");
   auto var = get_number(v, "var");
-  auto seen = count(v, "seen");
+  auto seen = get_count(v, "seen");
   if (!head) return head.status();
   if (!sum) return sum.status();
   if (!mean) return mean.status();
@@ -116,7 +113,7 @@ void RangeNovelty::save(JsonWriter& w) const {
 
 Status RangeNovelty::load(const rapidjson::Value& v) {
   if (!v.IsObject()) return Status::data("expected an object");
-  auto seen = count(v, "seen");
+  auto seen = get_count(v, "seen");
   auto lo = get_number(v, "lo");
   auto hi = get_number(v, "hi");
   if (!seen) return seen.status();

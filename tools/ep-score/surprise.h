@@ -16,6 +16,7 @@
 //    values outside their training range no higher than the range's edge; this catches
 //    them at once.
 #include <cstddef>
+#include <string_view>
 #include <vector>
 
 #include "ep/json.h"
@@ -43,6 +44,10 @@ class Likelihood {
   double mean_ = 0, var_ = 0;  // of the short means seen before this one
   std::size_t seen_ = 0;
 };
+
+// A count in a --state file: a non-negative integer up to INT64_MAX (they are written
+// back as int64); the error names json_path(path, key).
+Result<std::size_t> get_count(const rapidjson::Value& v, const char* key, std::string_view path = {});
 
 // log(1e-10 + p) / log(1e-10), clamped to [0, 1]: 0.5 at p = 1e-5, 1 as p -> 0.
 double likelihood_score(double tail_probability);
