@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <functional>
@@ -101,5 +102,18 @@ void write_keys(const std::string& path, const std::vector<TestKey>& keys);
 // A valid payload with n points, ts near now.
 std::string payload(const std::string& device, int n = 1);
 std::string now_rfc3339();
+
+// A fixture with a fresh directory and a keys file holding one key of tenant "acme".
+class KeyedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    keys_path_ = dir_ + "/keys.ndjson";
+    key_ = new_key("acme");
+    write_keys(keys_path_, {key_});
+  }
+  std::string dir_, keys_path_;
+  TestKey key_;
+};
 
 }  // namespace ep::ingest::test

@@ -26,14 +26,8 @@ rapidjson::Document json(const std::string& s) {
   return d;
 }
 
-class HttpIngest : public ::testing::Test {
+class HttpIngest : public KeyedTest {
  protected:
-  void SetUp() override {
-    dir_ = make_temp_dir();
-    keys_path_ = dir_ + "/keys.ndjson";
-    key_ = new_key("acme");
-    write_keys(keys_path_, {key_});
-  }
   std::unique_ptr<Server> start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--keys", keys_path_};
     if (std::find(extra.begin(), extra.end(), "--threads") == extra.end()) {
@@ -52,8 +46,6 @@ class HttpIngest : public ::testing::Test {
     return lines_of(s.process().out());
   }
 
-  std::string dir_, keys_path_;
-  TestKey key_;
 };
 
 TEST_F(HttpIngest, AcceptedPayloadIsAnsweredWith202AndEmittedAsBatch) {

@@ -19,14 +19,8 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-class Hygiene : public ::testing::Test {
+class Hygiene : public KeyedTest {
  protected:
-  void SetUp() override {
-    dir_ = make_temp_dir();
-    keys_path_ = dir_ + "/keys.ndjson";
-    key_ = new_key("acme");
-    write_keys(keys_path_, {key_});
-  }
   std::unique_ptr<Server> start(std::vector<std::string> extra) {
     std::vector<std::string> args = {"--keys", keys_path_, "--threads", "2"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -35,8 +29,6 @@ class Hygiene : public ::testing::Test {
   std::map<std::string, std::string> auth() const { return {{"X-API-Key", key_.key}}; }
   std::string metrics(unsigned short port) { return Client(port).request("GET", "/metrics").body; }
 
-  std::string dir_, keys_path_;
-  TestKey key_;
 };
 
 // Whether the server closes the socket within `limit` (a bound on the wait, not a timing

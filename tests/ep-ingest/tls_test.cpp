@@ -12,21 +12,16 @@
 namespace ep::ingest::test {
 namespace {
 
-class Tls : public ::testing::Test {
+class Tls : public KeyedTest {
  protected:
   void SetUp() override {
-    dir_ = make_temp_dir();
-    keys_path_ = dir_ + "/keys.ndjson";
-    key_ = new_key("acme");
-    write_keys(keys_path_, {key_});
+    KeyedTest::SetUp();
     cert_ = eptest::make_cert(dir_, "server");
   }
   std::unique_ptr<Server> start() {
     return std::make_unique<Server>(
         dir_, std::vector<std::string>{"--keys", keys_path_, "--tls-cert", cert_.cert, "--tls-key", cert_.key});
   }
-  std::string dir_, keys_path_;
-  TestKey key_;
   eptest::CertFiles cert_;
 };
 
