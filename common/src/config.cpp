@@ -3,7 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
+
+#include "ep/toml.h"
 
 namespace ep {
 namespace {

@@ -104,6 +104,11 @@ TEST(Rules, ErrorsNameFileLineRuleAndField) {
             "rules.toml:8: silences[0]: end: required");
   EXPECT_EQ(rules_error(kHook), "rules.toml: no rules ([[rules]] tables) defined");
   EXPECT_EQ(rules_error("[[rules]\n"), "rules.toml:1:9: Error while parsing table header: expected ']', saw '\\n'");
+  // A non-ASCII character where whitespace may appear (undefined behaviour inside toml++
+  // 3.3.0 without ep/toml.h; found by tests/fuzz/fuzz_rules.cpp).
+  EXPECT_EQ(rules_error("\xCF\x9A"),
+            "rules.toml:1:1: Error while parsing root table: expected keys, tables, whitespace or "
+            "comments, saw '\xCF\x9A'");
 }
 
 TEST(Rules, WebhookSecretErrorsNameTheWebhook) {

@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <initializer_list>
-#include <toml++/toml.h>
 
 #include "ep/crypto.h"
 #include "ep/fsutil.h"
+#include "ep/toml.h"
 
 namespace ep::alert {
 
