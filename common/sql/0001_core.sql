@@ -1,7 +1,7 @@
 -- EdgePulse schema, version 1. Applied by `ep-admin migrate` inside one transaction
 -- under an advisory lock; see docs/schema.md for what every column means and why each
 -- index exists. Every table holding tenant data has tenant_id first in its primary key
--- (DESIGN §5, §11: ready for sharding by tenant_id).
+-- (docs/architecture.md §5, §11: ready for sharding by tenant_id).
 
 -- Plans: quotas, shared by tenants. Not tenant data.
 CREATE TABLE plans (

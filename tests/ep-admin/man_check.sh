@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every long option in every sub-command's --help appears in the man page (STYLE 17),
+# Every long option in every sub-command's --help appears in the man page (docs/conventions.md 17),
 # and the page renders without warnings.
 set -euo pipefail
 bin=$1 page=$2

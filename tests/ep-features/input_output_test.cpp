@@ -1,5 +1,5 @@
 // Record parsing (errors name the field) and window serialisation (parses back as a
-// DESIGN §3 window record; undefined features absent).
+// docs/architecture.md §3 window record; undefined features absent).
 #include <gtest/gtest.h>
 
 #include <unistd.h>

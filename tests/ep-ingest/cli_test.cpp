@@ -1,4 +1,4 @@
-// The command line and its documentation (STYLE 11, 17) and the shipped examples.
+// The command line and its documentation (docs/conventions.md 12, 17) and the shipped examples.
 #include <gtest/gtest.h>
 
 #include <filesystem>

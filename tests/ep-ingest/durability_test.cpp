@@ -1,4 +1,4 @@
-// DESIGN §6: a 202 means the batch is in the archive. Kill ep-ingest with SIGKILL under
+// docs/architecture.md §6: a 202 means the batch is in the archive. Kill ep-ingest with SIGKILL under
 // load; every batch_id that was acknowledged must be in the archive, intact.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>

@@ -1,4 +1,4 @@
-// In-process fault injection (STYLE 4, LevelDB fault_injection_test): the connection
+// In-process fault injection (docs/conventions.md 4, LevelDB fault_injection_test): the connection
 // is lost at COMMIT (in doubt), before COMMIT, or right after it; ep-load must resolve
 // each case by looking at Postgres and end with exactly one copy of every point.
 #include <fstream>

@@ -173,7 +173,7 @@ TEST(EpSimPost, UnreachableServerIsUnavailable) {
   EXPECT_EQ(r.exit_code, 69) << r.err;
 }
 
-// The DESIGN §1 composition: ep-sim | ep-ingest --stdin | ep-archive, then replay.
+// The docs/architecture.md §1 composition: ep-sim | ep-ingest --stdin | ep-archive, then replay.
 TEST(EpSimPipeline, SimIngestArchiveReplay) {
   test::TempDir dir;
   std::string arch = "file://" + dir.path() + "/arch";

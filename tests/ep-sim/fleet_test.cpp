@@ -250,7 +250,7 @@ TEST(Fleet, PayloadLinesValidate) {
       ASSERT_TRUE(p["value"].IsNumber());
     }
 #ifdef EP_HAVE_INGEST
-    // ep-ingest's own validator (DESIGN §4) accepts every line.
+    // ep-ingest's own validator (docs/architecture.md §4) accepts every line.
     ingest::Limits limits;
     limits.time_bounds = false;
     ingest::Payload payload;

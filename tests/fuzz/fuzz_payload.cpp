@@ -1,4 +1,4 @@
-// libFuzzer target: ep-ingest's payload parser (tools/ep-ingest/payload.h, DESIGN §4).
+// libFuzzer target: ep-ingest's payload parser (tools/ep-ingest/payload.h, docs/architecture.md §4).
 // Properties: no crash or UB; an accepted payload obeys every rule it claims to check.
 #include <cmath>
 #include <cstdint>

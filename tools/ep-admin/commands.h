@@ -1,5 +1,5 @@
 #pragma once
-// The ep-admin sub-command table (STYLE 3): one entry per command drives both the
+// The ep-admin sub-command table (docs/conventions.md 3): one entry per command drives both the
 // CLI11 registration (and so --help) and dispatch.
 #include <string>
 #include <vector>

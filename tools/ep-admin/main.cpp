@@ -11,7 +11,7 @@
 
 namespace {
 
-// "did you mean" for a mistyped sub-command before CLI11 reports it (STYLE 12).
+// "did you mean" for a mistyped sub-command before CLI11 reports it (docs/conventions.md 12).
 std::optional<int> check_subcommand(const ep::Cli& cli, int argc, char** argv) {
   std::vector<std::string> top = {"migrate", "check", "tenant", "plan", "key", "usage", "retention"};
   if (argc < 2 || argv[1][0] == '-') return std::nullopt;

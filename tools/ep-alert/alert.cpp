@@ -41,7 +41,7 @@ Delivery make_delivery(const Event& e, const Webhook& w, TimeNs now) {
   return d;
 }
 
-// One alert record (DESIGN §3) plus ep-alert's extra fields, which readers may ignore.
+// One alert record (docs/architecture.md §3) plus ep-alert's extra fields, which readers may ignore.
 struct Extra {
   TimeNs next_attempt = 0;
   TimeNs duration = -1;

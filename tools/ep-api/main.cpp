@@ -1,4 +1,4 @@
-// ep-api: the tenant-scoped REST API and dashboard over Postgres (DESIGN §2, §12).
+// ep-api: the tenant-scoped REST API and dashboard over Postgres (docs/architecture.md §2, §12).
 #include <boost/asio/signal_set.hpp>
 
 #include "api.h"

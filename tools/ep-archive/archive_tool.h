@@ -68,7 +68,7 @@ Status run_get(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_compact(const Options& o, Archive& a, Io& io, Summary& s);
 Status run_seal(const Options& o, Archive& a, Io& io, Summary& s);
 
-// One sub-command (STYLE 3): the table drives registration, --help and dispatch.
+// One sub-command (docs/conventions.md 3): the table drives registration, --help and dispatch.
 struct Command {
   const char* name;
   const char* help;

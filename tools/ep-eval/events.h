@@ -1,5 +1,5 @@
 #pragma once
-// Event-level evaluation of score records against truth records (DESIGN §3).
+// Event-level evaluation of score records against truth records (docs/architecture.md §3).
 //
 // Rules (documented in man ep-eval and docs/ep-eval.md):
 //  - A window is flagged when its score record says "anomaly": true, or, with a

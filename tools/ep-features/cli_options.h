@@ -1,5 +1,5 @@
 #pragma once
-// The command line of ep-features (DESIGN §12) on top of ep::Cli: builds Options,
+// The command line of ep-features (docs/architecture.md §12) on top of ep::Cli: builds Options,
 // StreamOptions and DbOptions, and checks them (misuse → 64).
 #include <optional>
 #include <string>

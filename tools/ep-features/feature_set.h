@@ -1,5 +1,5 @@
 #pragma once
-// The features of one window (DESIGN §7, docs/ep-features.md): a fixed set of slots
+// The features of one window (docs/architecture.md §7, docs/ep-features.md): a fixed set of slots
 // with a presence mask, so a window costs no allocation and undefined features are
 // simply absent (never NaN or infinity in the output).
 #include <array>

@@ -1,5 +1,5 @@
 #pragma once
-// Window records (DESIGN §3) as NDJSON, written without a DOM: the series prefix is
+// Window records (docs/architecture.md §3) as NDJSON, written without a DOM: the series prefix is
 // escaped once per series, numbers use the shortest round-trip form.
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// Authentication against a keys file (DESIGN §5) and the per-tenant points/minute quota.
+// Authentication against a keys file (docs/architecture.md §5) and the per-tenant points/minute quota.
 #include <cstdint>
 #include <memory>
 #include <mutex>

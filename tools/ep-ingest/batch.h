@@ -1,5 +1,5 @@
 #pragma once
-// Builds the `batch` record (DESIGN §3) straight from a parsed payload, without the
+// Builds the `batch` record (docs/architecture.md §3) straight from a parsed payload, without the
 // intermediate ep::Batch copy (the hot path of both HTTP and stdin ingest).
 #include <span>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Group commit (DESIGN §6): request threads hand finished batch records to committer
+// Group commit (docs/architecture.md §6): request threads hand finished batch records to committer
 // threads. Each takes its share of what is queued, stores it in the archive with one
 // put_many (format 2: appended with one write and synced with one fdatasync shared with
 // the groups appended meanwhile; format 1: sharing directory fsyncs), then writes the

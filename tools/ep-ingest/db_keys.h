@@ -1,5 +1,5 @@
 #pragma once
-// `ep-ingest --db`: API keys and plan quotas from Postgres (issue 6 §4). The keys are
+// `ep-ingest --db`: API keys and plan quotas from Postgres (docs/ep-ingest.md). The keys are
 // cached in memory (a KeyStore), reloaded every --key-refresh and on SIGHUP, so a
 // revoked key stops working within the refresh interval; last_used_at is written for
 // the keys used since the previous refresh, one UPDATE per refresh, not per request.

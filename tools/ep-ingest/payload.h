@@ -1,5 +1,5 @@
 #pragma once
-// The ingest payload (DESIGN §4) and the CSV line format of `--stdin --format csv`:
+// The ingest payload (docs/architecture.md §4) and the CSV line format of `--stdin --format csv`:
 // pure, allocation-light validators with no I/O, shared by the HTTP and stdin paths and
 // by the fuzz targets. A payload that breaks a rule is rejected whole; the Status
 // message names the field ("metrics[3].value: not a finite number").
@@ -13,7 +13,7 @@
 
 namespace ep::ingest {
 
-// Every rule of DESIGN §4, each configurable.
+// Every rule of docs/architecture.md §4, each configurable.
 struct Limits {
   size_t max_body_bytes = 1 << 20;  // --max-body-bytes (HTTP body or one stdin line)
   size_t max_points = 10000;        // --max-points per payload

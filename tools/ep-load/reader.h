@@ -17,7 +17,7 @@
 
 namespace ep::load {
 
-// Bad input is reported through this (STYLE 15: location, reason; the caller counts).
+// Bad input is reported through this (docs/conventions.md 15: location, reason; the caller counts).
 class Reporter {
  public:
   virtual ~Reporter() = default;

@@ -18,7 +18,7 @@
 // are retried with backoff up to --max-wait. A connection lost during COMMIT leaves the
 // outcome in doubt: after reconnecting, the group's new batches are looked up in
 // ingest_batches (or, for groups without batches, pg_xact_status of the transaction)
-// before anything is retried (STYLE 10).
+// before anything is retried (docs/conventions.md 11).
 #include <cstdint>
 #include <functional>
 #include <set>

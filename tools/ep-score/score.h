@@ -68,7 +68,7 @@ struct Options {
   std::function<bool()> reload;
 };
 
-// Label from robust z-scores of named features (DESIGN §3 labels). `baseline` holds the
+// Label from robust z-scores of named features (docs/architecture.md §3 labels). `baseline` holds the
 // baseline value of each feature (used for the boolean "stuck").
 std::string label_for(const std::vector<std::string>& names, const std::vector<double>& values,
                       const std::vector<double>& baseline, const std::vector<double>& z);

@@ -7,7 +7,7 @@ int main(int argc, char** argv) {
   ep::Cli cli("ep-sim",
               "Simulated fleet: seeded telemetry with injected spike, drop, drift, stuck and "
               "missingness anomalies, and their truth records.",
-              "Reads: arguments. Writes: ingest payload lines (DESIGN §4) on stdout, or POSTs "
+              "Reads: arguments. Writes: ingest payload lines (docs/architecture.md §4) on stdout, or POSTs "
               "them to --url; truth records to --truth FILE.",
               "ep-sim --devices 10 --duration 1d --seed 7 --truth truth.ndjson | ep-ingest --stdin "
               "--tenant demo | ep-archive --archive file:///tmp/arch | ep-features | ep-score");
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--device-prefix", o.device_prefix, "Device names are PREFIX001, PREFIX002, ...")
       ->group(kFleet);
   const char* kAnom = "Anomalies";
-  app.add_option("--truth", ro.truth_path, "Write truth records (DESIGN §3) of every anomaly to FILE")
+  app.add_option("--truth", ro.truth_path, "Write truth records (docs/architecture.md §3) of every anomaly to FILE")
       ->group(kAnom);
   app.add_option("--tenant", o.tenant, "Tenant named in the truth records")->group(kAnom);
   app.add_option("--anomaly-rate", o.anomaly_rate, "Anomalies per series per day (0 = clean data)")

@@ -72,7 +72,7 @@ class Fleet {
   std::string device_name(int d) const;
   std::string truth_line(const Anomaly& a) const;
 
-  // Emits every payload line (DESIGN §4) in time order: one per device and instant at
+  // Emits every payload line (docs/architecture.md §4) in time order: one per device and instant at
   // which some of its metrics report. Stops early when sink returns false.
   bool generate(const std::function<bool(std::string_view)>& sink, Stats& stats) const;
 

@@ -1,8 +1,8 @@
 #pragma once
-// The immutable raw archive (DESIGN §6, issue 2 §5–6), shared by ep-ingest (writes
+// The immutable raw archive (docs/architecture.md §6, docs/archive-format.md), shared by ep-ingest (writes
 // before acknowledging) and ep-archive (write, replay, verify, ls, prune).
 //
-// One object per batch: the batch record (DESIGN §3) as one NDJSON line, including
+// One object per batch: the batch record (docs/architecture.md §3) as one NDJSON line, including
 // "raw" — so replay re-emits exactly what ep-ingest emitted. Format 1 stores it at
 //   <root>/<tenant>/<yyyy>/<mm>/<dd>/<batch_id>.json      (day of received_at, UTC)
 // format 2 appends it to a segment log per tenant and day (ep/segment_log.h).

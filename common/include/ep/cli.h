@@ -1,5 +1,5 @@
 #pragma once
-// The one CLI11 wrapper (STYLE 11, 12): --help to stdout with exit 0, misuse to stderr
+// The one CLI11 wrapper (docs/conventions.md 12): --help to stdout with exit 0, misuse to stderr
 // with exit 64, the common options defined once, configuration precedence
 // flag > environment > TOML > default applied to every option, the same help layout.
 #include <CLI/CLI.hpp>

@@ -1,5 +1,5 @@
 #pragma once
-// API keys (DESIGN §5): "ep_<8-char prefix>_<32-char secret>", base62 from OpenSSL's
+// API keys (docs/architecture.md §5): "ep_<8-char prefix>_<32-char secret>", base62 from OpenSSL's
 // CSPRNG. Only the prefix and HMAC-SHA256(pepper, key) are ever stored.
 //
 // Keys file (DB-less use), one JSON object per line, rewritten atomically:

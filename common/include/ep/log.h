@@ -1,5 +1,5 @@
 #pragma once
-// Diagnostics on stderr (STYLE 8, 15): "ep-<tool>: <context>: <reason>" as text, or one
+// Diagnostics on stderr (docs/conventions.md 9, 15): "ep-<tool>: <context>: <reason>" as text, or one
 // JSON object per line with --log-format json. Every message is one write(2), so
 // threads and journald never see half lines. Only main() and the top of a run log;
 // cores return Status.

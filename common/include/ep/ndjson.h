@@ -1,5 +1,5 @@
 #pragma once
-// NDJSON I/O (STYLE 13, 14, 16).
+// NDJSON I/O (docs/conventions.md 13, 14, 16).
 // LineReader: reads lines from a sequence of files (or stdin) through one fixed buffer;
 // a line longer than max_line_bytes is reported once and skipped, never reallocated.
 // RecordWriter: whole records only, buffered, flushed before the reader blocks (so

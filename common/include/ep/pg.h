@@ -1,7 +1,7 @@
 #pragma once
-// A small libpq wrapper (DESIGN §9: libpq, parameterised queries only, COPY for bulk).
+// A small libpq wrapper (docs/architecture.md §9: libpq, parameterised queries only, COPY for bulk).
 //
-// Errors become ep::Status classified by SQLSTATE, never by message text (STYLE 10):
+// Errors become ep::Status classified by SQLSTATE, never by message text (docs/conventions.md 11):
 //   connection lost / refused, class 08, 57P01..57P03  -> Code::kUnavailable (reconnect)
 //   40001 serialization, 40P01 deadlock, 55P03 lock     -> Code::kTemporary   (retry)
 //   23505 unique violation                              -> Code::kConflict

@@ -1,5 +1,5 @@
 #pragma once
-// The NDJSON records of DESIGN §3. Each type parses from a RapidJSON object (errors name
+// The NDJSON records of docs/architecture.md §3. Each type parses from a RapidJSON object (errors name
 // the field) and serialises to one line with "kind" first, timestamps UTC with ms.
 // Readers ignore unknown fields; pass-through stages that must keep them work on the
 // RapidJSON document directly (see ep-archive).

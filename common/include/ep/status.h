@@ -1,5 +1,5 @@
 #pragma once
-// ep::Status and ep::Result<T>: one error style for every tool (STYLE 6, 7).
+// ep::Status and ep::Result<T>: one error style for every tool (docs/conventions.md 7, 8).
 // A Status carries a category that maps to one sysexits code and a
 // "context: reason" message. Cores return Status; only main() prints and exits.
 #include <optional>
@@ -21,7 +21,7 @@ enum class Code {
   kConflict,     // 65 as an exit code; duplicate / already exists
 };
 
-// The one mapping from a Status category to a process exit code (DESIGN §9).
+// The one mapping from a Status category to a process exit code (docs/architecture.md §9).
 int exit_code(Code code);
 const char* code_name(Code code);
 

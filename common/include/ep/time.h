@@ -49,7 +49,7 @@ std::string format_duration(TimeNs d);
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d);
 
-// A clock behind an interface so tests can fake it (STYLE 4).
+// A clock behind an interface so tests can fake it (docs/conventions.md 4).
 class Clock {
  public:
   virtual ~Clock() = default;
