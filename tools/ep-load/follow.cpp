@@ -122,7 +122,13 @@ class Follower {
  public:
   Follower(const Options& o, const FollowOptions& f, RunContext& ctx, Summary& sum, Archive& archive)
       : o_(o), f_(f), ctx_(ctx), sum_(sum), archive_(archive), writer_(o, *ctx.reporter) {
-    writer_.notice = ctx.notice;
+    writer_.notice = [this](const std::string& m) {
+      {
+        std::lock_guard lk(mu_);
+        stats_.postgres_up = false;  // a retry: the last attempt failed
+      }
+      if (ctx_.notice) ctx_.notice(m);
+    };
     writer_.fault = ctx.fault;
     writer_.cancelled = [this] { return stopping(); };
   }
@@ -142,7 +148,7 @@ class Follower {
   bool flush(Seg& s, Group& g, const Cursor& to, bool advanced);
   void take(Seg& s, const seglog::Found& r, std::uint64_t index, Group& g);
   Status write_cursor(pg::Conn& c, const Seg& s, const Cursor& to, bool advanced);
-  Status report(pg::Conn& c, bool advanced);
+  Status report(pg::Conn& c, bool advanced, std::uint64_t consuming);
   void measure_lag();
   void lag_loop();
   void wait(TimeNs d);
@@ -225,8 +231,12 @@ Status Follower::run() {
     }
     if (stopping()) break;
     if (ok && monotonic_ns() - reported_at_ >= f_.report_interval) {
-      Status s = writer_.with_conn([&](pg::Conn& c) { return report(c, false); });
-      if (s) reported_at_ = monotonic_ns();
+      Status s = writer_.with_conn([&](pg::Conn& c) { return report(c, false, 0); });
+      if (s) {
+        reported_at_ = monotonic_ns();
+        std::lock_guard lk(mu_);
+        stats_.postgres_up = true;
+      }
     }
     wait(ok ? f_.poll_interval : std::max<TimeNs>(f_.poll_interval, kNsPerSec));
   }
@@ -396,7 +406,7 @@ bool Follower::flush(Seg& s, Group& g, const Cursor& to, bool advanced) {
   const SegKey key{s.file.tenant, s.file.day, s.file.stem};
   g.before_commit = [&](pg::Conn& c) -> Status {
     EP_RETURN_IF_ERROR(write_cursor(c, s, to, advanced));
-    return report(c, advanced);
+    return report(c, advanced, to.records - std::min(to.records, s.at.records));
   };
   const WriteStats before = writer_.stats();
   Status st = writer_.write(g);
@@ -433,8 +443,10 @@ Status Follower::write_cursor(pg::Conn& c, const Seg& s, const Cursor& to, bool 
        to.done});
 }
 
-Status Follower::report(pg::Conn& c, bool advanced) {
+Status Follower::report(pg::Conn& c, bool advanced, std::uint64_t consuming) {
   FollowStats st = snapshot();
+  st.lag_batches -= std::min(st.lag_batches, consuming);  // as it will be once this commits
+  if (st.lag_batches == 0) st.lag_seconds = 0;
   return c.run(
       "INSERT INTO archive_consumers AS a (consumer, archive, tenant, lag_batches, lag_seconds, head_batches,"
       " loaded_batches, advanced_at, reported_at)"
@@ -561,11 +573,11 @@ Status follow(const Options& o, const FollowOptions& f, RunContext& ctx, Summary
 
   std::unique_ptr<http::Server> server;
   std::thread server_thread;
+  http::Server* srv = nullptr;  // for the handler, which outlives this block
   if (!f.metrics_listen.empty()) {
     http::ServerOptions so;
     so.listen = f.metrics_listen;
     so.max_body_bytes = 0;
-    http::Server* srv = nullptr;
     auto s = http::Server::listen(so, [&](http::Request&& req, http::Respond respond) {
       namespace bhttp = boost::beast::http;
       if (req.target() != "/metrics") {
