@@ -460,28 +460,9 @@ TEST_F(FollowTest, RefusesWhatItCannotFollow) {
 // Postgres stopped for a while under steady HTTP load (EP_FOLLOW_OUTAGE_S, default 60):
 // every request is acknowledged throughout, the lag shows on /metrics, and once the
 // server is back the loader catches up by itself, exactly once.
-class FollowOutage : public ::testing::Test {
+class FollowOutage : public eptest::OwnClusterTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(cluster_.ok());
-    auto admin = ep::pg::Conn::connect(cluster_.url(), "ep-test");
-    ASSERT_TRUE(admin) << admin.status().message();
-    EP_ASSERT_OK(admin->run("CREATE DATABASE ep"));
-    c_ = connect();
-    EP_ASSERT_OK(ep::schema::migrate(c_));
-    EP_ASSERT_OK(c_.run("INSERT INTO tenants (slug) VALUES ('acme')"));
-  }
-  ep::pg::Conn connect() {
-    auto c = ep::pg::Conn::connect(cluster_.url("ep"), "ep-test");
-    EXPECT_TRUE(c) << c.status().message();
-    return c ? std::move(*c) : ep::pg::Conn();
-  }
-  std::int64_t loaded() {
-    if (!c_.connected()) c_ = connect();
-    return count(c_, "SELECT count(*) FROM ingest_batches WHERE status = 'loaded'");
-  }
-  eptest::OwnCluster cluster_;
-  ep::pg::Conn c_;
+  std::int64_t loaded() { return count_now("SELECT count(*) FROM ingest_batches WHERE status = 'loaded'"); }
   Ingest ing_;
 };
 
