@@ -234,7 +234,8 @@ if [ -n "${EP_DEMO:-}" ]; then
 
 EdgePulse demo — what just happened
   $(sed 's/^ep-sim: //' "$work/sim.err" | tail -1), posted over HTTP to ep-ingest
-  all $sent acknowledged points are in Postgres once; replaying the archive changed nothing
+  all $sent acknowledged points are in Postgres once, loaded by ep-load --follow from the
+  archive (lag 0); replaying the archive changed nothing
   $(grep -h '^ep-train' "$work/train.err" | tail -1)
   $(grep -h '^ep-score' "$work/score.err" | tail -1)
   $(grep -h '^ep-alert' "$work/score.err" | tail -1); signatures verified by the receiver
