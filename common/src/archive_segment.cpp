@@ -120,6 +120,7 @@ class SegmentArchive final : public Archive {
   Status remove(const ArchiveObject& o) override;
   Result<std::uint64_t> remove_stale(TimeNs before) override;
   Status seal() override;
+  Status segments(const ArchiveFilter& f, const std::function<bool(const SegmentFile&)>& fn) override;
   const std::string& uri() const override { return uri_; }
   int format() const override { return 2; }
   ArchiveObject locate(const std::string& tenant, const std::string& batch_id, TimeNs received_at) const override;
@@ -511,6 +512,19 @@ Status SegmentArchive::list(const ArchiveFilter& f, const std::function<bool(con
       if (Status s = seglog::scan_file(path, v); !s && ::access(path.c_str(), F_OK) == 0) return (fatal = s).is_ok();
       if (!go) return false;
     }
+    return true;
+  });
+  if (!st) return st;
+  return fatal;
+}
+
+Status SegmentArchive::segments(const ArchiveFilter& f, const std::function<bool(const SegmentFile&)>& fn) {
+  Status fatal;
+  Status st = walk_days(root_, f, [&](const DayDir& d) {
+    auto files = segment_files(d.path);
+    if (!files) return (fatal = files.status()).is_ok();
+    for (const auto& file : *files)
+      if (!fn(SegmentFile{d.tenant, d.day, d.rel, file.stem, d.path + "/" + file.name, file.sealed})) return false;
     return true;
   });
   if (!st) return st;

@@ -489,9 +489,14 @@ bool is_retryable(const Status& s) {
 Status retry(const RetryPolicy& policy, const std::function<Status(int attempt)>& fn,
              const RetryHooks& hooks) {
   auto now = hooks.now ? hooks.now : [] { return monotonic_ns(); };
-  auto sleep = hooks.sleep ? hooks.sleep : [](TimeNs d) {
-    struct timespec ts{static_cast<time_t>(d / kNsPerSec), static_cast<long>(d % kNsPerSec)};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  auto cancelled = [&] { return hooks.cancelled && hooks.cancelled(); };
+  auto sleep = hooks.sleep ? hooks.sleep : [&](TimeNs d) {
+    // In slices, so that a cancellation ends the wait within 100 ms.
+    for (TimeNs left = d; left > 0 && !cancelled(); left -= 100 * kNsPerMs) {
+      TimeNs slice = std::min<TimeNs>(left, 100 * kNsPerMs);
+      struct timespec ts{static_cast<time_t>(slice / kNsPerSec), static_cast<long>(slice % kNsPerSec)};
+      while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+      }
     }
   };
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -501,12 +506,14 @@ Status retry(const RetryPolicy& policy, const std::function<Status(int attempt)>
     Status s = fn(attempt);
     if (s.is_ok() || !is_retryable(s)) return s;
     if (policy.max_attempts > 0 && attempt >= policy.max_attempts) return s;
+    if (cancelled()) return s;
     // Full jitter: uniform in [backoff/2, backoff].
     TimeNs wait = backoff / 2 + static_cast<TimeNs>(rng() % static_cast<std::uint64_t>(
                                                               std::max<TimeNs>(1, backoff / 2)));
     if (now() - start + wait > policy.max_wait) return s;
     if (hooks.on_retry) hooks.on_retry(s, attempt, wait);
     sleep(wait);
+    if (cancelled()) return s;
     backoff = std::min(policy.max_backoff, backoff * 2);
   }
 }

@@ -155,6 +155,7 @@ struct StreamCtx {
   bool in_chunk = false;
   bool stop = false;
   std::uint64_t records = 0;
+  std::uint64_t base = 0;  // file offset of d[0] (an active segment read from the middle)
 };
 void scan_stream(std::string_view d, size_t pos, StreamCtx& c) {
   walk(
@@ -162,10 +163,10 @@ void scan_stream(std::string_view d, size_t pos, StreamCtx& c) {
       [&](size_t at, const Frame& f) {
         Found r;
         if (f.type != kBatch || !decode_batch(f.payload, r.batch)) {
-          Problem pr{c.in_chunk ? c.chunk : at, {}, "record of unexpected type or shape", false};
+          Problem pr{c.in_chunk ? c.chunk : c.base + at, {}, "record of unexpected type or shape", false};
           return !(c.stop = !c.v.problem(pr));
         }
-        r.offset = c.in_chunk ? c.chunk : at;
+        r.offset = c.in_chunk ? c.chunk : c.base + at;
         r.inner = c.in_chunk ? static_cast<std::uint32_t>(at) : 0;
         r.size = static_cast<std::uint32_t>(f.size);
         r.crc = f.crc;
@@ -174,14 +175,15 @@ void scan_stream(std::string_view d, size_t pos, StreamCtx& c) {
       },
       [&](size_t start, size_t end, bool torn) {
         Problem pr;
-        pr.offset = c.in_chunk ? c.chunk : start;
+        pr.offset = c.in_chunk ? c.chunk : c.base + start;
         pr.length = end - start;
         pr.torn = torn && !c.in_chunk;
         pr.reason = pr.torn ? "torn tail: " + std::to_string(end - start) +
                                   " bytes after the last complete record fail their checksum (an interrupted "
                                   "write, or damage to the last record)"
                             : "damaged record: " + std::to_string(end - start) + " bytes at offset " +
-                                  std::to_string(start) + (c.in_chunk ? " of the chunk" : "") +
+                                  std::to_string(c.in_chunk ? start : c.base + start) +
+                                  (c.in_chunk ? " of the chunk" : "") +
                                   " fail their checksum";
         return !(c.stop = !c.v.problem(pr));
       },
@@ -333,6 +335,12 @@ void scan_bytes(std::string_view d, const Visitor& v) {
       !v.problem(Problem{0, {}, "segment header damaged", false}))
     return;
   scan_stream(d, std::min(d.size(), kActiveMagic.size()), c);
+}
+
+void scan_active_range(std::string_view bytes, std::uint64_t base, const Visitor& v) {
+  StreamCtx c{v};
+  c.base = base;
+  scan_stream(bytes, 0, c);
 }
 
 Status scan_file(const std::string& path, const Visitor& v) {

@@ -1,12 +1,14 @@
 #!/bin/bash
 # The whole system, run the way docs/operations.md says, on a throwaway Postgres
 # database (the pg_virtualenv cluster) and loopback sockets:
-#   ep-admin migrate, tenant, keys; edgepulse-job ingest (ep-ingest --archive | ep-load)
-#   as a long-running process; ep-sim --url posting a fleet with injected anomalies over
+#   ep-admin migrate, tenant, keys; edgepulse-job ingest (ep-ingest --archive file://…)
+#   and edgepulse-job load (ep-load --follow: the archive → Postgres) as long-running
+#   processes; ep-sim --url posting a fleet with injected anomalies over
 #   HTTP; edgepulse-job train and score (features → score → alert), as the timers run
 #   them, with webhooks going to examples/webhook-receiver; then asserts:
-#   - every acknowledged point is in Postgres exactly once, and a replay of the archive
-#     through ep-load changes nothing (nothing lost, nothing doubled)
+#   - every acknowledged point is in Postgres exactly once, the loader's lag is 0 on its
+#     /metrics and in ep-admin check, and a replay of the archive through ep-load
+#     changes nothing (nothing lost, nothing doubled)
 #   - injected spikes and drops are alerted; every webhook signature verifies; no alert
 #     is delivered twice, even when the score job runs again over the same windows
 #   - a second score run while one holds the lock exits 75
@@ -80,12 +82,17 @@ cooldown = "2h"
 webhooks = ["e2e"]
 EOR
 
-step "ingest pipeline (edgepulse-job ingest)"
+step "ingest (edgepulse-job ingest) and the loader following the archive (edgepulse-job load)"
 EP_INGEST_LISTEN=127.0.0.1:0 "$job" ingest --no-time-bounds 2>"$work/ingest.err" &
 ingest_job=$!
 pids+=($ingest_job)
 wait_for "grep -q 'listening on http://' '$work/ingest.err'" 20 || fail "ep-ingest did not start"
 iaddr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/ingest.err" | head -1)
+EP_LOAD_METRICS_LISTEN=127.0.0.1:0 "$job" load 2>"$work/load.err" &
+load_job=$!
+pids+=($load_job)
+wait_for "grep -q 'metrics on http://' '$work/load.err'" 20 || fail "ep-load --follow did not start"
+maddr=$(sed -n 's/.*metrics on http:\/\/\([0-9.:]*\).*/\1/p' "$work/load.err" | head -1)
 
 step "ep-sim posting to $iaddr"
 start=$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z)
@@ -96,11 +103,20 @@ sent=$(sed -n 's/.* payloads, \([0-9]*\) points,.*/\1/p' "$work/sim.err" | tail 
 [ -n "$sent" ] && [ "$sent" -gt 0 ] || fail "ep-sim printed no point count"
 grep -q "rejected by the server" "$work/sim.err" && fail "the server rejected payloads"
 
-step "stopping ingest (SIGTERM drains)"
+step "stopping ingest (SIGTERM drains); the loader catches up"
 kill -TERM "$ingest_job"
 wait "$ingest_job"; rc=$?
 [ "$rc" = 0 ] || fail "edgepulse-job ingest exited $rc after SIGTERM"
-
+wait_for "[ \"\$(sql 'SELECT count(*) FROM datapoints')\" = '$sent' ]" 120 \
+  || fail "acknowledged $sent points, Postgres holds $(sql 'SELECT count(*) FROM datapoints')"
+lag() { curl -sf "http://$maddr/metrics" | sed -n 's/^ep_load_follow_lag_batches{[^}]*} //p'; }
+wait_for '[ "$(lag)" = 0 ]' 20 || fail "ep-load --follow reports a lag of $(lag) batches, want 0"
+"$bin/ep-admin" check --db "$DATABASE_URL" >"$work/check.out" 2>"$work/check.err" || fail "ep-admin check"
+grep -q "^consumer	ep-load	$EP_ARCHIVE_URI	.*lag_batches=0	" "$work/check.out" \
+  || fail "ep-admin check does not show the loader caught up: $(cat "$work/check.out")"
+kill -TERM "$load_job"
+wait "$load_job"; rc=$?
+[ "$rc" = 0 ] || fail "edgepulse-job load exited $rc after SIGTERM"
 loaded=$(sql "SELECT count(*) FROM datapoints")
 [ "$loaded" = "$sent" ] || fail "acknowledged $sent points, Postgres holds $loaded"
 batches=$(sql "SELECT count(*) FROM ingest_batches WHERE status = 'loaded'")
@@ -218,7 +234,8 @@ if [ -n "${EP_DEMO:-}" ]; then
 
 EdgePulse demo — what just happened
   $(sed 's/^ep-sim: //' "$work/sim.err" | tail -1), posted over HTTP to ep-ingest
-  all $sent acknowledged points are in Postgres once; replaying the archive changed nothing
+  all $sent acknowledged points are in Postgres once, loaded by ep-load --follow from the
+  archive (lag 0); replaying the archive changed nothing
   $(grep -h '^ep-train' "$work/train.err" | tail -1)
   $(grep -h '^ep-score' "$work/score.err" | tail -1)
   $(grep -h '^ep-alert' "$work/score.err" | tail -1); signatures verified by the receiver

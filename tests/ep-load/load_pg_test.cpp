@@ -272,28 +272,9 @@ TEST_F(Load, TwoLoadersOnASplitStreamWithOverlap) {
 // Postgres stopped under a running loader, then started again: the loader retries and
 // ends with exactly the input; with the server down past --max-wait it exits 69
 // having loaded only whole groups.
-class LoadRestart : public ::testing::Test {
+class LoadRestart : public eptest::OwnClusterTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(cluster_.ok());
-    auto admin = ep::pg::Conn::connect(cluster_.url(), "ep-test");
-    ASSERT_TRUE(admin) << admin.status().message();
-    EP_ASSERT_OK(admin->run("CREATE DATABASE ep"));
-    c_ = connect();
-    EP_ASSERT_OK(ep::schema::migrate(c_));
-    EP_ASSERT_OK(c_.run("INSERT INTO tenants (slug) VALUES ('acme')"));
-  }
-  ep::pg::Conn connect() {
-    auto c = ep::pg::Conn::connect(cluster_.url("ep"), "ep-test");
-    EXPECT_TRUE(c) << c.status().message();
-    return c ? std::move(*c) : ep::pg::Conn();
-  }
-  std::int64_t rows() {
-    if (!c_.connected()) c_ = connect();
-    return count(c_, "SELECT count(*) FROM datapoints");
-  }
-  eptest::OwnCluster cluster_;
-  ep::pg::Conn c_;
+  std::int64_t rows() { return count_now("SELECT count(*) FROM datapoints"); }
 };
 
 TEST_F(LoadRestart, PostgresRestartedMidLoadLosesAndDoublesNothing) {

@@ -335,6 +335,33 @@ class OwnCluster {
   bool ok_ = false;
 };
 
+// A test with a cluster of its own (it may stop and start it) holding database "ep",
+// migrated, with tenant acme; c_ is connected (reconnect() after a restart).
+class OwnClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.ok());
+    auto admin = ep::pg::Conn::connect(cluster_.url(), "ep-test");
+    ASSERT_TRUE(admin) << admin.status().message();
+    EP_ASSERT_OK(admin->run("CREATE DATABASE ep"));
+    c_ = connect();
+    EP_ASSERT_OK(ep::schema::migrate(c_));
+    EP_ASSERT_OK(c_.run("INSERT INTO tenants (slug) VALUES ('acme')"));
+  }
+  ep::pg::Conn connect() {
+    auto c = ep::pg::Conn::connect(cluster_.url("ep"), "ep-test");
+    EXPECT_TRUE(c) << c.status().message();
+    return c ? std::move(*c) : ep::pg::Conn();
+  }
+  // count() of sql on c_, reconnecting first when the server was restarted.
+  std::int64_t count_now(const std::string& sql) {
+    if (!c_.connected()) c_ = connect();
+    return count(c_, sql);
+  }
+  OwnCluster cluster_;
+  ep::pg::Conn c_;
+};
+
 // Polls `pred` every 20 ms until true or `timeout_ms` passes.
 template <typename F>
 bool eventually(F pred, int timeout_ms = 30000) {

@@ -67,7 +67,7 @@ job=$root/usr/libexec/edgepulse/edgepulse-job
 [ -f "$root/usr/share/doc/edgepulse/examples/cron/edgepulse.cron" ] || fail "cron example not installed"
 
 # Every unit of the source tree is installed, and there are the ones the docs promise.
-for u in ep-ingest.service ep-api.service ep-score.service ep-score.timer ep-train.service \
+for u in ep-ingest.service ep-load.service ep-api.service ep-score.service ep-score.timer ep-train.service \
          ep-train.timer ep-alert.service ep-alert.timer ep-retention.service ep-retention.timer; do
   [ -f "$src/systemd/$u" ] || fail "systemd/$u missing from the source tree"
 done

@@ -34,6 +34,9 @@ struct Options {
   // retention
   std::int64_t chunk_rows = 10000;
   std::string now;        // override "now" (RFC 3339), for tests and backfills
+  // check: a log consumer behind the head that has not advanced (or reported) this long
+  // is warned about
+  std::string stall = "5m";
 };
 
 struct Output {

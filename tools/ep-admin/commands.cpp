@@ -24,6 +24,7 @@ enum : unsigned {
   kMigrate = 1u << 13,   // --to
   kEnable = 1u << 14,    // --enable (tenant disable)
   kRate = 1u << 15,      // --points-per-minute only (keys file entries)
+  kStall = 1u << 16,     // --stall (check)
 };
 
 Status tenant_enable(const Options& o, Output& out) {
@@ -37,7 +38,8 @@ Status tenant_enable(const Options& o, Output& out) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
       {"", "migrate", "Apply pending schema migrations (transaction + advisory lock)", migrate, kDb | kDryRun | kMigrate},
-      {"", "check", "Check connectivity, schema version and pending migrations", check, kDb},
+      {"", "check", "Check connectivity, schema version, pending migrations and archive log consumers' lag",
+       check, kDb | kStall},
       {"tenant", "add", "Create a tenant (prints its tenant_id)", tenant_add, kDb | kTenantArg | kPlanOpt},
       {"tenant", "list", "List tenants", tenant_list, kDb | kJson},
       {"tenant", "disable", "Disable a tenant (its keys stop working)", tenant_disable, kDb | kTenantArg | kEnable},
@@ -99,6 +101,10 @@ Registry::Registry(Cli& cli, Options& o) {
       s->add_option("--chunk", o.chunk_rows, "Rows deleted per transaction");
       s->add_option("--now", o.now, "Take this as the current time (RFC 3339)");
     }
+    if (f & kStall)
+      s->add_option("--stall", o.stall, "Warn about an archive log consumer (ep-load --follow) that is behind "
+                    "and has not advanced, or has not reported, for this long (default 5m)")
+          ->type_name("DURATION");
     if (f & kMigrate) s->add_option("--to", o.to_version, "Stop at this schema version (default: latest)");
     subs_.emplace_back(s, &c);
   }

@@ -8,6 +8,7 @@
 #include "ep/pg.h"
 #include "ep/records.h"
 #include "ep/schema.h"
+#include "ep/time.h"
 
 namespace ep::admin {
 
@@ -55,6 +56,49 @@ Status migrate(const Options& o, Output& out) {
   return Status::ok();
 }
 
+namespace {
+
+// Archive log consumers (ep-load --follow, table archive_consumers): one line each, and a
+// warning for one that is behind the head of the log and has not advanced for --stall,
+// or has not reported for --stall (stopped, or cut off from Postgres). Behind is the
+// larger of its own report and the head another consumer of the same log has seen, so a
+// consumer that stopped while the log grew is noticed too.
+Status check_consumers(const Options& o, pg::Conn& conn, Output& out) {
+  auto stall = parse_duration(o.stall);
+  if (!stall || *stall <= 0) return Status::usage("--stall: '" + o.stall + "' is not a positive duration");
+  auto r = conn.exec(
+      "WITH c AS (SELECT a.*, coalesce((SELECT sum(k.records) FROM archive_cursors k WHERE k.consumer = a.consumer),"
+      " 0)::int8 AS consumed FROM archive_consumers a)"
+      " SELECT c.consumer, c.archive, c.tenant, c.consumed,"
+      " greatest(c.lag_batches, (SELECT max(o.head_batches) FROM c o WHERE o.archive = c.archive"
+      " AND o.tenant = c.tenant) - c.consumed, 0)::int8,"
+      " c.lag_seconds, extract(epoch FROM now() - coalesce(c.advanced_at, c.reported_at))::float8,"
+      " extract(epoch FROM now() - c.reported_at)::float8"
+      " FROM c ORDER BY c.consumer");
+  if (!r) return r.status();
+  const double limit = static_cast<double>(*stall) / kNsPerSec;
+  for (int i = 0; i < r->size(); ++i) {
+    std::string name = r->str(i, 0);
+    std::int64_t behind = r->get_int(i, 4);
+    double lag_s = std::stod(r->str(i, 5)), quiet = std::stod(r->str(i, 6)), silent = std::stod(r->str(i, 7));
+    char line[256];
+    std::snprintf(line, sizeof line, "\tconsumed=%lld\tlag_batches=%lld\tlag_seconds=%.1f\tadvanced=%.0fs ago\treported=%.0fs ago\n",
+                  static_cast<long long>(r->get_int(i, 3)), static_cast<long long>(behind), lag_s, quiet, silent);
+    out.out += "consumer\t" + name + "\t" + r->str(i, 1) + (r->str(i, 2).empty() ? "" : " (tenant " + r->str(i, 2) + ")") +
+               line;
+    if (behind > 0 && quiet > limit)
+      out.notes.push_back("check: warning: consumer '" + name + "' is " + std::to_string(behind) +
+                          " batches behind the archive log and has not advanced for " +
+                          std::to_string(static_cast<long long>(quiet)) + "s");
+    else if (silent > limit)
+      out.notes.push_back("check: warning: consumer '" + name + "' has not reported for " +
+                          std::to_string(static_cast<long long>(silent)) + "s (is ep-load --follow running?)");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status check(const Options& o, Output& out) {
   auto conn = open_db(o, false);
   if (!conn) return conn.status();
@@ -77,6 +121,7 @@ Status check(const Options& o, Output& out) {
   if (!st->pending.empty())
     return Status::data("check: " + std::to_string(st->pending.size()) +
                         " migration(s) pending: run 'ep-admin migrate'");
+  EP_RETURN_IF_ERROR(check_consumers(o, *conn, out));
   out.notes.push_back("check: ok (schema version " + std::to_string(st->current) + ")");
   return Status::ok();
 }

@@ -4,10 +4,12 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ep/pg.h"
 #include "ep/time.h"
 
 namespace ep::load {
@@ -49,11 +51,15 @@ struct Group {
   std::vector<Entry> entries;
   std::vector<InPoint> points;
   std::uint64_t lines = 0;  // input lines consumed by this group (incl. rejected ones)
+  // Runs inside the group's transaction just before COMMIT (ep-load --follow writes its
+  // cursor there); a failure fails the group like any statement of it.
+  std::function<Status(pg::Conn&)> before_commit;
   bool empty() const { return entries.empty(); }
   void clear() {
     entries.clear();
     points.clear();
     lines = 0;
+    before_commit = nullptr;
   }
 };
 

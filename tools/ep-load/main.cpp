@@ -6,6 +6,7 @@
 #include "ep/cli.h"
 #include "ep/log.h"
 #include "ep/ndjson.h"
+#include "follow.h"
 #include "load.h"
 
 namespace {
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
               "it loaded as point records on stdout.",
               "ep-ingest --listen 127.0.0.1:8787 --db | ep-archive --archive file:///var/lib/ep | ep-load --db");
   ep::load::Options o;
-  std::string flush_interval = "1s", max_wait = "60s";
+  ep::load::FollowOptions fo;
+  std::string flush_interval = "1s", max_wait = "60s", poll_interval = "200ms";
   CLI::App& app = cli.app();
   app.add_option("--db", o.db, "Postgres URL; without a value $DATABASE_URL, then the libpq environment")
       ->expected(0, 1)
@@ -55,6 +57,16 @@ int main(int argc, char** argv) {
                  "direct; staging")
       ->check(CLI::IsMember({"auto", "direct", "staging"}));
   app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line");
+  app.add_option("--follow", fo.archive, "Run as a service that follows the archive's segment log (file:// root of "
+                 "format 2) and loads it, its cursor committed with the rows; no input is read")
+      ->type_name("ARCHIVE");
+  app.add_option("--consumer", fo.consumer, "--follow: the name the cursor is kept under (default ep-load); "
+                 "loaders with different names follow the log independently");
+  app.add_option("--tenant", fo.tenant, "--follow: only this tenant's segments");
+  app.add_option("--poll-interval", poll_interval, "--follow: look for new records this often (default 200ms)");
+  app.add_option("--metrics-listen", fo.metrics_listen, "--follow: serve Prometheus metrics (lag) on "
+                 "http://HOST:PORT/metrics")
+      ->type_name("HOST:PORT");
   cli.add_inputs();
   if (auto code = cli.parse(argc, argv)) return *code;
 
@@ -67,6 +79,19 @@ int main(int argc, char** argv) {
   o.inputs = cli.common().inputs;
   o.strict = cli.common().strict;
   o.progress = cli.common().progress();
+  if (!fo.archive.empty()) {
+    auto pi = ep::parse_duration(poll_interval);
+    if (!pi || *pi <= 0) return cli.usage_error("--poll-interval: '" + poll_interval + "' is not a positive duration");
+    fo.poll_interval = *pi;
+    if (o.emit) return cli.usage_error("--emit: not with --follow");
+    if (!o.inputs.empty()) return cli.usage_error("--follow reads the archive, not FILEs");
+    if (fo.consumer.empty()) return cli.usage_error("--consumer: empty name");
+    o.max_wait = 36500LL * 86400 * ep::kNsPerSec;  // a service: wait for Postgres as long as it takes
+    o.schema_version = ep::load::kFollowSchemaVersion;
+    o.strict = false;
+  } else if (!fo.tenant.empty() || !fo.metrics_listen.empty()) {
+    return cli.usage_error("--tenant and --metrics-listen need --follow");
+  }
 
   ep::ignore_sigpipe();
   install_signals();
@@ -78,7 +103,7 @@ int main(int argc, char** argv) {
   ctx.emit = o.emit ? &out : nullptr;
   ctx.notice = [](const std::string& m) { ep::log::warn(m); };
   ep::load::Summary summary;
-  ep::Status st = ep::load::run(o, ctx, summary);
+  ep::Status st = fo.archive.empty() ? ep::load::run(o, ctx, summary) : ep::load::follow(o, fo, ctx, summary);
   ep::Status closed = out.close();
   ep::log::info("summary: " + summary.line());
   if (!st) {

@@ -20,6 +20,7 @@ struct Options {
   bool progress = false;
   size_t max_line_bytes = 4 << 20;
   std::string copy_mode = "auto";  // auto | direct | staging (see docs/ep-load.md)
+  int schema_version = 2;          // the schema version required (--follow needs its cursor tables)
 };
 
 }  // namespace ep::load

@@ -86,7 +86,7 @@ Status Writer::connect_once() {
   auto c = pg::Conn::connect(pg::resolve_url(o_.db), "ep-load");
   if (!c) return c.status();
   conn_ = std::move(*c);
-  if (Status s = schema::require(conn_, kSchemaVersion); !s) {
+  if (Status s = schema::require(conn_, o_.schema_version); !s) {
     // Not retryable: the database answered, it just has no (current) schema.
     return conn_.connected() ? Status::software(s.message()) : s;
   }
@@ -110,6 +110,7 @@ pg::RetryHooks Writer::hooks() {
       notice("postgres: " + s.message() + "; retry " + std::to_string(attempt) + " in " +
              std::to_string(wait / kNsPerMs) + " ms");
   };
+  h.cancelled = cancelled;
   return h;
 }
 
@@ -117,6 +118,18 @@ Status Writer::open() {
   Status s = pg::retry(policy(), [&](int) { return connect_once(); }, hooks());
   if (s.code() == Code::kSoftware) return Status::unavailable(s.message());
   return s;
+}
+
+Status Writer::with_conn(const std::function<Status(pg::Conn&)>& fn) {
+  return pg::retry(
+      policy(),
+      [&](int) -> Status {
+        EP_RETURN_IF_ERROR(ensure_connected());
+        Status s = fn(conn_);
+        if (!s && conn_.connected() && conn_.in_transaction()) (void)conn_.rollback();
+        return s;
+      },
+      hooks());
 }
 
 Status Writer::ensure_connected() {
@@ -505,6 +518,7 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
         {tids.str(), days.str(), pts.str(), bts.str()}));
   }
 
+  if (g.before_commit) EP_RETURN_IF_ERROR(g.before_commit(conn_));
   EP_RETURN_IF_ERROR(hook("before_commit"));
   commit_sent = true;
   if (Status s = hook("commit_lost"); !s) {
@@ -520,8 +534,10 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
   return Status::ok();
 }
 
-Result<Writer::Outcome> Writer::resolve_in_doubt(const std::string& txid) {
-  if (!new_batches_.empty()) {
+Result<Writer::Outcome> Writer::resolve_in_doubt(const std::string& txid, bool by_xact) {
+  // The batches tell only whether *some* loader committed them; a group that carries
+  // more (a --follow cursor) asks about its own transaction.
+  if (!new_batches_.empty() && !(by_xact && !txid.empty())) {
     ArrayText tids, bids;
     for (const auto& k : new_batches_) {
       tids.add_raw(k.substr(0, 36));
@@ -560,7 +576,7 @@ Status Writer::write(Group& g) {
         EP_RETURN_IF_ERROR(ensure_connected());
         if (commit_sent) {
           ++stats_.in_doubt;
-          auto out = resolve_in_doubt(txid);
+          auto out = resolve_in_doubt(txid, static_cast<bool>(g.before_commit));
           if (!out) return out.status();
           commit_sent = false;
           if (*out == Outcome::kCommitted) {

@@ -33,8 +33,10 @@
 
 namespace ep::load {
 
-// The schema version ep-load needs (0002: datapoints partitioned by day).
+// The schema version ep-load needs (0002: datapoints partitioned by day); --follow
+// needs 0005 (archive_cursors, archive_consumers).
 inline constexpr int kSchemaVersion = 2;
+inline constexpr int kFollowSchemaVersion = 5;
 // Days from today for which ep-load creates datapoints partitions; points outside
 // land in datapoints_default.
 inline constexpr std::int32_t kPartitionPastDays = 400;
@@ -64,6 +66,13 @@ class Writer {
   std::function<Status(const char* step)> fault;
   // Operational notices (retries, in-doubt resolution), one line each.
   std::function<void(const std::string&)> notice;
+  // True stops waiting for Postgres at once (SIGTERM): open() and write() return the
+  // last failure, nothing partial.
+  std::function<bool()> cancelled;
+
+  // Runs fn on the connection (reconnecting first) under the same retry policy as a
+  // group; fn must leave no transaction open.
+  Status with_conn(const std::function<Status(pg::Conn&)>& fn);
 
  private:
   struct Row {
@@ -87,7 +96,7 @@ class Writer {
   Status resolve_metrics(Group& g);
   Status ensure_partitions(const Group& g);
   Status load_once(Group& g, Pending& pend, bool& commit_sent, std::string& txid);
-  Result<Outcome> resolve_in_doubt(const std::string& txid);
+  Result<Outcome> resolve_in_doubt(const std::string& txid, bool by_xact);
   pg::RetryPolicy policy() const;
   pg::RetryHooks hooks();
   Status copy_rows(const std::vector<Row>& rows, const char* table);

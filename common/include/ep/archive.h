@@ -71,6 +71,16 @@ struct ArchiveFilter {
   TimeNs from = INT64_MIN, to = INT64_MAX;  // by received day (inclusive ranges)
 };
 
+// One segment file of a format 2 log (docs/archive-format.md, "Version 2").
+struct SegmentFile {
+  std::string tenant;
+  std::int64_t day = 0;  // UTC days since the epoch
+  std::string rel_day;   // "<tenant>/<yyyy>/<mm>/<dd>"
+  std::string stem;      // "seg-<created>-<tag>": the same while active and once sealed
+  std::string path;      // absolute path of the file that holds the segment now
+  bool sealed = false;   // path is the .seg (a .wal left next to it is ignored)
+};
+
 class Archive {
  public:
   static Result<std::unique_ptr<Archive>> open(const std::string& uri,
@@ -100,6 +110,13 @@ class Archive {
   // received_at the start of their day. remove() takes them.
   virtual Status list_units(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
     return list(f, fn);
+  }
+  // Format 2: the segment files matching the filter, by tenant, day and stem (creation
+  // order), one per stem. Other formats: a kUsage error.
+  virtual Status segments(const ArchiveFilter& f, const std::function<bool(const SegmentFile&)>& fn) {
+    (void)f;
+    (void)fn;
+    return Status::usage(uri() + ": not a segment log (archive format 2)");
   }
   // Seals every active segment (format 2); a no-op elsewhere.
   virtual Status seal() { return Status::ok(); }

@@ -237,6 +237,9 @@ struct RetryHooks {
   std::function<TimeNs()> now;
   // Called before each retry with the failure and the wait chosen (for logging).
   std::function<void(const Status&, int attempt, TimeNs wait)> on_retry;
+  // Polled before each attempt and during waits (default sleep, every 100 ms): true
+  // stops retrying at once and returns the last status (e.g. SIGTERM in a service).
+  std::function<bool()> cancelled;
 };
 bool is_retryable(const Status& s);
 Status retry(const RetryPolicy& policy, const std::function<Status(int attempt)>& fn,

@@ -69,6 +69,10 @@ struct Visitor {
 Status scan_file(const std::string& path, const Visitor& v);
 // The same over bytes already in memory.
 void scan_bytes(std::string_view data, const Visitor& v);
+// The records of an active segment read from the middle: `bytes` start at file offset
+// `base`, a record boundary after the header (offsets reported are file offsets). Zero
+// bytes from a record boundary to the end are the clean end, as in a whole file.
+void scan_active_range(std::string_view bytes, std::uint64_t base, const Visitor& v);
 
 // Index entries of a sealed segment (without decompressing), or an error when the
 // footer or index is damaged (then scan_file still reads the chunks).
