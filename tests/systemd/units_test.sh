@@ -9,7 +9,7 @@
 #   - every timer has its service; every man: reference has an installed man page
 #   - the cron lines run the same jobs as the timers
 #   - edgepulse-job refuses a second concurrent run with exit 75, and misuse with 64
-#   - (deb) lintian reports no error and no warning; control data, a -dbgsym package,
+#   - (deb) lintian reports no error and no warning; control data, stripped binaries,
 #     compressed man pages; configuration succeeds without /usr/share/doc (user,
 #     directories, env file 0640 root:edgepulse kept on reinstall); units registered
 #     through deb-systemd-helper, never systemctl; purge removes the configuration
@@ -44,7 +44,6 @@ case "$mode" in
     [ "$version" = "$cmake_version" ] || fail "debian/changelog is at $version, CMakeLists.txt at $cmake_version"
     deb=$(ls "$work"/pkg/edgepulse_*.deb 2>/dev/null | head -1)
     [ -n "$deb" ] || fail "build-deb produced no edgepulse_*.deb"
-    ls "$work"/pkg/edgepulse-dbgsym_*.*deb >/dev/null 2>&1 || fail "no edgepulse-dbgsym package"
     dpkg-deb --info "$deb" >"$work/info"
     grep -q "^ Package: edgepulse$" "$work/info" || fail "control: Package is not edgepulse"
     grep -q "^ Depends:.*adduser" "$work/info" || fail "control: Depends lacks adduser"
@@ -53,15 +52,18 @@ case "$mode" in
 
     # The minimal-image-like root: everything of this machine's, no docs, and dpkg
     # told to leave /usr/share/doc out, as slim images do.
+    # Only this namespace sees the mounts; still, unmount before removing anything.
+    trap 'umount -R "$root" 2>/dev/null; umount "$work/ovl" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
     mkdir -p "$work/ovl" "$root"
     mount -t tmpfs tmpfs "$work/ovl"
     mkdir "$work/ovl/upper" "$work/ovl/work"
     mount -t overlay overlay -o "lowerdir=/,upperdir=$work/ovl/upper,workdir=$work/ovl/work" "$root"
     mount -t proc proc "$root/proc"
-    mount --rbind /dev "$root/dev"
+    mount -t tmpfs tmpfs "$root/dev"
+    for n in null zero random urandom; do touch "$root/dev/$n"; mount --bind "/dev/$n" "$root/dev/$n"; done
     mount -t tmpfs tmpfs "$root/run"   # no /run/systemd/system: systemd is not running there
     mount -t tmpfs tmpfs "$root/tmp"
-    rm -rf "$root/usr/share/doc" && mkdir "$root/usr/share/doc"
+    mount -t tmpfs tmpfs "$root/usr/share/doc"   # empty, as on a minimal image
     printf 'path-exclude=/usr/share/doc/*\n' >"$root/etc/dpkg/dpkg.cfg.d/01-nodoc"
     chroot "$root" dpkg --purge edgepulse >/dev/null 2>&1 || true
     cp "$deb" "$root/tmp/"
@@ -70,6 +72,9 @@ case "$mode" in
     chroot "$root" dpkg-query -W -f='${Status}' edgepulse | grep -qx "install ok installed" \
       || fail "edgepulse is not configured: $(chroot "$root" dpkg-query -W -f='${Status}' edgepulse)"
     [ ! -e "$root/usr/share/doc/edgepulse" ] || fail "dpkg did not exclude /usr/share/doc"
+    for b in "$root"/usr/bin/ep-*; do
+      readelf -S "$b" | grep -q '\.symtab' && fail "$(basename "$b") is not stripped"
+    done
     chroot "$root" getent passwd edgepulse >/dev/null || fail "postinst did not create the edgepulse user"
     [ "$(stat -c '%a %U %G' "$root/etc/edgepulse/edgepulse.env")" = "640 root edgepulse" ] \
       || fail "/etc/edgepulse/edgepulse.env: $(stat -c '%a %U %G' "$root/etc/edgepulse/edgepulse.env"), want 640 root edgepulse"
