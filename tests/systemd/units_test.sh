@@ -48,7 +48,8 @@ case "$mode" in
     grep -q "^ Package: edgepulse$" "$work/info" || fail "control: Package is not edgepulse"
     grep -q "^ Depends:.*adduser" "$work/info" || fail "control: Depends lacks adduser"
     grep -q "^ Depends:.*libpq5" "$work/info" || fail "control: Depends lacks libpq5 (shlibdeps)"
-    dpkg-deb -c "$deb" | grep -q " \./usr/share/man/man1/ep-ingest\.1\.gz$" || fail "man pages not compressed"
+    dpkg-deb -c "$deb" >"$work/contents"
+    grep -q " \./usr/share/man/man1/ep-ingest\.1\.gz$" "$work/contents" || fail "man pages not compressed"
 
     # The minimal-image-like root: everything of this machine's, no docs, and dpkg
     # told to leave /usr/share/doc out, as slim images do.
@@ -76,10 +77,12 @@ case "$mode" in
       readelf -S "$b" | grep -q '\.symtab' && fail "$(basename "$b") is not stripped"
     done
     chroot "$root" getent passwd edgepulse >/dev/null || fail "postinst did not create the edgepulse user"
-    [ "$(stat -c '%a %U %G' "$root/etc/edgepulse/edgepulse.env")" = "640 root edgepulse" ] \
-      || fail "/etc/edgepulse/edgepulse.env: $(stat -c '%a %U %G' "$root/etc/edgepulse/edgepulse.env"), want 640 root edgepulse"
+    # (names resolved inside the root: the user exists only there)
+    envmode=$(chroot "$root" stat -c '%a %U %G' /etc/edgepulse/edgepulse.env)
+    [ "$envmode" = "640 root edgepulse" ] \
+      || fail "/etc/edgepulse/edgepulse.env: $envmode, want 640 root edgepulse"
     for d in archive models locks; do
-      [ "$(stat -c '%U' "$root/var/lib/edgepulse/$d")" = edgepulse ] || fail "/var/lib/edgepulse/$d is not the edgepulse user's"
+      [ "$(chroot "$root" stat -c '%U' "/var/lib/edgepulse/$d")" = edgepulse ] || fail "/var/lib/edgepulse/$d is not the edgepulse user's"
     done
     grep -q "deb-systemd-helper" "$root/var/lib/dpkg/info/edgepulse.postinst" \
       || fail "postinst does not register the units with deb-systemd-helper"
@@ -134,7 +137,7 @@ done
 # Rewrite absolute program paths into the scratch root, then verify every unit at once
 # (timers are verified together with the services they trigger).
 mkdir -p "$work/units"
-for f in "$unitdir"/*; do
+for f in "$unitdir"/ep-*; do
   sed -e "s#=/usr/bin/#=$root/usr/bin/#g" -e "s#=/usr/libexec/#=$root/usr/libexec/#g" \
     "$f" >"$work/units/$(basename "$f")"
 done
@@ -155,7 +158,7 @@ if [ -s "$work/verify.log" ]; then
 fi
 
 # Hardening and identity: the same baseline on every service.
-for f in "$unitdir"/*.service; do
+for f in "$unitdir"/ep-*.service; do
   n=$(basename "$f")
   for want in "User=edgepulse" "Group=edgepulse" "EnvironmentFile=/etc/edgepulse/edgepulse.env" \
               "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" \
@@ -181,7 +184,7 @@ grep -qx "Restart=on-failure" "$unitdir/ep-api.service" || fail "ep-api.service:
 
 # Timers trigger their own oneshot service; cron runs the same jobs.
 cron=$src/examples/cron/edgepulse.cron
-for t in "$unitdir"/*.timer; do
+for t in "$unitdir"/ep-*.timer; do
   n=$(basename "$t" .timer)
   [ -f "$unitdir/$n.service" ] || fail "$n.timer has no $n.service"
   grep -qx "Unit=$n.service" "$t" || fail "$n.timer: Unit= is not $n.service"
@@ -247,10 +250,11 @@ EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" DATABASE_URL=postgresql
   EP_TENANTS=acme "$job" alert >/dev/null 2>"$work/err"; rc=$?
 set -e
 [ "$rc" != 0 ] && [ "$rc" != 75 ] || fail "edgepulse-job alert unlocked with no programs: exit $rc"
+units=$(ls "$unitdir" | grep -c '^ep-')
 if [ "$mode" = deb ]; then
   chroot "$root" dpkg --purge edgepulse >"$work/dpkg.log" 2>&1 \
     || { cat "$work/dpkg.log" >&2; fail "dpkg --purge failed"; }
   [ ! -e "$root/etc/edgepulse" ] || fail "purge left /etc/edgepulse"
   [ ! -e "$unitdir/ep-ingest.service" ] || fail "purge left the units"
 fi
-echo "units_test: $mode: $(ls "$unitdir" | wc -l) units verified"
+echo "units_test: $mode: $units units verified"
