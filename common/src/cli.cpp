@@ -85,6 +85,14 @@ std::optional<int> Cli::parse(int argc, const char* const* argv) {
   } catch (const CLI::CallForVersion& e) {
     std::cout << e.what() << '\n';
     return 0;
+  } catch (const CLI::RequiredError& e) {
+    // CLI11 checks requirements (a sub-command, a required option) before it complains
+    // about arguments it does not know; a mistyped option is the likelier cause.
+    std::vector<std::string> extra = app_.remaining(true);
+    if (extra.empty()) return usage_error(e.what());
+    const std::string& a = extra.front();
+    return usage_error((a.size() > 1 && a[0] == '-' ? "unknown option '" : "unexpected argument '") +
+                       a + "'");
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
   }

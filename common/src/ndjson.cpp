@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ep/progress.h"
+
 namespace ep {
 
 LineReader::LineReader(std::vector<std::string> paths, size_t max_line_bytes)
@@ -21,6 +23,17 @@ LineReader::LineReader(int fd, std::string name, size_t max_line_bytes)
   path_index_ = 0;
   cap_ = std::max<size_t>(max_ + 1, 1 << 16);
   buf_ = std::make_unique<char[]>(cap_);
+}
+
+std::uint64_t LineReader::input_size() const {
+  if (paths_.empty()) return regular_file_size(fd_);
+  std::uint64_t total = 0;
+  for (const std::string& p : paths_) {
+    std::uint64_t n = p == "-" ? regular_file_size(0) : regular_file_size(p);
+    if (n == 0) return 0;
+    total += n;
+  }
+  return total;
 }
 
 LineReader::~LineReader() {

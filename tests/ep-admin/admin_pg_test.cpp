@@ -162,7 +162,18 @@ TEST(AdminCli, MisuseIs64WithSuggestion) {
   EXPECT_EQ(r.status, 64);
   EXPECT_NE(r.err.find("did you mean 'issue'?"), std::string::npos) << r.err;
   r = run({EP_ADMIN_BIN, "key", "issue", "--keys-file", "/tmp/x"});
-  EXPECT_EQ(r.status, 64);  // --tenant is required
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("--tenant is required"), std::string::npos) << r.err;
+  // An unknown option is named, though a sub-command (or option) is missing as well.
+  r = run({EP_ADMIN_BIN, "--no-such-flag"});
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("unknown option '--no-such-flag'"), std::string::npos) << r.err;
+  r = run({EP_ADMIN_BIN, "tenant", "--no-such-flag"});
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("unknown option '--no-such-flag'"), std::string::npos) << r.err;
+  r = run({EP_ADMIN_BIN, "key", "issue", "--keys-file", "/tmp/x", "--tenantt", "acme"});
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("unknown option '--tenantt'"), std::string::npos) << r.err;
   r = run({EP_ADMIN_BIN});
   EXPECT_EQ(r.status, 64);
   r = run({EP_ADMIN_BIN, "--help"});

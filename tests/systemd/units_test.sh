@@ -1,13 +1,18 @@
 #!/bin/bash
 # Installs EdgePulse into a scratch root (mode "install": cmake --install; mode "deb":
-# cpack -G DEB, then dpkg-deb -x) and checks what an operator relies on:
+# scripts/build-deb from this build tree, lintian clean, then dpkg -i into an overlay of
+# this machine's root that excludes /usr/share/doc like a minimal image) and checks what
+# an operator relies on:
 #   - every unit in systemd/ is installed and passes `systemd-analyze verify`, with its
 #     ExecStart paths rewritten into the scratch root (verify checks they are executable)
 #   - every service is hardened the same way and runs as the edgepulse user
 #   - every timer has its service; every man: reference has an installed man page
 #   - the cron lines run the same jobs as the timers
 #   - edgepulse-job refuses a second concurrent run with exit 75, and misuse with 64
-#   - (deb) the package's control data, maintainer scripts and contents
+#   - (deb) lintian reports no error and no warning; control data, stripped binaries,
+#     compressed man pages; configuration succeeds without /usr/share/doc (user,
+#     directories, env file 0640 root:edgepulse kept on reinstall); units registered
+#     through deb-systemd-helper, never systemctl; purge removes the configuration
 # Fails on the first problem, naming it.
 set -euo pipefail
 mode=$1 build=$2 src=$3
@@ -22,22 +27,73 @@ case "$mode" in
       || { cat "$work/install.log" >&2; fail "cmake --install failed"; }
     ;;
   deb)
-    (cd "$build" && cpack -G DEB -B "$work/pkg" >"$work/cpack.log" 2>&1) \
-      || { cat "$work/cpack.log" >&2; fail "cpack -G DEB failed"; }
+    # scripts/build-deb packages this build tree (lintian must report no error and no
+    # warning), then the package is installed into a throwaway copy of this machine's
+    # root (an overlay in a private mount namespace) set up like a minimal image: dpkg
+    # excludes /usr/share/doc/*. Configuration must succeed there.
+    [ "$(id -u)" = 0 ] || fail "the package test installs into a private overlay root: run as root"
+    if [ -z "${EP_UNITS_NS:-}" ]; then
+      trap - EXIT; rm -rf "$work"
+      exec unshare --mount --propagation private env EP_UNITS_NS=1 bash "$0" "$@"
+    fi
+    "$src/scripts/build-deb" --prebuilt "$build" --out "$work/pkg" >"$work/build-deb.log" 2>&1 \
+      || { cat "$work/build-deb.log" >&2; fail "scripts/build-deb failed"; }
+    grep -q "^W: \|^E: " "$work/pkg/lintian.log" && fail "lintian: $(cat "$work/pkg/lintian.log")"
+    version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
+    cmake_version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
+    [ "$version" = "$cmake_version" ] || fail "debian/changelog is at $version, CMakeLists.txt at $cmake_version"
     deb=$(ls "$work"/pkg/edgepulse_*.deb 2>/dev/null | head -1)
-    [ -n "$deb" ] || fail "cpack produced no edgepulse_*.deb"
+    [ -n "$deb" ] || fail "build-deb produced no edgepulse_*.deb"
     dpkg-deb --info "$deb" >"$work/info"
     grep -q "^ Package: edgepulse$" "$work/info" || fail "control: Package is not edgepulse"
     grep -q "^ Depends:.*adduser" "$work/info" || fail "control: Depends lacks adduser"
     grep -q "^ Depends:.*libpq5" "$work/info" || fail "control: Depends lacks libpq5 (shlibdeps)"
-    dpkg-deb --ctrl-tarfile "$deb" | tar -t >"$work/ctrl.list"
-    for s in postinst prerm postrm; do
-      grep -qx "\./$s" "$work/ctrl.list" || fail "package lacks $s"
+    dpkg-deb -c "$deb" >"$work/contents"
+    grep -q " \./usr/share/man/man1/ep-ingest\.1\.gz$" "$work/contents" || fail "man pages not compressed"
+
+    # The minimal-image-like root: everything of this machine's, no docs, and dpkg
+    # told to leave /usr/share/doc out, as slim images do.
+    # Only this namespace sees the mounts; still, unmount before removing anything.
+    trap 'umount -R "$root" 2>/dev/null; umount "$work/ovl" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
+    mkdir -p "$work/ovl" "$root"
+    mount -t tmpfs tmpfs "$work/ovl"
+    mkdir "$work/ovl/upper" "$work/ovl/work"
+    mount -t overlay overlay -o "lowerdir=/,upperdir=$work/ovl/upper,workdir=$work/ovl/work" "$root"
+    mount -t proc proc "$root/proc"
+    mount -t tmpfs tmpfs "$root/dev"
+    for n in null zero random urandom; do touch "$root/dev/$n"; mount --bind "/dev/$n" "$root/dev/$n"; done
+    mount -t tmpfs tmpfs "$root/run"   # no /run/systemd/system: systemd is not running there
+    mount -t tmpfs tmpfs "$root/tmp"
+    mount -t tmpfs tmpfs "$root/usr/share/doc"   # empty, as on a minimal image
+    printf 'path-exclude=/usr/share/doc/*\n' >"$root/etc/dpkg/dpkg.cfg.d/01-nodoc"
+    chroot "$root" dpkg --purge edgepulse >/dev/null 2>&1 || true
+    cp "$deb" "$root/tmp/"
+    chroot "$root" dpkg -i "/tmp/$(basename "$deb")" >"$work/dpkg.log" 2>&1 \
+      || { cat "$work/dpkg.log" >&2; fail "dpkg -i failed on a root without /usr/share/doc"; }
+    chroot "$root" dpkg-query -W -f='${Status}' edgepulse | grep -qx "install ok installed" \
+      || fail "edgepulse is not configured: $(chroot "$root" dpkg-query -W -f='${Status}' edgepulse)"
+    [ ! -e "$root/usr/share/doc/edgepulse" ] || fail "dpkg did not exclude /usr/share/doc"
+    for b in "$root"/usr/bin/ep-*; do
+      readelf -S "$b" | grep -q '\.symtab' && fail "$(basename "$b") is not stripped"
     done
-    mkdir -p "$work/ctrl" && dpkg-deb -e "$deb" "$work/ctrl"
-    sh -n "$work/ctrl/postinst" || fail "postinst does not parse"
-    grep -q "adduser --system" "$work/ctrl/postinst" || fail "postinst does not create the user"
-    dpkg-deb -x "$deb" "$root"
+    chroot "$root" getent passwd edgepulse >/dev/null || fail "postinst did not create the edgepulse user"
+    # (names resolved inside the root: the user exists only there)
+    envmode=$(chroot "$root" stat -c '%a %U %G' /etc/edgepulse/edgepulse.env)
+    [ "$envmode" = "640 root edgepulse" ] \
+      || fail "/etc/edgepulse/edgepulse.env: $envmode, want 640 root edgepulse"
+    for d in archive models locks; do
+      [ "$(chroot "$root" stat -c '%U' "/var/lib/edgepulse/$d")" = edgepulse ] || fail "/var/lib/edgepulse/$d is not the edgepulse user's"
+    done
+    grep -q "deb-systemd-helper" "$root/var/lib/dpkg/info/edgepulse.postinst" \
+      || fail "postinst does not register the units with deb-systemd-helper"
+    grep -q "systemctl stop\|systemctl start\|systemctl enable" "$root"/var/lib/dpkg/info/edgepulse.p* \
+      && fail "a maintainer script calls systemctl itself"
+    # Configured again (dpkg-reconfigure, an upgrade): the edited env file stays.
+    echo "SCORE_INTERVAL_SEC=300" >>"$root/etc/edgepulse/edgepulse.env"
+    chroot "$root" dpkg -i "/tmp/$(basename "$deb")" >"$work/dpkg.log" 2>&1 \
+      || { cat "$work/dpkg.log" >&2; fail "reinstalling the package failed"; }
+    grep -qx "SCORE_INTERVAL_SEC=300" "$root/etc/edgepulse/edgepulse.env" || fail "reinstall overwrote the env file"
+    unitroot=$root/lib/systemd/system
     ;;
   script)
     # scripts/install staged into a scratch root, with a non-default score interval.
@@ -60,11 +116,14 @@ case "$mode" in
   *) fail "usage: units_test.sh install|deb|script BUILD_DIR SOURCE_DIR" ;;
 esac
 
-unitdir=$root/usr/lib/systemd/system
+unitdir=${unitroot:-$root/usr/lib/systemd/system}
 job=$root/usr/libexec/edgepulse/edgepulse-job
 [ -x "$job" ] || fail "edgepulse-job not installed at /usr/libexec/edgepulse"
-[ -f "$root/usr/share/doc/edgepulse/examples/edgepulse.env.example" ] || fail "env example not installed"
-[ -f "$root/usr/share/doc/edgepulse/examples/cron/edgepulse.cron" ] || fail "cron example not installed"
+[ -f "$root/usr/share/edgepulse/edgepulse.env.example" ] || fail "env template not installed"
+if [ "$mode" != deb ]; then   # the package's docs went the way of a minimal image
+  [ -f "$root/usr/share/doc/edgepulse/examples/edgepulse.env.example" ] || fail "env example not installed"
+  [ -f "$root/usr/share/doc/edgepulse/examples/cron/edgepulse.cron" ] || fail "cron example not installed"
+fi
 
 # Every unit of the source tree is installed, and there are the ones the docs promise.
 for u in ep-ingest.service ep-load.service ep-api.service ep-score.service ep-score.timer ep-train.service \
@@ -78,7 +137,7 @@ done
 # Rewrite absolute program paths into the scratch root, then verify every unit at once
 # (timers are verified together with the services they trigger).
 mkdir -p "$work/units"
-for f in "$unitdir"/*; do
+for f in "$unitdir"/ep-*; do
   sed -e "s#=/usr/bin/#=$root/usr/bin/#g" -e "s#=/usr/libexec/#=$root/usr/libexec/#g" \
     "$f" >"$work/units/$(basename "$f")"
 done
@@ -99,7 +158,7 @@ if [ -s "$work/verify.log" ]; then
 fi
 
 # Hardening and identity: the same baseline on every service.
-for f in "$unitdir"/*.service; do
+for f in "$unitdir"/ep-*.service; do
   n=$(basename "$f")
   for want in "User=edgepulse" "Group=edgepulse" "EnvironmentFile=/etc/edgepulse/edgepulse.env" \
               "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" \
@@ -125,7 +184,7 @@ grep -qx "Restart=on-failure" "$unitdir/ep-api.service" || fail "ep-api.service:
 
 # Timers trigger their own oneshot service; cron runs the same jobs.
 cron=$src/examples/cron/edgepulse.cron
-for t in "$unitdir"/*.timer; do
+for t in "$unitdir"/ep-*.timer; do
   n=$(basename "$t" .timer)
   [ -f "$unitdir/$n.service" ] || fail "$n.timer has no $n.service"
   grep -qx "Unit=$n.service" "$t" || fail "$n.timer: Unit= is not $n.service"
@@ -191,4 +250,11 @@ EP_LOCK_DIR="$work/locks" EP_BIN_DIR="$work/nonexistent" DATABASE_URL=postgresql
   EP_TENANTS=acme "$job" alert >/dev/null 2>"$work/err"; rc=$?
 set -e
 [ "$rc" != 0 ] && [ "$rc" != 75 ] || fail "edgepulse-job alert unlocked with no programs: exit $rc"
-echo "units_test: $mode: $(ls "$unitdir" | wc -l) units verified"
+units=$(ls "$unitdir" | grep -c '^ep-')
+if [ "$mode" = deb ]; then
+  chroot "$root" dpkg --purge edgepulse >"$work/dpkg.log" 2>&1 \
+    || { cat "$work/dpkg.log" >&2; fail "dpkg --purge failed"; }
+  [ ! -e "$root/etc/edgepulse" ] || fail "purge left /etc/edgepulse"
+  [ ! -e "$unitdir/ep-ingest.service" ] || fail "purge left the units"
+fi
+echo "units_test: $mode: $units units verified"

@@ -67,7 +67,7 @@ Status run_prune(const Options& o, Archive& a, Io& io, Summary& s) {
   TimeNs cutoff = io.clock->now() - o.older_than;
   ArchiveFilter f = filter_of(o);
   f.to = std::min(o.to, cutoff - 1);
-  Progress progress(io.progress, "prune: objects");
+  Progress progress(io.progress, "objects pruned");
   Status fatal;
   bool out_ok = true;
   Status st = a.list_units(f, [&](const ArchiveObject& obj) {

@@ -157,7 +157,7 @@ ArchiveFilter filter_of(const Options& o) {
 }
 
 Status run_replay(const Options& o, Archive& a, Io& io, Summary& s) {
-  Progress progress(io.progress, "replay: objects");
+  Progress progress(io.progress, "objects replayed");
   std::set<std::string, std::less<>> ids(o.batch_ids.begin(), o.batch_ids.end());
   Status fatal;
   bool out_ok = true;
@@ -247,7 +247,7 @@ Status run_get(const Options& o, Archive& a, Io& io, Summary& s) {
 }
 
 Status run_verify(const Options& o, Archive& a, Io& io, Summary& s) {
-  Progress progress(io.progress, "verify: objects");
+  Progress progress(io.progress, "objects verified");
   Status fatal;
   bool out_ok = true;
   // Checks one object (or reports the problem found in its place); false stops the walk.

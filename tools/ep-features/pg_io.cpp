@@ -186,7 +186,7 @@ Status run_db(const Options& opts, const DbOptions& db, RecordWriter& out, RunSu
   DbWindowSink db_sink(c, *tenant_id);
   WindowSink& sink = db.write_db ? static_cast<WindowSink&>(db_sink) : stdout_sink;
   Extractor x(opts, sink);
-  Progress progress(db.progress, "ep-features series");
+  Progress progress(db.progress, "series");
   Status result;
   std::uint64_t done = 0;
   for (const MetricRow& m : *metrics) {

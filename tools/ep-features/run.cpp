@@ -67,12 +67,12 @@ Status run_impl(const Options& opts, const StreamOptions& so, LineReader& reader
   Extractor extractor(opts, out);
   ExtractorFeed feed(extractor);
   RecordParser parser;
-  Progress progress(so.progress, "ep-features");
+  Progress progress = Progress::bytes(so.progress, so.progress ? reader.input_size() : 0, "lines");
   Status result;
   Line line;
   while (reader.next(line)) {
     ++summary.lines;
-    if ((summary.lines & 0xffff) == 0) progress.update(reader.bytes_read());
+    if ((summary.lines & 0xffff) == 0) progress.update(reader.bytes_read(), 0, summary.lines);
     Status st;
     if (line.too_long) st = Status::data("line longer than --max-line-bytes");
     else if (line.text.empty()) continue;

@@ -59,7 +59,7 @@ Status run(const Options& o, RunContext& ctx, Summary& summary) {
     read_status = read_groups(o, reader, queue, *ctx.reporter, stop, summary.read);
   });
 
-  Progress progress(o.progress, "ep-load");
+  Progress progress(o.progress, "points");
   Status result;
   Group g;
   while (queue.pop(g)) {

@@ -43,6 +43,9 @@ class LineReader {
   void set_before_read(std::function<void()> fn) { before_read_ = std::move(fn); }
 
   std::uint64_t bytes_read() const { return bytes_read_; }
+  // The total size of the input when every input is a regular file (stdin redirected
+  // from one included), else 0: unknown.
+  std::uint64_t input_size() const;
 
  private:
   bool open_next();
