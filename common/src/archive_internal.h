@@ -33,6 +33,9 @@ struct KeyParts {
 };
 std::optional<KeyParts> parse_key(std::string_view key);
 
+// Where a listing of a bucket may start for f: "<tenant>/<yyyy>/<mm>/<dd>" of f.from
+// when both are set (keys sort by day within a tenant), else empty.
+std::string list_start_after(const ArchiveFilter& f);
 // Whether a day (days since epoch) can hold objects within [f.from, f.to].
 bool day_matches(std::int64_t day, const ArchiveFilter& f);
 inline TimeNs day_start(std::int64_t day) { return day * kNsPerDay; }
@@ -121,6 +124,8 @@ class S3Client {
   // size: kConflict when a different object holds the key.
   Status put_new(const std::string& key, std::string_view body, std::uint64_t multipart_bytes,
                  const std::string& content_type);
+  // DELETE of a key; what names the object in errors ("no such <what>").
+  Status remove(const std::string& key, const std::string& what);
   const std::string& uri() const { return c_.uri; }
   const std::string& bucket() const { return c_.bucket; }
 
@@ -156,5 +161,10 @@ ArchiveObject segment_object(const std::string& uri, const std::string& rel_day,
 // is the day of the segment, rel_file its path below the root; go turns false when fn stops.
 seglog::Visitor segment_visitor(const std::string& uri, const DayDir& d, const std::string& rel_file,
                                 const ScanFn& fn, bool& go);
+// Format 2 get(): the batch of a "<tenant>/<yyyy>/<mm>/<dd>#<batch_id>" locator, looked
+// for by scan_day over that day's segments (d.path left empty). kData for a damaged
+// record of it, kNotFound when no segment has it.
+Result<std::string> find_in_day(const ArchiveObject& o,
+                                const std::function<Status(const DayDir& d, const ScanFn& fn)>& scan_day);
 
 }  // namespace ep::archive_detail

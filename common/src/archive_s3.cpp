@@ -349,6 +349,14 @@ Status S3Client::list(std::string_view sub, std::string_view start_after,
   }
 }
 
+Status S3Client::remove(const std::string& key, const std::string& what) {
+  auto r = request("DELETE", url(full_key(key)), {}, {});
+  if (!r) return r.status();
+  if (r->status == 404) return Status::not_found(c_.uri + "/" + key + ": no such " + what);
+  if (r->status != 204 && r->status != 200) return http_error("DELETE", key, *r);
+  return Status::ok();
+}
+
 Status S3Client::put_new(const std::string& key, std::string_view body, std::uint64_t multipart_bytes,
                          const std::string& content_type) {
   std::string u = url(full_key(key));
@@ -489,13 +497,7 @@ Status S3Archive::put_many(std::span<const ArchivePut> puts, std::vector<Result<
 }
 
 Status S3Archive::list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
-  std::string start_after;
-  if (!f.tenant.empty() && f.from != INT64_MIN) {
-    // Keys sort by day within a tenant; skip straight to the first day of interest.
-    start_after = day_prefix(f.tenant, std::max<TimeNs>(f.from, 0));
-    start_after.pop_back();
-  }
-  return s3_->list(f.tenant.empty() ? "" : f.tenant + "/", start_after, [&](std::string_view key, std::uint64_t size) {
+  return s3_->list(f.tenant.empty() ? "" : f.tenant + "/", list_start_after(f), [&](std::string_view key, std::uint64_t size) {
     auto kp = parse_key(key);
     if (!kp) return true;
     // Keys sort by day within a tenant: past f.to, done.
@@ -522,11 +524,7 @@ Result<std::string> S3Archive::get(const ArchiveObject& o) {
 
 Status S3Archive::remove(const ArchiveObject& o) {
   if (!parse_key(o.key)) return Status::data(o.key + ": not an archive object key");
-  auto r = s3_->request("DELETE", s3_->url(s3_->full_key(o.key)), {}, {});
-  if (!r) return r.status();
-  if (r->status == 404) return Status::not_found(o.uri + ": no such object");
-  if (r->status != 204 && r->status != 200) return s3_->http_error("DELETE", o.key, *r);
-  return Status::ok();
+  return s3_->remove(o.key, "object");
 }
 
 }  // namespace

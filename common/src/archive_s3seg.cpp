@@ -315,12 +315,7 @@ ArchiveStats S3SegmentArchive::stats() const {
 
 Status S3SegmentArchive::each_segment(
     const ArchiveFilter& f, const std::function<bool(const DayDir&, const std::string&, std::uint64_t)>& fn) {
-  std::string start_after;
-  if (!f.tenant.empty() && f.from != INT64_MIN) {
-    start_after = day_prefix(f.tenant, std::max<TimeNs>(f.from, 0));
-    start_after.pop_back();
-  }
-  return s3_->list(f.tenant.empty() ? "" : f.tenant + "/", start_after, [&](std::string_view key, std::uint64_t size) {
+  return s3_->list(f.tenant.empty() ? "" : f.tenant + "/", list_start_after(f), [&](std::string_view key, std::uint64_t size) {
     auto d = segment_day(key);
     if (!d) return true;  // FORMAT, or not a segment
     if (!f.tenant.empty() && d->tenant != f.tenant) return true;
@@ -375,39 +370,18 @@ Status S3SegmentArchive::list_units(const ArchiveFilter& f, const std::function<
 }
 
 Result<std::string> S3SegmentArchive::get(const ArchiveObject& o) {
-  // "<tenant>/<yyyy>/<mm>/<dd>#<batch_id>": the day's segments are searched.
-  size_t hash = o.key.find('#');
-  auto kp = hash == std::string::npos ? std::nullopt : parse_key(o.key.substr(0, hash) + "/x.json");
-  if (!kp) return Status::data(o.key + ": not an archive object key");
-  std::string id = o.key.substr(hash + 1);
-  ArchiveFilter f;
-  f.tenant = kp->tenant;
-  f.from = day_start(kp->day);
-  f.to = f.from + kNsPerDay - 1;
-  std::optional<std::string> found;
-  std::string problem;
-  Status st = scan(f, [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
-    if (!p.is_ok()) {
-      if (obj.batch_id == id || obj.batch_id.empty()) problem = obj.uri + ": " + p.message();
-      return true;
-    }
-    if (obj.batch_id != id) return true;
-    found.emplace(bytes);
-    return false;
+  return find_in_day(o, [&](const DayDir& d, const ScanFn& fn) {
+    ArchiveFilter f;
+    f.tenant = d.tenant;
+    f.from = day_start(d.day);
+    f.to = f.from + kNsPerDay - 1;
+    return scan(f, fn);
   });
-  if (!st) return st;
-  if (found) return *found;
-  if (!problem.empty()) return Status::data(problem);
-  return Status::not_found(o.uri + ": no such object");
 }
 
 Status S3SegmentArchive::remove(const ArchiveObject& o) {
   if (!segment_day(o.key)) return Status::data(o.key + ": not a segment object");
-  auto r = s3_->request("DELETE", s3_->url(s3_->full_key(o.key)), {}, {});
-  if (!r) return r.status();
-  if (r->status == 404) return Status::not_found(o.uri + ": no such segment");
-  if (r->status != 204 && r->status != 200) return s3_->http_error("DELETE", o.key, *r);
-  return Status::ok();
+  return s3_->remove(o.key, "segment");
 }
 
 }  // namespace

@@ -556,28 +556,13 @@ ArchiveObject SegmentArchive::locate(const std::string& tenant, const std::strin
 }
 
 Result<std::string> SegmentArchive::get(const ArchiveObject& o) {
-  // "<tenant>/<yyyy>/<mm>/<dd>#<batch_id>": the day's segments are searched.
-  size_t hash = o.key.find('#');
-  auto kp = hash == std::string::npos ? std::nullopt : parse_key(o.key.substr(0, hash) + "/x.json");
-  if (!kp) return Status::data(o.key + ": not an archive object key");
-  std::string id = o.key.substr(hash + 1);
-  DayDir d{kp->tenant, kp->day, o.key.substr(0, hash), root_ + "/" + o.key.substr(0, hash)};
-  std::optional<std::string> found;
-  std::string problem;
-  Status fatal;
-  scan_day(d, [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
-    if (!p.is_ok()) {
-      if (obj.batch_id == id || obj.batch_id.empty()) problem = obj.uri + ": " + p.message();
-      return true;
-    }
-    if (obj.batch_id != id) return true;
-    found.emplace(bytes);
-    return false;
-  }, fatal);
-  if (!fatal.is_ok()) return fatal;
-  if (found) return *found;
-  if (!problem.empty()) return Status::data(problem);
-  return Status::not_found(o.uri + ": no such object");
+  return find_in_day(o, [&](const DayDir& day, const ScanFn& fn) {
+    DayDir d = day;
+    d.path = root_ + "/" + d.rel;
+    Status fatal;
+    scan_day(d, fn, fatal);
+    return fatal;
+  });
 }
 
 Status SegmentArchive::remove(const ArchiveObject& o) {
@@ -668,6 +653,30 @@ seglog::Visitor segment_visitor(const std::string& uri, const DayDir& d, const s
     return go = fn(o, {}, Status::data(p.reason));
   };
   return v;
+}
+
+Result<std::string> find_in_day(const ArchiveObject& o,
+                                const std::function<Status(const DayDir& d, const ScanFn& fn)>& scan_day) {
+  size_t hash = o.key.find('#');
+  auto kp = hash == std::string::npos ? std::nullopt : parse_key(o.key.substr(0, hash) + "/x.json");
+  if (!kp) return Status::data(o.key + ": not an archive object key");
+  std::string id = o.key.substr(hash + 1);
+  std::optional<std::string> found;
+  std::string problem;
+  Status fatal = scan_day(DayDir{kp->tenant, kp->day, o.key.substr(0, hash), {}},
+                          [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
+    if (!p.is_ok()) {
+      if (obj.batch_id == id || obj.batch_id.empty()) problem = obj.uri + ": " + p.message();
+      return true;
+    }
+    if (obj.batch_id != id) return true;
+    found.emplace(bytes);
+    return false;
+  });
+  if (!fatal.is_ok()) return fatal;
+  if (found) return *found;
+  if (!problem.empty()) return Status::data(problem);
+  return Status::not_found(o.uri + ": no such object");
 }
 
 Result<std::unique_ptr<Archive>> open_segments(const std::string& uri, const std::string& root,
