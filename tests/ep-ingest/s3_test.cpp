@@ -158,6 +158,10 @@ TEST_F(IngestS3, OutageKeepsAcknowledgingAndUploadsAfterwards) {
   auto m = metrics(s.port());
   EXPECT_GT(m["ep_ingest_archive_upload_pending_segments"], 0);
   EXPECT_GT(m["ep_ingest_archive_upload_lag_seconds"], 0);
+  // The exposition, upload figures included, passes promtool's checks.
+  Client mc(s.port());
+  auto lint = ep::test::run({"/usr/bin/promtool", "check", "metrics"}, mc.request("GET", "/metrics").body);
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
   s3_.start();
   ASSERT_TRUE(s3_.ok()) << s3_.error();
   ASSERT_TRUE(wait_until([&] { return drained(s.port()); }, std::chrono::seconds(90)));
