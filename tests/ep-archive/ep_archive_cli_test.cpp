@@ -526,9 +526,22 @@ TEST_F(EpArchiveS3, Format2WriteThenLsReplayGetVerifyPrune) {
   auto ls = ep({"ls", "--archive", uri});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_EQ(test::lines_of(ls.out).size(), 4u) << ls.out;
+  // Batches received at different times of one day are one line of ls (one day).
+  std::string more;
+  for (int i = 20; i < 23; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "0190a000-0000-7000-8000-%012d", i);
+    more += batch_line("gamma", "d", id, "2026-01-07T1" + std::to_string(i - 19) + ":00:00Z", raw_body(i)) + "\n";
+  }
+  ASSERT_EQ(ep({"--archive", uri, "--archive-spool", dir.path() + "/spool"}, more).exit_code, 0);
+  auto ls2 = ep({"ls", "--archive", uri, "--tenant", "gamma"});
+  ASSERT_EQ(ls2.exit_code, 0) << ls2.err;
+  auto gamma_days = test::lines_of(ls2.out);
+  ASSERT_EQ(gamma_days.size(), 1u) << ls2.out;
+  EXPECT_NE(gamma_days[0].find(R"("day":"2026-01-07","objects":3)"), std::string::npos) << gamma_days[0];
   auto objs = ep({"ls", "--objects", "--archive", uri});
   ASSERT_EQ(objs.exit_code, 0) << objs.err;
-  EXPECT_EQ(test::lines_of(objs.out).size(), 20u) << objs.out;
+  EXPECT_EQ(test::lines_of(objs.out).size(), 23u) << objs.out;
   expect_acme_replay(uri);
   auto get = ep({"get", "--archive", uri, "0190a000-0000-7000-8000-000000000013"});
   ASSERT_EQ(get.exit_code, 0) << get.err;
@@ -546,7 +559,7 @@ TEST_F(EpArchiveS3, Format2WriteThenLsReplayGetVerifyPrune) {
   EXPECT_EQ(test::lines_of(pr.out).size(), 2u) << pr.out;  // the two segments of 2026-01-05
   auto after = ep({"replay", "--archive", uri});
   ASSERT_EQ(after.exit_code, 0) << after.err;
-  EXPECT_EQ(test::lines_of(after.out).size(), 10u);
+  EXPECT_EQ(test::lines_of(after.out).size(), 13u);
   EXPECT_EQ(after.out.find(R"("received_at":"2026-01-05)"), std::string::npos) << after.out;
 }
 
