@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto ini = ep::aws::parse_ini(in, "credentials");
   if (!ini) {
     ep::fuzz::check_reason(ini.status(), "parse_ini");
-    const std::string& m = ini.status().message();
+    std::string m = ini.status().message();
     check(m.rfind("credentials:", 0) == 0, "an error names the source", m);
     return 0;
   }
