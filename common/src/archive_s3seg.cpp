@@ -110,6 +110,8 @@ class S3SegmentArchive final : public Archive {
   std::atomic<std::uint64_t> pending_segments_{0}, pending_bytes_{0};
   std::atomic<TimeNs> oldest_pending_{0};
   std::atomic<std::uint64_t> uploaded_segments_{0}, uploaded_bytes_{0}, failures_{0};
+  mutable std::atomic<std::uint64_t> active_cache_{0};
+  mutable std::atomic<TimeNs> active_at_{INT64_MIN / 2};
 };
 
 S3SegmentArchive::~S3SegmentArchive() {
@@ -146,7 +148,14 @@ Status S3SegmentArchive::start() {
 }
 
 std::uint64_t S3SegmentArchive::used_bytes() const {
-  return pending_bytes_.load() + (spool_ ? spool_->stats().active_bytes : 0);
+  // The active bytes are summed over every tenant-day writer: at most every 2 ms, so that
+  // the check stays off the hot path of many concurrent groups.
+  TimeNs now = monotonic_ns();
+  if (now - active_at_.load() > 2'000'000) {
+    active_cache_ = spool_ ? spool_->stats().active_bytes : 0;
+    active_at_ = now;
+  }
+  return pending_bytes_.load() + active_cache_.load();
 }
 
 Status S3SegmentArchive::put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) {
