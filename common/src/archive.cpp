@@ -1,6 +1,7 @@
 // Archive: URI dispatch, the object key layout shared by the backends, put validation.
 #include "ep/archive.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -90,6 +91,13 @@ std::optional<KeyParts> parse_key(std::string_view key) {
   civil_from_days(kp.day, cy, cm, cd);
   if (cm != m || cd != d) return std::nullopt;  // 2026/02/31 is not a day
   return kp;
+}
+
+std::string list_start_after(const ArchiveFilter& f) {
+  if (f.tenant.empty() || f.from == INT64_MIN) return {};
+  std::string day = day_prefix(f.tenant, std::max<TimeNs>(f.from, 0));
+  day.pop_back();
+  return day;
 }
 
 bool day_matches(std::int64_t day, const ArchiveFilter& f) {

@@ -1,9 +1,12 @@
 // s3://bucket/prefix archive backend for S3-compatible stores (AWS S3, Cloudflare R2,
 // MinIO, ...). Requests are signed by libcurl (CURLOPT_AWS_SIGV4); listing uses
 // ListObjectsV2 with continuation tokens. Layout and immutability: docs/archive-format.md.
+// S3Client is shared with format 2 (archive_s3seg.cpp), whose archive this file opens
+// when FORMAT says 2.
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -11,6 +14,7 @@
 #include <thread>
 
 #include "archive_internal.h"
+#include "ep/aws_config.h"
 #include "ep/crypto.h"
 
 namespace ep::archive_detail {
@@ -145,80 +149,67 @@ Result<ListPage> parse_list_page(std::string_view xml) {
 
 namespace {
 
-struct Response {
-  long status = 0;
-  std::string body;
-};
-
 size_t collect(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
 }
 
-class S3Archive final : public Archive {
- public:
-  S3Archive(std::string uri, std::string bucket, std::string prefix, const ArchiveOptions& o,
-            std::string endpoint, bool path_style, std::string region)
-      : uri_(std::move(uri)),
-        bucket_(std::move(bucket)),
-        prefix_(std::move(prefix)),
-        endpoint_(std::move(endpoint)),
-        path_style_(path_style),
-        access_key_(o.access_key),
-        secret_key_(o.secret_key),
-        session_token_(env_or("AWS_SESSION_TOKEN", "")),
-        sigv4_("aws:amz:" + region + ":s3"),
-        timeout_ms_(o.s3_timeout_ms),
-        retries_(std::max(1, o.s3_retries)) {}
-  ~S3Archive() override {
-    for (CURL* h : idle_) curl_easy_cleanup(h);
+// Keeps the ETag response header.
+size_t header_line(char* data, size_t size, size_t n, void* user) {
+  std::string_view line(data, size * n);
+  constexpr std::string_view kEtag = "etag:";
+  if (line.size() > kEtag.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kEtag.size() && match; ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kEtag[i];
+    if (match) {
+      std::string_view v = line.substr(kEtag.size());
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+      static_cast<S3Response*>(user)->etag.assign(v);
+    }
   }
+  return size * n;
+}
 
-  Status check_format(bool create);
-  Status put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) override;
-  Status list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) override;
-  Result<std::string> get(const ArchiveObject& o) override;
-  Status remove(const ArchiveObject& o) override;
-  const std::string& uri() const override { return uri_; }
-
- private:
-  std::string full_key(std::string_view key) const {
-    return prefix_.empty() ? std::string(key) : prefix_ + "/" + std::string(key);
+bool has_header(const std::vector<std::string>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.size() <= name.size() || h[name.size()] != ':') continue;
+    bool same = true;
+    for (size_t i = 0; i < name.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(h[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+    if (same) return true;
   }
-  std::string url(std::string_view full, std::string_view query) const {
-    std::string u = endpoint_;
-    if (path_style_) u += "/" + bucket_;
-    u += "/" + aws_encode(full, true);
-    if (!query.empty()) u += "?" + std::string(query);
-    return u;
-  }
-  // One request with retries on network errors, 5xx and 429. Statuses the caller
-  // handles (404, 412, ...) come back as responses.
-  Result<Response> request(const char* method, const std::string& url, std::string_view body,
-                           const std::vector<std::string>& headers);
-  Result<Response> request_once(CURL* h, const char* method, const std::string& url,
-                                std::string_view body, const std::vector<std::string>& headers,
-                                bool& retryable);
-  Status http_error(const char* what, const std::string& key, const Response& r) const;
-  Result<std::string> put_one(const ArchivePut& p);
+  return false;
+}
 
-  CURL* acquire();
-  void release(CURL* h);
+}  // namespace
 
-  std::string uri_, bucket_, prefix_, endpoint_;
-  bool path_style_;
-  std::string access_key_, secret_key_, session_token_, sigv4_;
-  long timeout_ms_;
-  int retries_;
-  std::mutex mu_;
-  std::vector<CURL*> idle_;  // kept-alive handles (connection reuse)
-};
+S3Client::S3Client(Config c) : c_(std::move(c)), sigv4_("aws:amz:" + c_.region + ":s3") {
+  c_.retries = std::max(1, c_.retries);
+}
 
-CURL* S3Archive::acquire() {
+S3Client::~S3Client() {
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+}
+
+std::string S3Client::full_key(std::string_view key) const {
+  return c_.prefix.empty() ? std::string(key) : c_.prefix + "/" + std::string(key);
+}
+
+std::string S3Client::url(std::string_view full, std::string_view query) const {
+  std::string u = c_.endpoint;
+  if (c_.path_style) u += "/" + c_.bucket;
+  u += "/" + aws_encode(full, true);
+  if (!query.empty()) u += "?" + std::string(query);
+  return u;
+}
+
+void* S3Client::acquire() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!idle_.empty()) {
-      CURL* h = idle_.back();
+      void* h = idle_.back();
       idle_.pop_back();
       return h;
     }
@@ -226,30 +217,34 @@ CURL* S3Archive::acquire() {
   return curl_easy_init();
 }
 
-void S3Archive::release(CURL* h) {
+void S3Client::release(void* h) {
   std::lock_guard<std::mutex> lock(mu_);
   idle_.push_back(h);
 }
 
-Result<Response> S3Archive::request_once(CURL* h, const char* method, const std::string& url,
-                                         std::string_view body,
-                                         const std::vector<std::string>& headers, bool& retryable) {
+Result<S3Response> S3Client::request_once(void* handle, const char* method, const std::string& url,
+                                          std::string_view body,
+                                          const std::vector<std::string>& headers, bool& retryable) {
+  CURL* h = static_cast<CURL*>(handle);
   curl_easy_reset(h);
-  Response resp;
+  S3Response resp;
   std::string method_s(method);
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms_);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms_, 10000L));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c_.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min(c_.timeout_ms, 10000L));
   curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4_.c_str());
-  curl_easy_setopt(h, CURLOPT_USERNAME, access_key_.c_str());
-  curl_easy_setopt(h, CURLOPT_PASSWORD, secret_key_.c_str());
+  curl_easy_setopt(h, CURLOPT_USERNAME, c_.access_key.c_str());
+  curl_easy_setopt(h, CURLOPT_PASSWORD, c_.secret_key.c_str());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_line);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
+  bool sends = method_s == "PUT" || method_s == "POST";
   if (method_s == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (method_s == "PUT") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+  } else if (sends) {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   } else if (method_s != "GET") {
@@ -260,12 +255,13 @@ Result<Response> S3Archive::request_once(CURL* h, const char* method, const std:
   std::string sha = "x-amz-content-sha256: " + crypto::sha256_hex(body);
   hdrs = curl_slist_append(hdrs, sha.c_str());
   std::string token;
-  if (!session_token_.empty()) {
-    token = "x-amz-security-token: " + session_token_;
+  if (!c_.session_token.empty()) {
+    token = "x-amz-security-token: " + c_.session_token;
     hdrs = curl_slist_append(hdrs, token.c_str());
   }
-  if (method_s == "PUT") {
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/x-ndjson");
+  if (sends) {
+    if (!has_header(headers, "Content-Type"))
+      hdrs = curl_slist_append(hdrs, "Content-Type: application/x-ndjson");
     hdrs = curl_slist_append(hdrs, "Expect:");
   }
   for (const auto& x : headers) hdrs = curl_slist_append(hdrs, x.c_str());
@@ -274,20 +270,23 @@ Result<Response> S3Archive::request_once(CURL* h, const char* method, const std:
   curl_slist_free_all(hdrs);
   if (rc != CURLE_OK) {
     retryable = true;
-    return Status::unavailable(uri_ + ": " + method_s + " " + endpoint_ + ": " +
+    return Status::unavailable(c_.uri + ": " + method_s + " " + c_.endpoint + ": " +
                                curl_easy_strerror(rc));
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl_off_t cl = -1;
+  if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK) resp.length = cl;
   retryable = resp.status >= 500 || resp.status == 429;
   return resp;
 }
 
-Result<Response> S3Archive::request(const char* method, const std::string& url,
-                                    std::string_view body, const std::vector<std::string>& headers) {
-  CURL* h = acquire();
+Result<S3Response> S3Client::request(const char* method, const std::string& url, std::string_view body,
+                                     const std::vector<std::string>& headers, int attempts) {
+  if (attempts <= 0) attempts = c_.retries;
+  void* h = acquire();
   if (!h) return Status::software("curl_easy_init failed");
-  Result<Response> last = Status::software("no attempt");
-  for (int attempt = 0; attempt < retries_; ++attempt) {
+  Result<S3Response> last = Status::software("no attempt");
+  for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt > 0) {
       // Exponential backoff with jitter: ~100 ms, 200 ms, 400 ms, ...
       unsigned char r;
@@ -301,65 +300,177 @@ Result<Response> S3Archive::request(const char* method, const std::string& url,
   }
   release(h);
   if (last && (last->status >= 500 || last->status == 429)) {
-    std::string msg = uri_ + ": " + method + ": HTTP " + std::to_string(last->status);
+    std::string msg = c_.uri + ": " + method + ": HTTP " + std::to_string(last->status);
     if (auto code = xml_text(last->body, "Code")) msg += " " + std::string(*code);
-    return Status::temporary(msg + " after " + std::to_string(retries_) + " attempts");
+    return Status::temporary(msg + " after " + std::to_string(attempts) + " attempts");
   }
   return last;
 }
 
-Status S3Archive::http_error(const char* what, const std::string& key, const Response& r) const {
-  std::string msg = uri_ + "/" + key + ": " + what + ": HTTP " + std::to_string(r.status);
+Status S3Client::http_error(const char* what, const std::string& key, const S3Response& r) const {
+  std::string msg = c_.uri + "/" + key + ": " + what + ": HTTP " + std::to_string(r.status);
   if (auto code = xml_text(r.body, "Code")) msg += " " + std::string(*code);
   if (auto m = xml_text(r.body, "Message")) msg += ": " + xml_unescape(*m);
   if (r.status == 401 || r.status == 403)
-    return Status::unavailable(msg + " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)");
+    return Status::unavailable(msg + " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE)");
   if (r.status == 404) return Status::not_found(msg);
   return Status::unavailable(msg);
 }
 
-Status S3Archive::check_format(bool create) {
-  std::string key = full_key(kFormatName);
-  auto r = request("GET", url(key, ""), {}, {});
-  if (!r) return r.status();
-  if (r->status == 200) {
-    if (r->body != kFormatLine)
-      return Status::usage(uri_ + ": unsupported archive format: " +
-                           r->body.substr(0, r->body.find('\n')));
-    return Status::ok();
+Status S3Client::list(std::string_view sub, std::string_view start_after,
+                      const std::function<bool(std::string_view key, std::uint64_t size)>& fn) {
+  std::string base = c_.prefix.empty() ? "" : c_.prefix + "/";
+  std::string list_prefix = base + std::string(sub);
+  std::string after = start_after.empty() ? "" : base + std::string(start_after);
+  std::string token;
+  for (;;) {
+    // Query parameters in canonical (sorted, AWS-encoded) order: libcurl signs the
+    // query string as given.
+    std::string q;
+    if (!token.empty()) q += "continuation-token=" + aws_encode(token, false) + "&";
+    q += "list-type=2&prefix=" + aws_encode(list_prefix, false);
+    if (!after.empty()) q += "&start-after=" + aws_encode(after, false);
+    std::string u = c_.endpoint + (c_.path_style ? "/" + c_.bucket : "") + "/?" + q;
+    auto r = request("GET", u, {}, {});
+    if (!r) return r.status();
+    if (r->status != 200) {
+      if (r->body.find("NoSuchBucket") != std::string::npos)
+        return Status::unavailable(c_.uri + ": no such bucket: " + c_.bucket);
+      return http_error("ListObjectsV2", "", *r);
+    }
+    auto page = parse_list_page(r->body);
+    if (!page) return page.status().with_context(c_.uri);
+    for (auto& [full, size] : page->objects) {
+      if (!full.starts_with(base)) continue;
+      if (!fn(std::string_view(full).substr(base.size()), size)) return Status::ok();
+    }
+    if (!page->truncated) return Status::ok();
+    token = page->next_token;
   }
-  if (r->status != 404) return http_error("GET", std::string(kFormatName), *r);
-  if (r->body.find("NoSuchBucket") != std::string::npos)
-    return Status::unavailable(uri_ + ": no such bucket: " + bucket_);
-  if (!create) return Status::io(uri_ + ": no such archive (no " + std::string(kFormatName) + " object)");
-  auto p = request("PUT", url(key, ""), kFormatLine, {"If-None-Match: *"});
-  if (!p) return p.status();
-  if (p->status != 200 && p->status != 412) return http_error("PUT", std::string(kFormatName), *p);
+}
+
+Status S3Client::remove(const std::string& key, const std::string& what) {
+  auto r = request("DELETE", url(full_key(key)), {}, {});
+  if (!r) return r.status();
+  if (r->status == 404) return Status::not_found(c_.uri + "/" + key + ": no such " + what);
+  if (r->status != 204 && r->status != 200) return http_error("DELETE", key, *r);
   return Status::ok();
 }
 
-Result<std::string> S3Archive::put_one(const ArchivePut& p) {
-  EP_RETURN_IF_ERROR(validate_put(p).with_context(uri_));
-  std::string key = object_key(p.tenant, p.received_at, p.batch_id);
-  std::string full = full_key(key);
-  std::string u = url(full, "");
-  std::string bytes = object_bytes(p.bytes);
+Status S3Client::put_new(const std::string& key, std::string_view body, std::uint64_t multipart_bytes,
+                         const std::string& content_type) {
+  std::string u = url(full_key(key));
+  if (multipart_bytes > 0 && body.size() > multipart_bytes) {
+    EP_RETURN_IF_ERROR(put_multipart(key, body, multipart_bytes, content_type));
+  } else {
+    auto put = request("PUT", u, body, {"If-None-Match: *", "Content-Type: " + content_type});
+    if (!put) return put.status();
+    // 412: the key exists (an upload interrupted after the store took it); checked below.
+    if (put->status != 200 && put->status != 412) return http_error("PUT", key, *put);
+  }
+  // What the store holds now is what we sent (its size; the names are unique).
   auto head = request("HEAD", u, {}, {});
   if (!head) return head.status();
+  if (head->status != 200) return http_error("HEAD", key, *head);
+  if (head->length != static_cast<std::int64_t>(body.size()))
+    return Status::conflict(c_.uri + "/" + key + ": the store holds " + std::to_string(head->length) +
+                            " bytes under this key, not the " + std::to_string(body.size()) + " sent");
+  return Status::ok();
+}
+
+Status S3Client::put_multipart(const std::string& key, std::string_view body, std::uint64_t part_bytes,
+                               const std::string& content_type) {
+  std::string full = full_key(key);
+  auto init = request("POST", url(full, "uploads="), {}, {"Content-Type: " + content_type});
+  if (!init) return init.status();
+  auto id = init->status == 200 ? xml_text(init->body, "UploadId") : std::nullopt;
+  if (!id) return http_error("CreateMultipartUpload", key, *init);
+  std::string upload_id = xml_unescape(*id);
+  std::string qid = "uploadId=" + aws_encode(upload_id, false);
+  std::string done = "<CompleteMultipartUpload>";
+  Status st;
+  for (std::uint64_t off = 0, n = 1; off < body.size() && st.is_ok(); off += part_bytes, ++n) {
+    std::string_view part = body.substr(off, part_bytes);
+    auto r = request("PUT", url(full, "partNumber=" + std::to_string(n) + "&" + qid), part,
+                     {"Content-Type: application/octet-stream"});
+    if (!r) st = r.status();
+    else if (r->status != 200 || r->etag.empty()) st = http_error("UploadPart", key, *r);
+    else done += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>" + r->etag + "</ETag></Part>";
+  }
+  done += "</CompleteMultipartUpload>";
+  if (st.is_ok()) {
+    auto r = request("POST", url(full, qid), done, {"If-None-Match: *", "Content-Type: application/xml"});
+    // A 200 can still carry an <Error> (S3 reports late failures in the body).
+    if (!r) st = r.status();
+    else if (r->status == 412) return Status::ok();  // the key exists: put_new checks it
+    else if (r->status != 200 || r->body.find("<Error>") != std::string::npos)
+      st = http_error("CompleteMultipartUpload", key, *r);
+    else return Status::ok();
+  }
+  (void)request("DELETE", url(full, qid), {}, {}, 1);  // abort: the store drops the parts
+  return st;
+}
+
+namespace {
+
+class S3Archive final : public Archive {
+ public:
+  explicit S3Archive(std::unique_ptr<S3Client> client) : s3_(std::move(client)) {}
+
+  Status put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) override;
+  Status list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) override;
+  Result<std::string> get(const ArchiveObject& o) override;
+  Status remove(const ArchiveObject& o) override;
+  const std::string& uri() const override { return s3_->uri(); }
+
+ private:
+  Result<std::string> put_one(const ArchivePut& p);
+  std::unique_ptr<S3Client> s3_;
+};
+
+// FORMAT: its version (1 or 2), created with version create_format when missing.
+Result<int> check_format(S3Client& s3, bool create, int create_format) {
+  std::string key = s3.full_key(kFormatName);
+  auto r = s3.request("GET", s3.url(key), {}, {});
+  if (!r) return r.status();
+  if (r->status == 200) {
+    if (r->body == kFormatLine) return 1;
+    if (r->body == kFormatLine2) return 2;
+    return Status::usage(s3.uri() + ": unsupported archive format: " + r->body.substr(0, r->body.find('\n')));
+  }
+  if (r->status != 404) return s3.http_error("GET", std::string(kFormatName), *r);
+  if (r->body.find("NoSuchBucket") != std::string::npos)
+    return Status::unavailable(s3.uri() + ": no such bucket: " + s3.bucket());
+  if (!create) return Status::io(s3.uri() + ": no such archive (no " + std::string(kFormatName) + " object)");
+  std::string_view line = create_format == 2 ? kFormatLine2 : kFormatLine;
+  auto p = s3.request("PUT", s3.url(key), line, {"If-None-Match: *"});
+  if (!p) return p.status();
+  if (p->status == 412) return check_format(s3, false, create_format);  // created meanwhile
+  if (p->status != 200) return s3.http_error("PUT", std::string(kFormatName), *p);
+  return create_format == 2 ? 2 : 1;
+}
+
+Result<std::string> S3Archive::put_one(const ArchivePut& p) {
+  EP_RETURN_IF_ERROR(validate_put(p).with_context(uri()));
+  std::string key = object_key(p.tenant, p.received_at, p.batch_id);
+  std::string u = s3_->url(s3_->full_key(key));
+  std::string bytes = object_bytes(p.bytes);
+  auto head = s3_->request("HEAD", u, {}, {});
+  if (!head) return head.status();
   if (head->status == 404) {
-    auto put = request("PUT", u, bytes, {"If-None-Match: *"});
+    auto put = s3_->request("PUT", u, bytes, {"If-None-Match: *"});
     if (!put) return put.status();
-    if (put->status == 200) return uri_ + "/" + key;
-    if (put->status != 412) return http_error("PUT", key, *put);
+    if (put->status == 200) return uri() + "/" + key;
+    if (put->status != 412) return s3_->http_error("PUT", key, *put);
     // 412: someone stored this key between our HEAD and PUT; compare below.
   } else if (head->status != 200) {
-    return http_error("HEAD", key, *head);
+    return s3_->http_error("HEAD", key, *head);
   }
-  auto existing = request("GET", u, {}, {});
+  auto existing = s3_->request("GET", u, {}, {});
   if (!existing) return existing.status();
-  if (existing->status != 200) return http_error("GET", key, *existing);
-  if (existing->body == bytes) return uri_ + "/" + key;
-  return Status::conflict(uri_ + "/" + key +
+  if (existing->status != 200) return s3_->http_error("GET", key, *existing);
+  if (existing->body == bytes) return uri() + "/" + key;
+  return Status::conflict(uri() + "/" + key +
                           ": object exists with different content (archive objects are immutable)");
 }
 
@@ -386,101 +497,80 @@ Status S3Archive::put_many(std::span<const ArchivePut> puts, std::vector<Result<
 }
 
 Status S3Archive::list(const ArchiveFilter& f, const std::function<bool(const ArchiveObject&)>& fn) {
-  std::string base = prefix_.empty() ? "" : prefix_ + "/";
-  std::string list_prefix = base + (f.tenant.empty() ? "" : f.tenant + "/");
-  std::string start_after;
-  if (!f.tenant.empty() && f.from != INT64_MIN) {
-    // Keys sort by day within a tenant; skip straight to the first day of interest.
-    std::string day = day_prefix(f.tenant, std::max<TimeNs>(f.from, 0));
-    day.pop_back();
-    start_after = base + day;
-  }
-  std::string token;
-  for (;;) {
-    // Query parameters in canonical (sorted, AWS-encoded) order: libcurl signs the
-    // query string as given.
-    std::string q;
-    if (!token.empty()) q += "continuation-token=" + aws_encode(token, false) + "&";
-    q += "list-type=2&prefix=" + aws_encode(list_prefix, false);
-    if (!start_after.empty()) q += "&start-after=" + aws_encode(start_after, false);
-    std::string u = endpoint_ + (path_style_ ? "/" + bucket_ : "") + "/?" + q;
-    auto r = request("GET", u, {}, {});
-    if (!r) return r.status();
-    if (r->status != 200) {
-      if (r->body.find("NoSuchBucket") != std::string::npos)
-        return Status::unavailable(uri_ + ": no such bucket: " + bucket_);
-      return http_error("ListObjectsV2", "", *r);
-    }
-    auto page = parse_list_page(r->body);
-    if (!page) return page.status().with_context(uri_);
-    for (auto& [full, size] : page->objects) {
-      if (!full.starts_with(base)) continue;
-      ArchiveObject o;
-      o.key = full.substr(base.size());
-      auto kp = parse_key(o.key);
-      if (!kp) continue;
-      if (!day_matches(kp->day, f)) {
-        if (!f.tenant.empty() && day_start(kp->day) > f.to) return Status::ok();  // sorted: done
-        continue;
-      }
-      o.tenant = std::move(kp->tenant);
-      o.batch_id = std::move(kp->batch_id);
-      o.received_at = day_start(kp->day);
-      o.uri = uri_ + "/" + o.key;
-      o.size = size;
-      if (!fn(o)) return Status::ok();
-    }
-    if (!page->truncated) return Status::ok();
-    token = page->next_token;
-  }
+  return s3_->list(f.tenant.empty() ? "" : f.tenant + "/", list_start_after(f), [&](std::string_view key, std::uint64_t size) {
+    auto kp = parse_key(key);
+    if (!kp) return true;
+    // Keys sort by day within a tenant: past f.to, done.
+    if (!day_matches(kp->day, f)) return f.tenant.empty() || day_start(kp->day) <= f.to;
+    ArchiveObject o;
+    o.key.assign(key);
+    o.tenant = std::move(kp->tenant);
+    o.batch_id = std::move(kp->batch_id);
+    o.received_at = day_start(kp->day);
+    o.uri = uri() + "/" + o.key;
+    o.size = size;
+    return fn(o);
+  });
 }
 
 Result<std::string> S3Archive::get(const ArchiveObject& o) {
   if (!parse_key(o.key)) return Status::data(o.key + ": not an archive object key");
-  auto r = request("GET", url(full_key(o.key), ""), {}, {});
+  auto r = s3_->request("GET", s3_->url(s3_->full_key(o.key)), {}, {});
   if (!r) return r.status();
   if (r->status == 404) return Status::not_found(o.uri + ": no such object");
-  if (r->status != 200) return http_error("GET", o.key, *r);
+  if (r->status != 200) return s3_->http_error("GET", o.key, *r);
   return std::move(r->body);
 }
 
 Status S3Archive::remove(const ArchiveObject& o) {
   if (!parse_key(o.key)) return Status::data(o.key + ": not an archive object key");
-  auto r = request("DELETE", url(full_key(o.key), ""), {}, {});
-  if (!r) return r.status();
-  if (r->status == 404) return Status::not_found(o.uri + ": no such object");
-  if (r->status != 204 && r->status != 200) return http_error("DELETE", o.key, *r);
-  return Status::ok();
+  return s3_->remove(o.key, "object");
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Archive>> open_s3(const std::string& uri, const std::string& bucket,
-                                         const std::string& prefix, const ArchiveOptions& opts) {
+Result<std::unique_ptr<S3Client>> s3_client(const std::string& uri, const std::string& bucket,
+                                            const std::string& prefix, const ArchiveOptions& opts) {
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  ArchiveOptions o = opts;
-  if (o.access_key.empty()) o.access_key = env_or("AWS_ACCESS_KEY_ID", "");
-  if (o.secret_key.empty()) o.secret_key = env_or("AWS_SECRET_ACCESS_KEY", "");
-  if (o.access_key.empty() || o.secret_key.empty())
-    return Status::usage(uri + ": AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set");
-  std::string region = o.s3_region;
-  if (region.empty()) region = env_or("AWS_REGION", env_or("AWS_DEFAULT_REGION", "auto"));
-  std::string endpoint = o.s3_endpoint;
-  if (endpoint.empty()) endpoint = env_or("AWS_ENDPOINT_URL_S3", env_or("AWS_ENDPOINT_URL", ""));
-  bool path_style = true;
-  if (endpoint.empty()) {
+  auto creds = aws::resolve_credentials(aws::process_env());
+  if (!creds) return creds.status().with_context(uri);
+  S3Client::Config c;
+  c.uri = uri;
+  c.bucket = bucket;
+  c.prefix = prefix;
+  c.access_key = opts.access_key.empty() ? creds->access_key : opts.access_key;
+  c.secret_key = opts.secret_key.empty() ? creds->secret_key : opts.secret_key;
+  c.session_token = opts.access_key.empty() ? creds->session_token : "";
+  if (c.access_key.empty() || c.secret_key.empty())
+    return Status::usage(uri + ": no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                               "or a profile in the shared credentials file (" + creds->credentials_file + ")");
+  c.region = opts.s3_region.empty() ? creds->region : opts.s3_region;
+  if (c.region.empty()) c.region = "auto";
+  c.endpoint = opts.s3_endpoint;
+  if (c.endpoint.empty()) c.endpoint = env_or("AWS_ENDPOINT_URL_S3", env_or("AWS_ENDPOINT_URL", ""));
+  if (c.endpoint.empty()) {
     // AWS itself: virtual-hosted addressing, which needs a real region.
-    if (region == "auto") region = "us-east-1";
-    endpoint = "https://" + bucket + ".s3." + region + ".amazonaws.com";
-    path_style = false;
-  } else if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Status::usage("--s3-endpoint " + endpoint + ": expected http://HOST[:PORT] or https://...");
+    if (c.region == "auto") c.region = "us-east-1";
+    c.endpoint = "https://" + bucket + ".s3." + c.region + ".amazonaws.com";
+    c.path_style = false;
+  } else if (!c.endpoint.starts_with("http://") && !c.endpoint.starts_with("https://")) {
+    return Status::usage("--s3-endpoint " + c.endpoint + ": expected http://HOST[:PORT] or https://...");
   }
-  while (endpoint.ends_with("/")) endpoint.pop_back();
-  auto a = std::make_unique<S3Archive>(uri, bucket, prefix, o, endpoint, path_style, region);
-  EP_RETURN_IF_ERROR(a->check_format(o.create));
-  return std::unique_ptr<Archive>(std::move(a));
+  while (c.endpoint.ends_with("/")) c.endpoint.pop_back();
+  c.timeout_ms = opts.s3_timeout_ms;
+  c.retries = opts.s3_retries;
+  return std::make_unique<S3Client>(std::move(c));
+}
+
+Result<std::unique_ptr<Archive>> open_s3(const std::string& uri, const std::string& bucket,
+                                         const std::string& prefix, const ArchiveOptions& opts) {
+  auto client = s3_client(uri, bucket, prefix, opts);
+  if (!client) return client.status();
+  auto version = check_format(**client, opts.create, opts.create_format);
+  if (!version) return version.status();
+  if (*version == 2) return open_s3_segments(std::move(client).value(), opts);
+  return std::unique_ptr<Archive>(new S3Archive(std::move(client).value()));
 }
 
 }  // namespace ep::archive_detail

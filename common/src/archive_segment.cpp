@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -34,20 +35,23 @@ constexpr size_t kMaxKnown = 1 << 20;
 
 Status sys_error(const std::string& ctx, int err) { return Status::io(ctx + ": " + std::strerror(err)); }
 
-// "seg-<20-digit creation time ns>-<6 random base62>"; sorts by creation.
-std::string new_stem(TimeNs now) {
+// "seg-<20-digit creation time ns>-<node id>.<6 random base62>"; sorts by creation.
+std::string new_stem(TimeNs now, const std::string& node) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "seg-%020lld-", static_cast<long long>(now));
-  return buf + crypto::random_base62(6);
+  return buf + node + "." + crypto::random_base62(6);
 }
-std::optional<TimeNs> stem_time(std::string_view stem) {
-  if (stem.size() != 31 || !stem.starts_with("seg-") || stem[24] != '-') return std::nullopt;
-  TimeNs t = 0;
-  for (char c : stem.substr(4, 20)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    t = t * 10 + (c - '0');
-  }
-  return t;
+std::optional<TimeNs> stem_time(std::string_view stem) { return segment_stem_time(stem); }
+
+// This host's name and process id, as a segment tag: [0-9A-Za-z-] (others become '-'),
+// at most 40 characters of the name.
+std::string default_node_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::strcpy(host, "host");
+  std::string out;
+  for (const char* c = host; *c && out.size() < 40; ++c)
+    out.push_back(std::isalnum(static_cast<unsigned char>(*c)) ? *c : '-');
+  return out + ".p" + std::to_string(::getpid());
 }
 
 // The segment files of a day directory: one per stem, the sealed form when both exist
@@ -109,7 +113,8 @@ struct DayWriter {
 class SegmentArchive final : public Archive {
  public:
   SegmentArchive(std::string uri, std::string root, const ArchiveOptions& o)
-      : uri_(std::move(uri)), root_(std::move(root)), opts_(o) {}
+      : uri_(std::move(uri)), root_(std::move(root)), opts_(o),
+        node_(o.node_id.empty() ? default_node_id() : o.node_id) {}
   ~SegmentArchive() override;
 
   Status put_many(std::span<const ArchivePut> puts, std::vector<Result<std::string>>& out) override;
@@ -121,6 +126,7 @@ class SegmentArchive final : public Archive {
   Result<std::uint64_t> remove_stale(TimeNs before) override;
   Status seal() override;
   Status segments(const ArchiveFilter& f, const std::function<bool(const SegmentFile&)>& fn) override;
+  ArchiveStats stats() const override;
   const std::string& uri() const override { return uri_; }
   int format() const override { return 2; }
   ArchiveObject locate(const std::string& tenant, const std::string& batch_id, TimeNs received_at) const override;
@@ -140,23 +146,18 @@ class SegmentArchive final : public Archive {
   // The object of a batch stored in the day directory rel_day.
   ArchiveObject object_of(const std::string& rel_day, std::string_view tenant, std::string_view batch_id,
                           TimeNs received_at, std::uint64_t size) const {
-    ArchiveObject o;
-    o.tenant.assign(tenant);
-    o.batch_id.assign(batch_id);
-    o.received_at = received_at;
-    o.key = object_key(rel_day, batch_id);
-    o.uri = uri_ + "/" + o.key;
-    o.size = size;
-    return o;
+    return segment_object(uri_, rel_day, tenant, batch_id, received_at, size);
   }
 
   std::string uri_, root_;
   ArchiveOptions opts_;
-  std::mutex mu_;  // writers_, seal queue, stop_
+  std::string node_;
+  mutable std::mutex mu_;  // writers_, seal queue, stop_
   std::map<std::string, std::unique_ptr<DayWriter>> writers_;
   std::condition_variable seal_cv_;
   std::deque<std::shared_ptr<seglog::Active>> to_seal_;
   size_t sealing_ = 0;
+  std::uint64_t sealing_bytes_ = 0;  // of the segments queued or being sealed
   bool stop_ = false;
   std::thread sealer_;
   Status seal_error_;
@@ -228,7 +229,7 @@ Status SegmentArchive::init(DayWriter& w) {
   }
   if (!w.active) {
     TimeNs now = SystemClock::instance().now();
-    auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now, opts_.preallocate_bytes);
+    auto a = seglog::Active::create(w.dir + "/" + new_stem(now, node_) + std::string(kActiveExt), now, opts_.preallocate_bytes);
     if (!a) return a.status();
     w.active = std::move(*a);
     EP_RETURN_IF_ERROR(fs::fsync_dir(w.dir));
@@ -246,7 +247,7 @@ Status SegmentArchive::roll(DayWriter& w) {
     seal_later(old);
   }
   TimeNs now = SystemClock::instance().now();
-  auto a = seglog::Active::create(w.dir + "/" + new_stem(now) + std::string(kActiveExt), now, opts_.preallocate_bytes);
+  auto a = seglog::Active::create(w.dir + "/" + new_stem(now, node_) + std::string(kActiveExt), now, opts_.preallocate_bytes);
   if (!a) {
     w.active = std::move(old);
     return a.status();
@@ -351,6 +352,7 @@ Status SegmentArchive::put_many(std::span<const ArchivePut> puts, std::vector<Re
 
 void SegmentArchive::seal_later(std::shared_ptr<seglog::Active> a) {
   std::lock_guard lock(mu_);
+  sealing_bytes_ += a->size();
   to_seal_.push_back(std::move(a));
   if (!sealer_.joinable()) sealer_ = std::thread([this] { sealer_loop(); });
   seal_cv_.notify_all();
@@ -373,7 +375,28 @@ Status SegmentArchive::seal_now(const seglog::Active& a) {
   if (::rename(tmp.c_str(), sealed.c_str()) < 0) return sys_error(sealed, errno);
   EP_RETURN_IF_ERROR(fs::fsync_dir(dir));
   if (::unlink(path.c_str()) < 0) return sys_error(path, errno);
-  return fs::fsync_dir(dir);
+  EP_RETURN_IF_ERROR(fs::fsync_dir(dir));
+  struct stat st;
+  if (opts_.on_sealed && ::stat(sealed.c_str(), &st) == 0) opts_.on_sealed(sealed, static_cast<std::uint64_t>(st.st_size));
+  return Status::ok();
+}
+
+ArchiveStats SegmentArchive::stats() const {
+  std::vector<DayWriter*> ws;  // never erased: the pointers stay valid
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [rel, w] : writers_) ws.push_back(w.get());
+  }
+  // Actives first, then what is being sealed: bytes moving from one to the other are
+  // counted twice rather than not at all.
+  ArchiveStats st;
+  for (DayWriter* w : ws) {
+    std::lock_guard wl(w->mu);
+    if (w->active && w->active->size() > seglog::kActiveMagic.size()) st.active_bytes += w->active->size();
+  }
+  std::lock_guard lock(mu_);
+  st.active_bytes += sealing_bytes_;
+  return st;
 }
 
 void SegmentArchive::sealer_loop() {
@@ -402,9 +425,11 @@ void SegmentArchive::sealer_loop() {
     lock.unlock();
     Status s = seal_now(*a);
     if (!s) log::emit(log::Level::kError, a->path(), "seal failed (kept as an active segment): " + s.message(), -1, s.code());
+    std::uint64_t bytes = a->size();
     a.reset();
     lock.lock();
     sealing_--;
+    sealing_bytes_ -= std::min(sealing_bytes_, bytes);
     if (!s) seal_error_ = s;
     seal_cv_.notify_all();
   }
@@ -452,24 +477,7 @@ bool SegmentArchive::scan_day(const DayDir& d, const ScanFn& fn, Status& fatal) 
   }
   bool go = true;
   for (const auto& f : *files) {
-    std::string rel_file = d.rel + "/" + f.name;
-    seglog::Visitor v;
-    v.record = [&](const seglog::Found& r) {
-      ArchiveObject o = object_of(d.rel, r.batch.tenant, r.batch.batch_id, r.batch.received_at, r.size);
-      if (o.tenant != d.tenant || day_of(o.received_at) != d.day)
-        return go = fn(o, {}, Status::data("tenant or day does not match the directory " + d.rel));
-      std::string bytes = with_newline(r.batch.line);
-      return go = fn(o, bytes, Status::ok());
-    };
-    v.problem = [&](const seglog::Problem& p) {
-      ArchiveObject o;
-      o.tenant = d.tenant;
-      o.batch_id = p.batch_id;
-      o.received_at = day_start(d.day);
-      o.key = rel_file + "@" + std::to_string(p.offset);
-      o.uri = uri_ + "/" + o.key;
-      return go = fn(o, {}, Status::data(p.reason));
-    };
+    seglog::Visitor v = segment_visitor(uri_, d, d.rel + "/" + f.name, fn, go);
     Status s = seglog::scan_file(d.path + "/" + f.name, v);
     if (!s) {
       if (::access((d.path + "/" + f.name).c_str(), F_OK) != 0) continue;  // sealed or pruned meanwhile
@@ -562,28 +570,13 @@ ArchiveObject SegmentArchive::locate(const std::string& tenant, const std::strin
 }
 
 Result<std::string> SegmentArchive::get(const ArchiveObject& o) {
-  // "<tenant>/<yyyy>/<mm>/<dd>#<batch_id>": the day's segments are searched.
-  size_t hash = o.key.find('#');
-  auto kp = hash == std::string::npos ? std::nullopt : parse_key(o.key.substr(0, hash) + "/x.json");
-  if (!kp) return Status::data(o.key + ": not an archive object key");
-  std::string id = o.key.substr(hash + 1);
-  DayDir d{kp->tenant, kp->day, o.key.substr(0, hash), root_ + "/" + o.key.substr(0, hash)};
-  std::optional<std::string> found;
-  std::string problem;
-  Status fatal;
-  scan_day(d, [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
-    if (!p.is_ok()) {
-      if (obj.batch_id == id || obj.batch_id.empty()) problem = obj.uri + ": " + p.message();
-      return true;
-    }
-    if (obj.batch_id != id) return true;
-    found.emplace(bytes);
-    return false;
-  }, fatal);
-  if (!fatal.is_ok()) return fatal;
-  if (found) return *found;
-  if (!problem.empty()) return Status::data(problem);
-  return Status::not_found(o.uri + ": no such object");
+  return find_in_day(o, [&](const DayDir& day, const ScanFn& fn) {
+    DayDir d = day;
+    d.path = root_ + "/" + d.rel;
+    Status fatal;
+    scan_day(d, fn, fatal);
+    return fatal;
+  });
 }
 
 Status SegmentArchive::remove(const ArchiveObject& o) {
@@ -627,6 +620,78 @@ Result<std::uint64_t> SegmentArchive::remove_stale(TimeNs before) {
 }
 
 }  // namespace
+
+std::optional<TimeNs> segment_stem_time(std::string_view stem) {
+  // "seg-" 20 digits "-" tag ([0-9A-Za-z._-], 1 to 80 characters).
+  if (stem.size() < 26 || stem.size() > 105 || !stem.starts_with("seg-") || stem[24] != '-') return std::nullopt;
+  TimeNs t = 0;
+  for (char c : stem.substr(4, 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    t = t * 10 + (c - '0');
+  }
+  if (t < 0) return std::nullopt;
+  for (char c : stem.substr(25))
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return std::nullopt;
+  return t;
+}
+
+ArchiveObject segment_object(const std::string& uri, const std::string& rel_day, std::string_view tenant,
+                             std::string_view batch_id, TimeNs received_at, std::uint64_t size) {
+  ArchiveObject o;
+  o.tenant.assign(tenant);
+  o.batch_id.assign(batch_id);
+  o.received_at = received_at;
+  o.key = rel_day + "#" + std::string(batch_id);
+  o.uri = uri + "/" + o.key;
+  o.size = size;
+  return o;
+}
+
+seglog::Visitor segment_visitor(const std::string& uri, const DayDir& d, const std::string& rel_file,
+                                const ScanFn& fn, bool& go) {
+  seglog::Visitor v;
+  v.record = [&uri, &d, &fn, &go](const seglog::Found& r) {
+    ArchiveObject o = segment_object(uri, d.rel, r.batch.tenant, r.batch.batch_id, r.batch.received_at, r.size);
+    if (o.tenant != d.tenant || day_of(o.received_at) != d.day)
+      return go = fn(o, {}, Status::data("tenant or day does not match the directory " + d.rel));
+    std::string bytes = with_newline(r.batch.line);
+    return go = fn(o, bytes, Status::ok());
+  };
+  v.problem = [&uri, &d, rel_file, &fn, &go](const seglog::Problem& p) {
+    ArchiveObject o;
+    o.tenant = d.tenant;
+    o.batch_id = p.batch_id;
+    o.received_at = day_start(d.day);
+    o.key = rel_file + "@" + std::to_string(p.offset);
+    o.uri = uri + "/" + o.key;
+    return go = fn(o, {}, Status::data(p.reason));
+  };
+  return v;
+}
+
+Result<std::string> find_in_day(const ArchiveObject& o,
+                                const std::function<Status(const DayDir& d, const ScanFn& fn)>& scan_day) {
+  size_t hash = o.key.find('#');
+  auto kp = hash == std::string::npos ? std::nullopt : parse_key(o.key.substr(0, hash) + "/x.json");
+  if (!kp) return Status::data(o.key + ": not an archive object key");
+  std::string id = o.key.substr(hash + 1);
+  std::optional<std::string> found;
+  std::string problem;
+  Status fatal = scan_day(DayDir{kp->tenant, kp->day, o.key.substr(0, hash), {}},
+                          [&](const ArchiveObject& obj, std::string_view bytes, const Status& p) {
+    if (!p.is_ok()) {
+      if (obj.batch_id == id || obj.batch_id.empty()) problem = obj.uri + ": " + p.message();
+      return true;
+    }
+    if (obj.batch_id != id) return true;
+    found.emplace(bytes);
+    return false;
+  });
+  if (!fatal.is_ok()) return fatal;
+  if (found) return *found;
+  if (!problem.empty()) return Status::data(problem);
+  return Status::not_found(o.uri + ": no such object");
+}
 
 Result<std::unique_ptr<Archive>> open_segments(const std::string& uri, const std::string& root,
                                                const ArchiveOptions& opts) {

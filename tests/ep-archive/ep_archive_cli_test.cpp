@@ -440,28 +440,51 @@ TEST(EpArchiveMan, EveryHelpOptionIsInTheManPage) {
     EXPECT_NE(man.find(sub), std::string::npos) << sub;
 }
 
-// The same commands against a real S3-compatible server.
-TEST(EpArchiveS3, WriteLsReplayVerify) {
-  test::S3rver server;
-  ASSERT_TRUE(server.ok()) << server.error();
-  std::vector<std::string> env = {"AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
-                                  "AWS_REGION=us-east-1"};
-  std::string uri = std::string("s3://") + test::S3rver::kBucket + "/archive";
-  auto ep = [&](std::vector<std::string> args, const std::string& in = {}) {
+// ep-archive against a real S3-compatible server, and 20 batches of two tenants on two
+// days (2026-01-05 and 2026-01-07) to write.
+class EpArchiveS3 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server.ok()) << server.error();
+    for (int i = 0; i < 20; ++i) {
+      char id[64];
+      std::snprintf(id, sizeof id, "0190a000-0000-7000-8000-%012d", i);
+      raws.push_back(raw_body(i));
+      in += batch_line(i % 2 ? "acme" : "beta", "d", id, i < 10 ? "2026-01-05T10:00:00Z" : "2026-01-07T10:00:00Z",
+                       raws.back()) + "\n";
+    }
+  }
+  test::RunResult ep(std::vector<std::string> args, const std::string& input = {}) const {
     args.insert(args.begin(), kBin);
     args.push_back("--s3-endpoint");
     args.push_back(server.endpoint());
-    return test::run(args, in, env);
-  };
+    return test::run(args, input, env);
+  }
+  // replay of acme from 2026-01-06: its 5 batches of 2026-01-07, raw bytes as written.
+  void expect_acme_replay(const std::string& uri) const {
+    auto rep = ep({"replay", "--archive", uri, "--tenant", "acme", "--from", "2026-01-06"});
+    ASSERT_EQ(rep.exit_code, 0) << rep.err;
+    auto rl = test::lines_of(rep.out);
+    ASSERT_EQ(rl.size(), 5u);
+    for (auto& l : rl) {
+      rapidjson::Document d;
+      ASSERT_TRUE(parse_json(l, d));
+      std::string raw(d["raw"].GetString(), d["raw"].GetStringLength());
+      int i = std::stoi(std::string(d["batch_id"].GetString()).substr(24));
+      EXPECT_EQ(raw, raws[i]);
+      EXPECT_STREQ(d["source"].GetString(), "replay");
+    }
+  }
+  test::S3rver server;
+  std::vector<std::string> env = {"AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
+                                  "AWS_REGION=us-east-1"};
   std::string in;
   std::vector<std::string> raws;
-  for (int i = 0; i < 20; ++i) {
-    char id[64];
-    std::snprintf(id, sizeof id, "0190a000-0000-7000-8000-%012d", i);
-    raws.push_back(raw_body(i));
-    in += batch_line(i % 2 ? "acme" : "beta", "d", id, i < 10 ? "2026-01-05T10:00:00Z" : "2026-01-07T10:00:00Z",
-                     raws.back()) + "\n";
-  }
+};
+
+// The same commands against a real S3-compatible server.
+TEST_F(EpArchiveS3, WriteLsReplayVerify) {
+  std::string uri = std::string("s3://") + test::S3rver::kBucket + "/archive";
   auto w = ep({"--archive", uri, "--group", "8"}, in);
   ASSERT_EQ(w.exit_code, 0) << w.err;
   auto out = test::lines_of(w.out);
@@ -470,18 +493,7 @@ TEST(EpArchiveS3, WriteLsReplayVerify) {
   auto ls = ep({"ls", "--archive", uri});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_EQ(test::lines_of(ls.out).size(), 4u) << ls.out;
-  auto rep = ep({"replay", "--archive", uri, "--tenant", "acme", "--from", "2026-01-06"});
-  ASSERT_EQ(rep.exit_code, 0) << rep.err;
-  auto rl = test::lines_of(rep.out);
-  ASSERT_EQ(rl.size(), 5u);
-  for (auto& l : rl) {
-    rapidjson::Document d;
-    ASSERT_TRUE(parse_json(l, d));
-    std::string raw(d["raw"].GetString(), d["raw"].GetStringLength());
-    int i = std::stoi(std::string(d["batch_id"].GetString()).substr(24));
-    EXPECT_EQ(raw, raws[i]);
-    EXPECT_STREQ(d["source"].GetString(), "replay");
-  }
+  expect_acme_replay(uri);
   test::TempDir dir;
   ASSERT_TRUE(fs::write_file_atomic(dir.path() + "/acked", w.out));
   auto v = ep({"verify", "--archive", uri});
@@ -497,6 +509,58 @@ TEST(EpArchiveS3, WriteLsReplayVerify) {
   // Wrong endpoint: unavailable (69).
   auto down = test::run({kBin, "ls", "--archive", uri, "--s3-endpoint", "http://127.0.0.1:1"}, {}, env);
   EXPECT_EQ(down.exit_code, 69) << down.err;
+}
+
+// Format 2 on S3: write (through a spool, uploaded before write ends), then ls, replay,
+// get, verify and prune read the sealed segments in the bucket.
+TEST_F(EpArchiveS3, Format2WriteThenLsReplayGetVerifyPrune) {
+  test::TempDir dir;
+  std::string uri = std::string("s3://") + test::S3rver::kBucket + "/v2";
+  size_t puts_before = server.stored_puts();
+  auto w = ep({"--archive", uri, "--format", "2", "--archive-spool", dir.path() + "/spool", "--group", "8"}, in);
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  ASSERT_EQ(test::lines_of(w.out).size(), 20u);
+  // FORMAT and one object per tenant and day (4 segments), nothing left in the spool.
+  EXPECT_EQ(server.stored_puts() - puts_before, 5u);
+  EXPECT_EQ(test::run({"/usr/bin/find", dir.path() + "/spool", "-name", "*.seg"}).out, "");
+  auto ls = ep({"ls", "--archive", uri});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(test::lines_of(ls.out).size(), 4u) << ls.out;
+  // Batches received at different times of one day are one line of ls (one day).
+  std::string more;
+  for (int i = 20; i < 23; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "0190a000-0000-7000-8000-%012d", i);
+    more += batch_line("gamma", "d", id, "2026-01-07T1" + std::to_string(i - 19) + ":00:00Z", raw_body(i)) + "\n";
+  }
+  ASSERT_EQ(ep({"--archive", uri, "--archive-spool", dir.path() + "/spool"}, more).exit_code, 0);
+  auto ls2 = ep({"ls", "--archive", uri, "--tenant", "gamma"});
+  ASSERT_EQ(ls2.exit_code, 0) << ls2.err;
+  auto gamma_days = test::lines_of(ls2.out);
+  ASSERT_EQ(gamma_days.size(), 1u) << ls2.out;
+  EXPECT_NE(gamma_days[0].find(R"("day":"2026-01-07","objects":3)"), std::string::npos) << gamma_days[0];
+  auto objs = ep({"ls", "--objects", "--archive", uri});
+  ASSERT_EQ(objs.exit_code, 0) << objs.err;
+  EXPECT_EQ(test::lines_of(objs.out).size(), 23u) << objs.out;
+  expect_acme_replay(uri);
+  auto get = ep({"get", "--archive", uri, "0190a000-0000-7000-8000-000000000013"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_NE(get.out.find(R"("batch_id":"0190a000-0000-7000-8000-000000000013")"), std::string::npos) << get.out;
+  EXPECT_NE(ep({"get", "--archive", uri, "0190a000-0000-7000-8000-000000000099"}).exit_code, 0);
+  test::TempDir acked_dir;
+  ASSERT_TRUE(fs::write_file_atomic(acked_dir.path() + "/acked", w.out));
+  auto v = ep({"verify", "--archive", uri, "--expect", acked_dir.path() + "/acked"});
+  EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+  // Prune the days wholly older than a cutoff between 2026-01-06 12:00 and 2026-01-07 12:00.
+  TimeNs t0 = *parse_rfc3339("2026-01-06T12:00:00Z");
+  long days = static_cast<long>((SystemClock::instance().now() - t0) / (86400 * kNsPerSec));
+  auto pr = ep({"prune", "--archive", uri, "--older-than", std::to_string(days) + "d"});
+  ASSERT_EQ(pr.exit_code, 0) << pr.err;
+  EXPECT_EQ(test::lines_of(pr.out).size(), 2u) << pr.out;  // the two segments of 2026-01-05
+  auto after = ep({"replay", "--archive", uri});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(test::lines_of(after.out).size(), 13u);
+  EXPECT_EQ(after.out.find(R"("received_at":"2026-01-05)"), std::string::npos) << after.out;
 }
 
 }  // namespace

@@ -49,10 +49,13 @@ Status run_ls(const Options& o, Archive& a, Io& io, Summary& s) {
       w.end_object();
       return out_ok = io.out->write(w.view());
     }
-    if (obj.tenant != tenant || obj.received_at != day) {
+    // Format 2 objects carry their exact received_at: group by its day.
+    TimeNs obj_day = obj.received_at >= 0 ? obj.received_at - obj.received_at % kDay
+                                          : obj.received_at - ((obj.received_at % kDay) + kDay) % kDay;
+    if (obj.tenant != tenant || obj_day != day) {
       if (!(out_ok = flush_day())) return false;
       tenant = obj.tenant;
-      day = obj.received_at;
+      day = obj_day;
     }
     n++;
     bytes += obj.size;

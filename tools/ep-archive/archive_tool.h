@@ -28,6 +28,7 @@ struct Options {
   size_t group_bytes = 16 << 20;       // or this many bytes of objects
   size_t max_line_bytes = kDefaultMaxLineBytes;
   int format = 2;  // of an archive write or compact creates
+  std::string spool;          // --archive-spool: write into an s3:// format 2 archive
   // compact
   std::string into;  // the new format 2 archive
   // verify

@@ -123,8 +123,13 @@ void register_commands(Cli& cli, Options& o, std::vector<CLI::App*>& subs) {
       ->group(kWrite);
   app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line")
       ->group(kWrite);
+  app.add_option("--archive-spool", o.spool,
+                 std::string("write into an s3:// format 2 archive: the local spool the segments are "
+                             "sealed in and uploaded from before write ends (default ") + kDefaultSpool + ")")
+      ->type_name("DIR")->group(kWrite);
   app.add_option("--format", o.format,
-                 "Format of a file:// archive that write creates: 2 segment log (default), 1 one file per batch")
+                 "Format of an archive that write creates: 2 segment log (default for file://), "
+                 "1 one object per batch (default for s3://)")
       ->check(CLI::IsMember({1, 2}))
       ->group(kWrite);
   cli.add_inputs();

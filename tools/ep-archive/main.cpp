@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   ao.s3_region = opts.s3_region;
   ao.create = !cmd->reads_only;
   ao.create_format = opts.format;
+  // A new s3:// archive is format 2 only when asked for: it needs a spool (ep-ingest's
+  // s3:// archives are format 2 by default).
+  if (opts.archive.starts_with("s3://") && !cli.app().get_option("--format")->count()) ao.create_format = 1;
+  ao.spool_dir = opts.spool;
   auto archive = ep::Archive::open(opts.archive, ao);
   if (!archive) {
     if (archive.status().code() == ep::Code::kUsage) return cli.usage_error(archive.status().message());

@@ -192,6 +192,8 @@ Status run_write(const Options& o, Archive& a, Io& io, Summary& s) {
   }
   if (go) w.commit();
   if (!w.fatal().is_ok()) return w.fatal();
+  // s3:// format 2: the spool's segments go up before write ends.
+  EP_RETURN_IF_ERROR(a.flush().with_context("archive upload (the batches are in the spool)"));
   if (!reader.status().is_ok()) return reader.status();
   if (s.rejected) return Status::data(std::to_string(s.rejected) + " input records rejected");
   return Status::ok();

@@ -60,11 +60,21 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
                  "HTTP: batches synced to the archive concurrently (group commit per writer)")
       ->type_name("N")->check(CLI::Range(1, 1024))->group(kLimits);
   app.add_option("--archive-segment-size", o.archive_options.segment_bytes,
-                 "file:// archive: seal the active segment of a tenant-day at this many bytes")
+                 "Format 2 archive (file://, or the s3:// spool): seal the active segment of a tenant-day at this many bytes")
       ->type_name("BYTES")->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 40))->group(kLimits);
   app.add_option("--archive-segment-age", f.archive_segment_age,
-                 "file:// archive: seal the active segment of a tenant-day at this age")
+                 "Format 2 archive (file://, or the s3:// spool): seal the active segment of a tenant-day at this age")
       ->type_name("DUR")->group(kLimits);
+  app.add_option("--archive-spool", o.archive_options.spool_dir,
+                 std::string("s3:// archive: batches are durable in this local format 2 spool before the 202; "
+                             "sealed segments upload from it (default ") + kDefaultSpool + ")")
+      ->type_name("DIR")->group(kLimits);
+  app.add_option("--archive-spool-budget", o.archive_options.spool_budget,
+                 "s3:// archive: bytes the spool may hold (active + not yet uploaded); when full, 503 until uploads free space")
+      ->type_name("BYTES")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50))->group(kLimits);
+  app.add_option("--s3-multipart-size", o.archive_options.s3_multipart_bytes,
+                 "s3:// archive: segments larger than this upload in parts of this size (at least 5 MiB)")
+      ->type_name("BYTES")->check(CLI::Range(std::uint64_t{5} << 20, std::uint64_t{5} << 30))->group(kLimits);
   app.add_option("--s3-endpoint", o.archive_options.s3_endpoint, "S3-compatible endpoint URL")
       ->type_name("URL")->group(kLimits);
   app.add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest HTTP body or stdin line")

@@ -82,8 +82,9 @@ void HttpIngest::handle(http::Request&& req, http::Respond respond) {
     http::Response res{bhttp::status::ok, req.version()};
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive());
+    ArchiveStats archive = archive_stats ? archive_stats() : ArchiveStats{};
     res.body() = metrics_.render(server_stats ? server_stats() : http::ServerStats{},
-                                 !opts_.archive_uri.empty());
+                                 opts_.archive_uri.empty() ? nullptr : &archive, clock_.now());
     res.prepare_payload();
     respond(std::move(res));
     return;
@@ -307,6 +308,7 @@ Status run_http(const Options& opts, int out_fd) {
   server_ptr = &srv;
   service.server_stats = [&srv] { return srv.stats(); };
   service.draining = [&srv] { return srv.stopping(); };
+  if (archive) service.archive_stats = [&archive] { return archive->stats(); };
 
   boost::asio::signal_set stop_signals(srv.context(), SIGTERM, SIGINT);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -21,6 +21,7 @@ class HttpIngest {
   // Wired by run_http: server statistics for /metrics and the draining flag for health.
   std::function<http::ServerStats()> server_stats;
   std::function<bool()> draining;
+  std::function<ArchiveStats()> archive_stats;  // with --archive: spool and upload figures
 
  private:
   void ingest(http::Request&& req, http::Respond respond);

@@ -46,12 +46,44 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
   out += n + "_count " + std::to_string(count_.load()) + "\n";
 }
 
+namespace {
+void gauge(std::string& out, const char* name, const char* help, const std::string& v) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " + v + "\n";
+}
+void counter(std::string& out, const char* name, const char* help, std::uint64_t v) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+         std::to_string(v) + "\n";
+}
+}  // namespace
+
+// The s3:// format 2 spool and its uploads.
+void render_uploads(std::string& out, const ArchiveStats& a, TimeNs now) {
+  char lag[32];
+  double secs = a.oldest_pending && now > a.oldest_pending ? static_cast<double>(now - a.oldest_pending) / kNsPerSec : 0;
+  std::snprintf(lag, sizeof lag, "%.3f", secs);
+  gauge(out, "ep_ingest_archive_upload_lag_seconds",
+        "How long the oldest sealed segment not yet uploaded has waited (0: none waiting).", lag);
+  gauge(out, "ep_ingest_archive_upload_pending_segments", "Sealed segments in the spool waiting for upload.",
+        std::to_string(a.pending_segments));
+  gauge(out, "ep_ingest_archive_upload_pending_bytes", "Bytes of sealed segments waiting for upload.",
+        std::to_string(a.pending_bytes));
+  gauge(out, "ep_ingest_archive_spool_active_bytes", "Bytes in active (not yet sealed) segments of the spool.",
+        std::to_string(a.active_bytes));
+  gauge(out, "ep_ingest_archive_spool_budget_bytes", "--archive-spool-budget.", std::to_string(a.spool_budget));
+  counter(out, "ep_ingest_archive_uploaded_segments_total", "Segments uploaded and confirmed by the store.",
+          a.uploaded_segments);
+  counter(out, "ep_ingest_archive_uploaded_bytes_total", "Bytes of segments uploaded and confirmed.",
+          a.uploaded_bytes);
+  counter(out, "ep_ingest_archive_upload_failures_total", "Failed segment uploads (retried with backoff).",
+          a.upload_failures);
+}
+
 void Metrics::request(unsigned status, TimeNs duration) {
   if (status < by_status_.size()) by_status_[status]++;
   latency_.observe(duration);
 }
 
-std::string Metrics::render(const http::ServerStats& server, bool archive) const {
+std::string Metrics::render(const http::ServerStats& server, const ArchiveStats* archive, TimeNs now) const {
   std::string out;
   out.reserve(4096);
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {
@@ -83,6 +115,7 @@ std::string Metrics::render(const http::ServerStats& server, bool archive) const
     counter("ep_ingest_archive_committed_batches_total", "Batches written by group commits.",
             committed_batches_);
   }
+  if (archive && archive->uploads) render_uploads(out, *archive, now);
   http::render_metrics(server, "ep_ingest", out);
   return out;
 }

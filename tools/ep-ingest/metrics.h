@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "ep/archive.h"
 #include "ep/http_server.h"
 #include "ep/time.h"
 
@@ -46,7 +47,8 @@ class Metrics {
     committed_batches_ += group;
     commit_latency_.observe(duration);
   }
-  std::string render(const http::ServerStats& server, bool archive) const;
+  // archive: the archive's figures, null without one.
+  std::string render(const http::ServerStats& server, const ArchiveStats* archive, TimeNs now) const;
 
  private:
   std::array<std::atomic<std::uint64_t>, 600> by_status_{};

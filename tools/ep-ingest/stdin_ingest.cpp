@@ -285,6 +285,10 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
     if (Status s = emit_all_groups(); fatal.is_ok()) fatal = s;
     if (Status s = emitter.commit(); fatal.is_ok()) fatal = s;
   }
+  // s3:// format 2: what the spool holds goes up before the run ends (kept there, and
+  // uploaded by the next run, when the store is down).
+  if (archive && fatal.is_ok())
+    if (Status s = archive->flush(); !s) fatal = s.with_context("archive upload (the batches are in the spool)");
   Status closed = out.close();
   Status rclosed = rejects.close();
   if (emitter.broken_pipe() || out.broken_pipe()) return Status::ok();  // downstream is gone: end quietly

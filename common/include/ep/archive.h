@@ -12,7 +12,8 @@
 // Backends: file:///path — format 1 (temp file, fsync, rename, fsync dir; put_many
 // shares the fsyncs of a whole group) or format 2 (a group appended and synced with one
 // fdatasync; archive_segment.cpp) — and s3://bucket/prefix (format 1, S3-compatible,
-// libcurl SigV4). The implementation lives in common/src/archive*.cpp.
+// libcurl SigV4; format 1 one object per batch, format 2 one object per sealed segment
+// uploaded from a local spool: archive_s3seg.cpp). The implementation lives in common/src/archive*.cpp.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +46,28 @@ struct ArchiveOptions {
   int zstd_level = 3;
   long s3_timeout_ms = 30000;  // per S3 request
   int s3_retries = 3;          // attempts for a failed S3 request (5xx, 429, network)
+  // Format 2: segment names end in "-<node_id>.<6 random>" so that writers on several
+  // hosts never pick one name; empty = this host's name and process id ("web-1.p4242").
+  std::string node_id;
+  // s3:// format 2: batches are made durable in a local format 2 spool (a file:// root)
+  // and sealed segments uploaded from it in the background, one object per segment.
+  std::string spool_dir;  // empty = kDefaultSpool
+  std::uint64_t spool_budget = 10ull << 30;  // active + not yet uploaded bytes at most
+  std::uint64_t s3_multipart_bytes = 64ull << 20;  // larger segments go up in parts of this size
+  TimeNs upload_backoff_max = 30 * kNsPerSec;       // longest wait between failed upload rounds
+  // Called after a segment is sealed, with its file and size (the spool tells its uploader).
+  std::function<void(const std::string& path, std::uint64_t bytes)> on_sealed;
+};
+inline constexpr const char* kDefaultSpool = "/var/lib/edgepulse/archive-spool";
+
+// What a format 2 writer holds locally, and its uploads (s3:// format 2).
+struct ArchiveStats {
+  bool uploads = false;            // an s3:// format 2 archive uploading from a spool
+  std::uint64_t active_bytes = 0;  // records in active segments of this process (or being sealed)
+  std::uint64_t pending_segments = 0, pending_bytes = 0;  // sealed, not yet uploaded
+  TimeNs oldest_pending = 0;       // when the oldest pending segment was sealed; 0: none
+  std::uint64_t uploaded_segments = 0, uploaded_bytes = 0, upload_failures = 0;
+  std::uint64_t spool_budget = 0;
 };
 
 struct ArchivePut {
@@ -118,8 +141,12 @@ class Archive {
     (void)fn;
     return Status::usage(uri() + ": not a segment log (archive format 2)");
   }
-  // Seals every active segment (format 2); a no-op elsewhere.
+  // Seals every active segment (format 2; s3:// also uploads them); a no-op elsewhere.
   virtual Status seal() { return Status::ok(); }
+  // Makes everything put so far reach its final store before returning: s3:// format 2
+  // seals and uploads its spool; a no-op elsewhere (puts are durable where they land).
+  virtual Status flush() { return Status::ok(); }
+  virtual ArchiveStats stats() const { return {}; }
 
   // Removes leftovers of interrupted writes (file:// temp files) last modified before
   // `before`; returns how many. Backends without such leftovers return 0.
