@@ -245,7 +245,7 @@ TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
   std::string raw = body(metric("229.5", R"(,"unit":"V")") + "," + metric("-0.25"));
   ASSERT_TRUE(parse(raw, p).is_ok());
   JsonWriter w;
-  write_batch(w, BatchMeta{"0192", "acme", p.device, "http", kNow}, p.points, raw);
+  write_batch(w, BatchMeta{"0192", "acme", p.device, "http", kNow, {}}, p.points, raw);
   std::string line(w.view());
   EXPECT_EQ(line.rfind(R"({"kind":"batch","batch_id":"0192","tenant":"acme","device":"meter-001","source":"http",)"
                       R"("received_at":"2025-11-24T16:00:00.000Z","sha256":")", 0), 0u) << line;

@@ -17,6 +17,7 @@ void write_batch(JsonWriter& w, const BatchMeta& m, std::span<const PayloadPoint
   w.kv_time("received_at", m.received_at);
   if (sha256_hex.empty()) w.kv("sha256", crypto::sha256_hex(raw));
   else w.kv("sha256", sha256_hex);
+  if (!m.idempotency_key.empty()) w.kv("idempotency_key", m.idempotency_key);
   w.key("points");
   w.start_array();
   // Points of one payload usually share their ts: format each distinct one once.

@@ -13,6 +13,9 @@ namespace ep::ingest {
 struct BatchMeta {
   std::string_view batch_id, tenant, device, source;
   TimeNs received_at = 0;
+  // The request's Idempotency-Key; when set, the record carries it as "idempotency_key"
+  // (after "sha256", before "points") so a restarted ep-ingest recovers its answer.
+  std::string_view idempotency_key;
 };
 
 // Writes one batch record (no newline) into w, which the caller has cleared. The record

@@ -1,5 +1,7 @@
 #include "idempotency.h"
 
+#include <algorithm>
+
 namespace ep::ingest {
 
 void IdempotencyCache::expire(TimeNs now) {
@@ -52,6 +54,25 @@ void IdempotencyCache::abandon(const std::string& tenant, const std::string& key
   std::lock_guard lock(mu_);
   auto it = entries_.find(id(tenant, key));
   if (it != entries_.end() && !it->second.done) entries_.erase(it);
+}
+
+size_t IdempotencyCache::restore(std::vector<Recorded>& recorded, TimeNs now) {
+  // Oldest first, so that order_ stays sorted by time and a later answer for the same
+  // key replaces an earlier one.
+  std::sort(recorded.begin(), recorded.end(), [](const Recorded& a, const Recorded& b) { return a.at < b.at; });
+  std::lock_guard lock(mu_);
+  size_t first = recorded.size() > max_ ? recorded.size() - max_ : 0;
+  for (size_t i = first; i < recorded.size(); ++i) {
+    Recorded& r = recorded[i];
+    if (r.at < now - window_) continue;
+    std::string k = id(r.tenant, r.key);
+    auto [it, fresh] = entries_.try_emplace(k);
+    if (!fresh && !(it->second.done && it->second.at <= r.at)) continue;
+    it->second = Entry{std::move(r.sha256), std::move(r.batch_id), r.points, r.at, true};
+    order_.emplace_back(r.at, std::move(k));
+  }
+  expire(now);
+  return entries_.size();
 }
 
 size_t IdempotencyCache::size() const {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ep/time.h"
 
@@ -33,6 +34,19 @@ class IdempotencyCache {
   // The request failed: the key may be retried.
   void abandon(const std::string& tenant, const std::string& key);
   size_t size() const;
+  size_t capacity() const { return max_; }
+  TimeNs window() const { return window_; }
+
+  // An answer recorded in the archive: a batch record that carries an idempotency_key.
+  struct Recorded {
+    std::string tenant, key, sha256, batch_id;
+    std::int64_t points = 0;
+    TimeNs at = 0;  // the batch's received_at
+  };
+  // Loads recorded answers (in any order) as completed entries, before serving: those
+  // within the window of now, at most the newest capacity() of them; a key recorded
+  // twice keeps its newest answer. Returns the number of entries afterwards.
+  size_t restore(std::vector<Recorded>& recorded, TimeNs now);
 
  private:
   struct Entry {
