@@ -71,15 +71,13 @@ TEST(IdempotencyCache, EntriesExpireAfterTheWindowAndAreBounded) {
 
 TEST(IdempotencyCache, RestoreKeepsTheNewestAnswersWithinTheWindowAndCapacity) {
   IdempotencyCache c(60 * kNsPerSec, 3);
-  std::vector<IdempotencyCache::Recorded> rec = {
-      {"t", "old", "s0", "b0", 1, kT0 - 61 * kNsPerSec},  // outside the window
-      {"t", "k", "s1", "b1", 2, kT0 - 5 * kNsPerSec},
-      {"t", "k", "s2", "b2", 3, kT0 - 2 * kNsPerSec},     // the newer answer for "k" wins
-      {"t", "x", "s3", "b3", 4, kT0 - 10 * kNsPerSec},    // oldest of four: over capacity
-      {"u", "k", "s4", "b4", 5, kT0 - 3 * kNsPerSec},
-      {"t", "y", "s5", "b5", 6, kT0 - 1 * kNsPerSec},
-  };
-  EXPECT_EQ(c.restore(rec, kT0), 3u);
+  c.restore("t", "old", "s0", "b0", 1, kT0 - 61 * kNsPerSec);  // outside the window
+  c.restore("t", "k", "s2", "b2", 3, kT0 - 2 * kNsPerSec);
+  c.restore("t", "k", "s1", "b1", 2, kT0 - 5 * kNsPerSec);     // older: the newer answer stays
+  c.restore("t", "x", "s3", "b3", 4, kT0 - 10 * kNsPerSec);    // oldest of four: over capacity
+  c.restore("u", "k", "s4", "b4", 5, kT0 - 3 * kNsPerSec);
+  c.restore("t", "y", "s5", "b5", 6, kT0 - 1 * kNsPerSec);
+  EXPECT_EQ(c.restored(kT0), 3u);
   auto r = c.begin("t", "k", "s2", kT0);
   EXPECT_EQ(r.outcome, IdempotencyCache::Outcome::kReplay);
   EXPECT_EQ(r.batch_id, "b2");
@@ -89,6 +87,21 @@ TEST(IdempotencyCache, RestoreKeepsTheNewestAnswersWithinTheWindowAndCapacity) {
   EXPECT_EQ(c.begin("t", "y", "s5", kT0).batch_id, "b5");
   EXPECT_EQ(c.begin("t", "x", "s3", kT0).outcome, IdempotencyCache::Outcome::kNew);
   EXPECT_EQ(c.begin("t", "old", "s0", kT0).outcome, IdempotencyCache::Outcome::kNew);
+}
+
+TEST(IdempotencyCache, RestoringManyMoreThanTheCapacityStaysBounded) {
+  IdempotencyCache c(3600 * kNsPerSec, 100);
+  for (int i = 0; i < 10000; ++i) {
+    c.restore("t", "k" + std::to_string(i), "s", "b" + std::to_string(i), 1, kT0 - (9999 - i) * 1000);
+    ASSERT_LE(c.size(), 201u);
+  }
+  EXPECT_EQ(c.restored(kT0), 100u);
+  EXPECT_EQ(c.begin("t", "k9900", "s", kT0).batch_id, "b9900") << "the newest 100 are kept";
+  EXPECT_EQ(c.begin("t", "k9899", "s", kT0).outcome, IdempotencyCache::Outcome::kNew);
+  IdempotencyCache same(3600 * kNsPerSec, 100);
+  for (int i = 0; i < 1000; ++i) same.restore("t", "k" + std::to_string(i), "s", "b", 1, kT0);
+  EXPECT_LE(same.size(), 201u) << "ties at one time are bounded too";
+  EXPECT_EQ(same.restored(kT0), 100u);
 }
 
 std::string keyed_line(std::string_view key, int points) {

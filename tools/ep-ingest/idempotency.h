@@ -5,8 +5,8 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
-#include <vector>
 
 #include "ep/time.h"
 
@@ -37,16 +37,14 @@ class IdempotencyCache {
   size_t capacity() const { return max_; }
   TimeNs window() const { return window_; }
 
-  // An answer recorded in the archive: a batch record that carries an idempotency_key.
-  struct Recorded {
-    std::string tenant, key, sha256, batch_id;
-    std::int64_t points = 0;
-    TimeNs at = 0;  // the batch's received_at
-  };
-  // Loads recorded answers (in any order) as completed entries, before serving: those
-  // within the window of now, at most the newest capacity() of them; a key recorded
-  // twice keeps its newest answer. Returns the number of entries afterwards.
-  size_t restore(std::vector<Recorded>& recorded, TimeNs now);
+  // At start, before serving, the answers recorded in the archive (batch records that
+  // carry an idempotency_key), in any order: restore() each (a key keeps its newest
+  // answer; beyond twice capacity() the oldest are dropped), then restored(now) orders
+  // them by time and keeps those within the window, at most capacity(). Returns the
+  // number of entries.
+  void restore(std::string_view tenant, std::string_view key, std::string_view sha256,
+               std::string_view batch_id, std::int64_t points, TimeNs at);
+  size_t restored(TimeNs now);
 
  private:
   struct Entry {
@@ -56,8 +54,12 @@ class IdempotencyCache {
     bool done = false;
   };
   void expire(TimeNs now);
-  static std::string id(const std::string& tenant, const std::string& key) {
-    return tenant + '\n' + key;
+  void drop_oldest(size_t keep);
+  static std::string id(std::string_view tenant, std::string_view key) {
+    std::string k;
+    k.reserve(tenant.size() + 1 + key.size());
+    k.append(tenant).append(1, '\n').append(key);
+    return k;
   }
 
   TimeNs window_;

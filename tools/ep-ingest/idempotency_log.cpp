@@ -1,12 +1,14 @@
 #include "idempotency_log.h"
 
-#include <rapidjson/reader.h>
+#include <rapidjson/document.h>
 
 #include <string.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
+#include "ep/json.h"
 #include "ep/log.h"
 
 namespace ep::ingest {
@@ -15,86 +17,75 @@ namespace {
 constexpr std::string_view kKeyField = "idempotency_key";
 constexpr std::uint64_t kProblemsLogged = 10;
 
-// SAX over a batch record: depth 1 is the record's object, 2 the points array, 3 a point.
-struct KeyedHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KeyedHandler> {
-  explicit KeyedHandler(KeyedBatch& o) : out(o) {}
-  KeyedBatch& out;
-  int depth = 0;
-  std::string member;  // the current top-level member
-  bool key = false, sha = false, at = false, points = false, in_points = false;
+// The string value in [b, e) of line, unescaped; nullopt when it is not a string.
+std::optional<std::string> string_value(std::string_view line, size_t b, size_t e) {
+  std::string_view v = line.substr(b, e - b);
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return std::nullopt;
+  if (v.find('\\') == std::string_view::npos) return std::string(v.substr(1, v.size() - 2));
+  rapidjson::Document d;  // escapes: let the parser decode them
+  if (d.Parse(v.data(), v.size()).HasParseError() || !d.IsString()) return std::nullopt;
+  return std::string(d.GetString(), d.GetStringLength());
+}
 
-  bool complete() const { return key && sha && at && points; }
-  bool Default() { return true; }
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    if (depth != 1) return true;
-    std::string_view v(s, n);
-    if (member == kKeyField) {
-      out.key.assign(v);
-      key = !v.empty();
-    } else if (member == "sha256") {
-      out.sha256.assign(v);
-      sha = true;
-    } else if (member == "received_at") {
-      auto t = parse_rfc3339(v);
-      if (t) out.received_at = *t;
-      at = t.has_value();
-    }
-    return true;
+// The number of elements of the array in [b, e) of line; -1 when it is not an array.
+std::int64_t array_size(std::string_view line, size_t b, size_t e) {
+  std::string_view v = line.substr(0, e);
+  size_t i = b;
+  auto ws = [&] {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n')) ++i;
+  };
+  if (i >= v.size() || v[i++] != '[') return -1;
+  ws();
+  if (i < v.size() && v[i] == ']') return 0;
+  for (std::int64_t n = 1;; ++n) {
+    if (!skip_json_value(v, i)) return -1;
+    ws();
+    if (i >= v.size()) return -1;
+    if (v[i] == ']') return n;
+    if (v[i++] != ',') return -1;
+    ws();
   }
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    if (depth != 1) return true;
-    if (complete()) return false;  // the rest ("raw") is not needed
-    member.assign(s, n);
-    return true;
-  }
-  bool StartObject() {
-    ++depth;
-    if (depth == 3 && in_points) out.points++;
-    return true;
-  }
-  bool EndObject(rapidjson::SizeType) { return --depth, true; }
-  bool StartArray() {
-    ++depth;
-    if (depth == 2 && member == "points") {
-      in_points = true;
-      out.points = 0;
-    }
-    return true;
-  }
-  bool EndArray(rapidjson::SizeType) {
-    if (depth == 2 && in_points) in_points = false, points = true;
-    return --depth, true;
-  }
-};
+}
 
 }  // namespace
 
 bool read_keyed_batch(std::string_view line, KeyedBatch& out) {
   // Most records have no key: without the quoted name anywhere in the line no member can
-  // have it, which settles those without a parse (the parse decides the others).
+  // have it, which settles those without a look at the members.
   static constexpr std::string_view kQuoted = "\"idempotency_key\"";
   if (!::memmem(line.data(), line.size(), kQuoted.data(), kQuoted.size())) return false;
+  // The members are located by a scan that stops at the last one needed ("raw", the
+  // bulk of the record, is never read), and only their values are decoded.
+  thread_local std::vector<JsonMember> members;
+  if (!top_level_members(line, members, {kKeyField, "sha256", "received_at", "points"})) return false;
   out = KeyedBatch{};
-  KeyedHandler h(out);
-  rapidjson::MemoryStream ms(line.data(), line.size());
-  rapidjson::Reader reader;
-  reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(ms, h);
-  return h.complete();
+  bool key = false, sha = false, at = false, points = false;
+  for (const auto& m : members) {
+    if (m.key == kKeyField) {
+      auto v = string_value(line, m.value_begin, m.value_end);
+      key = v && !v->empty();
+      if (key) out.key = std::move(*v);
+    } else if (m.key == "sha256") {
+      auto v = string_value(line, m.value_begin, m.value_end);
+      sha = v.has_value();
+      if (sha) out.sha256 = std::move(*v);
+    } else if (m.key == "received_at") {
+      auto v = string_value(line, m.value_begin, m.value_end);
+      auto t = v ? parse_rfc3339(*v) : std::nullopt;
+      at = t.has_value();
+      if (at) out.received_at = *t;
+    } else if (m.key == "points") {
+      out.points = array_size(line, m.value_begin, m.value_end);
+      points = out.points >= 0;
+    }
+  }
+  return key && sha && at && points;
 }
 
 Result<KeyRecovery> recover_keys(Archive& archive, IdempotencyCache& cache, TimeNs now) {
   KeyRecovery r;
   TimeNs t0 = monotonic_ns();
   TimeNs since = now - cache.window();
-  std::vector<IdempotencyCache::Recorded> recorded;
-  // Memory stays bounded by the cache's capacity: past twice that, keep the newest.
-  auto trim = [&] {
-    size_t keep = cache.capacity();
-    if (recorded.size() <= keep) return;
-    std::nth_element(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(recorded.size() - keep),
-                     recorded.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
-    recorded.erase(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(recorded.size() - keep));
-  };
   ArchiveFilter f;
   f.from = since;  // by day: today's and yesterday's directories for a 24h window
   KeyedBatch kb;
@@ -108,14 +99,11 @@ Result<KeyRecovery> recover_keys(Archive& archive, IdempotencyCache& cache, Time
     while (!bytes.empty() && bytes.back() == '\n') bytes.remove_suffix(1);
     if (!read_keyed_batch(bytes, kb) || kb.received_at < since) return true;
     r.keyed++;
-    recorded.push_back({obj.tenant, std::move(kb.key), std::move(kb.sha256), obj.batch_id, kb.points,
-                        kb.received_at});
-    if (recorded.size() >= 2 * std::max<size_t>(cache.capacity(), 1)) trim();
+    cache.restore(obj.tenant, kb.key, kb.sha256, obj.batch_id, kb.points, kb.received_at);
     return true;
   });
   if (!st) return st.with_context("idempotency recovery");
-  trim();
-  r.restored = cache.restore(recorded, now);
+  r.restored = cache.restored(now);
   r.elapsed = monotonic_ns() - t0;
   return r;
 }
