@@ -167,12 +167,9 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   }
   // 6. Stamp, serialise, and hand to the group committer; answer when durable.
   std::string batch_id = crypto::uuid_v7();
-  thread_local JsonWriter w;
-  w.clear();
-  write_batch(w, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key}, payload.points,
-              req.body(), sha);
   Committer::Item item;
-  item.line = std::string(w.view());
+  write_batch(item.line, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key}, payload.points,
+              req.body(), sha);
   item.tenant = auth.tenant;
   item.batch_id = batch_id;
   item.received_at = now;
