@@ -255,34 +255,30 @@ TEST(WriteBatch, BytesEqualRapidJsonsWriterForHardStringsAndNumbers) {
                                   values[i], units[i % std::size(units)]});
   std::string raw = "{\"x\":\"\\u0000 \x02 \xe2\x82\xac\"}\n\"tail\\";
   raw += '\0';
-  BatchMeta meta{"0192-ab", "acme", "dev/1", "http", kNow, "key \"with\" \\ quotes"};
+  BatchMeta meta{"0192-ab", "acme", "dev/1", "http", kNow, {}};
   std::string fast;
   write_batch(fast, meta, points, raw);
 
-  JsonWriter w;  // the reference: RapidJSON's Writer, field by field
-  w.start_object();
-  w.kv("kind", "batch");
-  w.kv("batch_id", meta.batch_id);
-  w.kv("tenant", meta.tenant);
-  w.kv("device", meta.device);
-  w.kv("source", meta.source);
-  w.kv_time("received_at", meta.received_at);
-  w.kv("sha256", crypto::sha256_hex(raw));
-  w.kv("idempotency_key", meta.idempotency_key);
-  w.key("points");
-  w.start_array();
-  for (const auto& p : points) {
-    w.start_object();
-    w.kv("metric", p.metric);
-    w.kv_time("ts", p.ts);
-    w.kv("value", p.value);
-    if (!p.unit.empty()) w.kv("unit", p.unit);
-    w.end_object();
-  }
-  w.end_array();
-  w.kv("raw", raw);
-  w.end_object();
-  EXPECT_EQ(fast, std::string(w.view()));
+  // The reference: ep::write_record, through RapidJSON's Writer.
+  Batch ref{std::string(meta.batch_id), std::string(meta.tenant), std::string(meta.device),
+            std::string(meta.source), meta.received_at, crypto::sha256_hex(raw), {}, raw, std::nullopt};
+  for (const auto& p : points) ref.points.push_back({std::string(p.metric), p.ts, p.value, std::string(p.unit)});
+  JsonWriter w;
+  write_record(w, ref);
+  std::string expected(w.view());
+  EXPECT_EQ(fast, expected);
+
+  // With a key: the same record with "idempotency_key" (escaped the same way) after "sha256".
+  meta.idempotency_key = "key \"with\" \\ quotes";
+  std::string keyed;
+  write_batch(keyed, meta, points, raw);
+  JsonWriter k;
+  k.start_object();
+  k.kv("idempotency_key", meta.idempotency_key);
+  k.end_object();
+  std::string member(k.view().substr(1, k.view().size() - 2));
+  expected.insert(expected.find(",\"points\":"), "," + member);
+  EXPECT_EQ(keyed, expected);
 }
 
 TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
