@@ -140,6 +140,35 @@ TEST_F(IngestRestart, ADamagedRecordIsSkippedAndReportedAndTheOthersAreRestored)
   stop(*s, SIGTERM);
 }
 
+TEST_F(IngestRestart, ATornTailIsSkippedAndReported) {
+  std::string body = payload("dev-a", 2), first;
+  {
+    auto s = start();
+    Client c(s->port());
+    Reply r = c.post(body, headers("k-1"));
+    ASSERT_EQ(r.status, 202u);
+    first = r.body;
+    stop(*s, SIGKILL);
+  }
+  std::string wal;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/archive"))
+    if (e.path().extension() == ".wal") wal = e.path();
+  ASSERT_FALSE(wal.empty());
+  {
+    // A write cut short: a record's magic and a few bytes at the end of the file.
+    std::ofstream f(wal, std::ios::app | std::ios::binary);
+    f << "EPR2\x10\x00\x00\x00partial";
+  }
+  auto s = start();
+  std::string err = s->process().err();
+  EXPECT_NE(err.find("idempotency recovery: "), std::string::npos) << err;
+  EXPECT_NE(err.find("torn tail"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 damaged or torn records skipped"), std::string::npos) << err;
+  Client c(s->port());
+  EXPECT_EQ(c.post(body, headers("k-1")).body, first) << "the complete record before it is restored";
+  stop(*s, SIGTERM);
+}
+
 TEST_F(IngestRestart, KeysThatAreNotPrintableAsciiAreRefused) {
   auto s = start();
   Client c(s->port());
