@@ -76,6 +76,12 @@ class IngestRestart : public KeyedTest {
     EXPECT_EQ(n[batch_id_of(first)], 1) << "the batch is archived once";
     EXPECT_EQ(n.size(), 2u) << "no second batch";
   }
+  // The archive's active segment file (the tests write one tenant-day).
+  std::string active_segment() {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/archive"))
+      if (e.path().extension() == ".wal") return e.path();
+    return "";
+  }
   std::string uri_;
 };
 
@@ -104,7 +110,6 @@ TEST_F(IngestRestart, RetryAfterTheSegmentWasSealedGetsTheOriginalBatch) {
 TEST_F(IngestRestart, ADamagedRecordIsSkippedAndReportedAndTheOthersAreRestored) {
   std::string body1 = payload("dev-damaged", 1), body2 = payload("dev-intact", 1);
   std::string second;
-  std::string wal;
   {
     auto s = start();
     Client c(s->port());
@@ -114,8 +119,7 @@ TEST_F(IngestRestart, ADamagedRecordIsSkippedAndReportedAndTheOthersAreRestored)
     second = r.body;
     stop(*s, SIGKILL);
   }
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/archive"))
-    if (e.path().extension() == ".wal") wal = e.path();
+  std::string wal = active_segment();
   ASSERT_FALSE(wal.empty());
   {
     // Flip one byte of the first record (its device name): its checksum fails.
@@ -150,9 +154,7 @@ TEST_F(IngestRestart, ATornTailIsSkippedAndReported) {
     first = r.body;
     stop(*s, SIGKILL);
   }
-  std::string wal;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/archive"))
-    if (e.path().extension() == ".wal") wal = e.path();
+  std::string wal = active_segment();
   ASSERT_FALSE(wal.empty());
   {
     // A write cut short: a record's magic and a few bytes at the end of the file.
