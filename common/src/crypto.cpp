@@ -2,34 +2,80 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 namespace ep::crypto {
 
+namespace {
+
+// OpenSSL 3 looks an algorithm up by name (locks, a hash table, a string compare) on
+// every EVP_sha256()-style call; fetched once, it is not looked up again. These are
+// per-thread contexts reused call after call (ingest hashes every request body and key).
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md ? md : EVP_sha256();
+}
+
+struct DigestCtx {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~DigestCtx() { EVP_MD_CTX_free(ctx); }
+};
+
+// HMAC-SHA256 keyed once per thread and key: a new key initialises it, the same key
+// re-initialises it from the key already set (no key schedule, no fetch).
+struct MacCtx {
+  EVP_MAC_CTX* ctx = nullptr;
+  std::string key;
+  bool keyed = false;
+  ~MacCtx() { EVP_MAC_CTX_free(ctx); }
+  bool init(std::string_view k) {
+    if (!ctx) {
+      static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+      if (!mac || !(ctx = EVP_MAC_CTX_new(mac))) return false;
+    }
+    if (keyed && k == key) return EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1;
+    char digest[] = "SHA2-256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    keyed = EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(k.data()), k.size(), params) == 1;
+    key.assign(k);
+    return keyed;
+  }
+};
+
+}  // namespace
+
 Digest sha256(std::string_view data) {
-  Digest d;
+  thread_local DigestCtx d;
+  Digest out;
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
-  return d;
+  if (!d.ctx || EVP_DigestInit_ex2(d.ctx, sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(d.ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(d.ctx, out.data(), &len) != 1)
+    std::abort();  // out of memory inside OpenSSL: cannot go on
+  return out;
 }
 
 std::string sha256_hex(std::string_view data) { return hex(sha256(data)); }
 
 Digest hmac_sha256(std::string_view key, std::string_view data) {
-  Digest d;
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(), &len);
-  return d;
+  thread_local MacCtx m;
+  Digest out;
+  size_t len = 0;
+  if (!m.init(key) || EVP_MAC_update(m.ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(m.ctx, out.data(), &len, out.size()) != 1)
+    std::abort();
+  return out;
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(static_cast<EVP_MD_CTX*>(ctx_), sha256_md(), nullptr);
 }
 Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 void Sha256::update(std::string_view data) {
@@ -124,8 +170,18 @@ std::string uuid_v7_at(std::int64_t unix_ms) {
   static std::mutex mu;
   static std::int64_t last_ms = 0;
   static unsigned counter = 0;
+  // Random bits from a per-thread pool refilled 4 KiB at a time: one RAND_bytes per 256
+  // ids instead of one each (RAND_bytes takes locks of its own).
+  thread_local unsigned char pool[4096];
+  thread_local size_t pool_at = sizeof pool;
+  if (pool_at + 16 > sizeof pool) {
+    random_bytes(pool, sizeof pool);
+    pool_at = 0;
+  }
   unsigned char b[16];
-  random_bytes(b, sizeof b);
+  std::memcpy(b, pool + pool_at, sizeof b);
+  OPENSSL_cleanse(pool + pool_at, sizeof b);
+  pool_at += sizeof b;
   {
     std::lock_guard<std::mutex> lock(mu);
     if (unix_ms <= last_ms) {

@@ -15,7 +15,6 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -166,8 +165,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual asio::any_io_executor executor() = 0;
 
   const std::string& client() const { return client_; }
-  bool waiting = false;                        // mu: in Impl::waiting
-  std::list<Connection*>::iterator waiting_at;  // mu
+  bool waiting = false;  // mu: in Impl::waiting
+  // mu: neighbours in Impl::waiting (intrusive: no allocation per request)
+  Connection* waiting_prev = nullptr;
+  Connection* waiting_next = nullptr;
 
  protected:
   Server::Impl& srv_;
@@ -212,8 +213,11 @@ class Server::Impl {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> conns;
   std::unordered_map<std::string, size_t> per_client;
   // Connections without a complete request head (idle keep-alive, handshake or head in
-  // progress), longest waiting first: the ones shed at max_connections.
-  std::list<Connection*> waiting;
+  // progress), longest waiting first: the ones shed at max_connections. An intrusive
+  // list through Connection::waiting_prev/next, under mu.
+  Connection* waiting_head = nullptr;
+  Connection* waiting_tail = nullptr;
+  void unlink_waiting(Connection& c);
   std::mutex tls_mu;
   std::shared_ptr<ssl::context> tls;  // null: plain HTTP
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, rejected_per_client{0}, shed{0}, active{0},
@@ -308,7 +312,14 @@ class Session final : public Connection {
     phase_ = Phase::kIdle;
     if (srv_.stopping) return close();
     srv_.set_waiting(*this, true);
-    if (buffer_.size() > 0) return begin_head();
+    if (buffer_.size() > 0) {
+      // A pipelined request: parse it from a fresh handler, so that a long pipeline
+      // answered synchronously does not nest ever deeper.
+      asio::post(stream_.get_executor(), [self = self()] {
+        if (self->phase_ == Phase::kIdle) self->begin_head();
+      });
+      return;
+    }
     // Read whatever arrives first into the buffer the parser uses.
     lowest().expires_after(ns(srv_.opts.idle_timeout));
     stream_.async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
@@ -325,18 +336,47 @@ class Session final : public Connection {
     begin_head();
   }
 
+  // Bytes of a keep-alive request have arrived: usually the whole request, which is then
+  // parsed right here (no further read, no deadline timer); else the head is read with
+  // the head deadline running.
   void begin_head() {
     phase_ = Phase::kHead;
+    new_parser();
+    beast::error_code ec = feed(/*head=*/true);
+    if (ec != bhttp::error::need_more) return on_header(ec);
     lowest().expires_after(ns(srv_.opts.header_timeout));
-    read_header();
+    async_read_head();
   }
 
   void read_header() {
+    new_parser();
+    async_read_head();
+  }
+
+  void new_parser() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
     parser_->body_limit(srv_.opts.max_body_bytes);
+  }
+
+  void async_read_head() {
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = self()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // Parses what is already buffered, up to the end of the head or of the whole message,
+  // without I/O: need_more when the rest has not arrived yet.
+  beast::error_code feed(bool head) {
+    auto done = [&] { return head ? parser_->is_header_done() : parser_->is_done(); };
+    beast::error_code ec;
+    while (!done() && buffer_.size() > 0) {
+      size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec) return ec;
+      if (n == 0) break;
+    }
+    if (!done()) ec = bhttp::error::need_more;
+    return ec;
   }
 
   void head_timed_out() {
@@ -367,6 +407,11 @@ class Session final : public Connection {
                           self->read_body();
                         });
       return;
+    }
+    // Usually the body came with the head: then no read and no body timer.
+    if (auto fed = feed(/*head=*/false); fed != bhttp::error::need_more) {
+      if (fed) return read_failed(fed);
+      return dispatch();
     }
     read_body();
   }
@@ -446,8 +491,18 @@ class Session final : public Connection {
     res.prepare_payload();
     phase_ = Phase::kWriting;
     response_ = std::make_unique<Response>(std::move(res));
+    serializer_.emplace(*response_);
+    if constexpr (!kTls) {
+      // A response almost always fits the socket's send buffer: write it now, without a
+      // handler hop or a deadline timer; only what does not fit is written asynchronously.
+      beast::error_code ec;
+      auto& sock = lowest().socket();
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      if (!ec) bhttp::write(sock, *serializer_, ec);
+      if (ec != asio::error::would_block && ec != asio::error::try_again) return on_written(ec, keep);
+    }
     lowest().expires_after(ns(srv_.opts.write_timeout));
-    bhttp::async_write(stream_, *response_, [self = self(), keep](beast::error_code ec, size_t) {
+    bhttp::async_write(stream_, *serializer_, [self = self(), keep](beast::error_code ec, size_t) {
       self->on_written(ec, keep);
     });
   }
@@ -455,6 +510,7 @@ class Session final : public Connection {
   void on_written(beast::error_code ec, bool keep) {
     if (ec == beast::error::timeout) ++srv_.timeouts;
     srv_.observe(method_, target_, response_->result_int(), start_ns_);
+    serializer_.reset();
     response_.reset();
     start_ns_ = 0;
     if (ec || !keep) return close();
@@ -478,6 +534,7 @@ class Session final : public Connection {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::unique_ptr<Response> response_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;  // of *response_
   Phase phase_ = Phase::kIdle;
   bool keep_alive_ = true;
   TimeNs start_ns_ = 0;
@@ -551,11 +608,18 @@ Server::Impl::Admission Server::Impl::admit(const std::shared_ptr<Connection>& c
 }
 
 // Under mu.
+void Server::Impl::unlink_waiting(Connection& c) {
+  (c.waiting_prev ? c.waiting_prev->waiting_next : waiting_head) = c.waiting_next;
+  (c.waiting_next ? c.waiting_next->waiting_prev : waiting_tail) = c.waiting_prev;
+  c.waiting_prev = c.waiting_next = nullptr;
+  c.waiting = false;
+}
+
+// Under mu.
 std::shared_ptr<Connection> Server::Impl::pop_oldest_waiting() {
-  while (!waiting.empty()) {
-    Connection* c = waiting.front();
-    waiting.pop_front();
-    c->waiting = false;
+  while (waiting_head) {
+    Connection* c = waiting_head;
+    unlink_waiting(*c);
     if (auto it = conns.find(c); it != conns.end())
       if (auto p = it->second.lock()) return p;
   }
@@ -565,19 +629,18 @@ std::shared_ptr<Connection> Server::Impl::pop_oldest_waiting() {
 void Server::Impl::set_waiting(Connection& c, bool on) {
   std::lock_guard lock(mu);
   if (c.waiting == on) return;
-  if (on) {
-    c.waiting_at = waiting.insert(waiting.end(), &c);
-  } else {
-    waiting.erase(c.waiting_at);
-  }
-  c.waiting = on;
+  if (!on) return unlink_waiting(c);
+  c.waiting_prev = waiting_tail;
+  c.waiting_next = nullptr;
+  (waiting_tail ? waiting_tail->waiting_next : waiting_head) = &c;
+  waiting_tail = &c;
+  c.waiting = true;
 }
 
 void Server::Impl::remove(Connection* c) {
   {
     std::lock_guard lock(mu);
-    if (c->waiting) waiting.erase(c->waiting_at);
-    c->waiting = false;
+    if (c->waiting) unlink_waiting(*c);
     if (auto it = per_client.find(c->client()); it != per_client.end() && --it->second == 0)
       per_client.erase(it);
     conns.erase(c);

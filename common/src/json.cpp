@@ -191,4 +191,85 @@ Result<TimeNs> get_time(const rapidjson::Value& obj, const char* key, std::strin
   return *t;
 }
 
+// ---- Scanning without a parse (docs in ep/json.h)
+namespace {
+// The index of the first byte at or after i that is in the set, or s.size(). A table
+// lookup per byte (string_view::find_first_of calls memchr over the set per byte).
+struct ByteSet {
+  bool in[256] = {};
+  constexpr explicit ByteSet(std::string_view chars) {
+    for (char c : chars) in[static_cast<unsigned char>(c)] = true;
+  }
+  size_t find(std::string_view s, size_t i) const {
+    while (i < s.size() && !in[static_cast<unsigned char>(s[i])]) ++i;
+    return i;
+  }
+};
+constexpr ByteSet kStringStops("\"\\");
+constexpr ByteSet kValueStops("\"{}[],");
+}  // namespace
+
+bool skip_json_string(std::string_view s, size_t& i) {  // at '"'; leaves i after the closing quote
+  for (++i; (i = kStringStops.find(s, i)) < s.size(); ++i) {
+    if (s[i] == '"') return ++i, true;
+    ++i;  // the escaped character
+  }
+  return false;
+}
+bool skip_json_value(std::string_view s, size_t& i) {
+  if (i >= s.size()) return false;
+  if (s[i] == '"') return skip_json_string(s, i);
+  int depth = 0;
+  for (; (i = kValueStops.find(s, i)) < s.size(); ++i) {
+    char c = s[i];
+    if (c == '"') {
+      if (!skip_json_string(s, i)) return false;
+      --i;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return true;
+      if (--depth == 0) return ++i, true;
+    } else if (c == ',' && depth == 0) {
+      return true;
+    }
+  }
+  i = s.size();
+  return depth == 0;
+}
+// Stops once every key in `wanted` was seen (the rest of the line is not looked at).
+bool top_level_members(std::string_view s, std::vector<JsonMember>& out, std::initializer_list<std::string_view> wanted) {
+  out.clear();
+  auto ws = [&](size_t& i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
+  };
+  size_t i = 0;
+  ws(i);
+  if (i >= s.size() || s[i++] != '{') return false;
+  for (;;) {
+    ws(i);
+    if (i < s.size() && s[i] == '}' && out.empty()) return true;
+    if (i >= s.size() || s[i] != '"') return false;
+    size_t k = i;
+    if (!skip_json_string(s, i)) return false;
+    std::string_view key = s.substr(k + 1, i - k - 2);
+    ws(i);
+    if (i >= s.size() || s[i++] != ':') return false;
+    ws(i);
+    size_t v = i;
+    if (!skip_json_value(s, i)) return false;
+    size_t end = i;
+    while (end > v && (s[end - 1] == ' ' || s[end - 1] == '\t')) --end;
+    out.push_back({key, v, end});
+    size_t seen = 0;
+    for (auto w : wanted)
+      for (const auto& m : out) seen += m.key == w;
+    if (seen == wanted.size()) return true;
+    ws(i);
+    if (i >= s.size()) return false;
+    if (s[i] == '}') return true;
+    if (s[i++] != ',') return false;
+  }
+}
+
 }  // namespace ep

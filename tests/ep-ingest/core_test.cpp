@@ -3,7 +3,10 @@
 
 #include "auth.h"
 #include "ep/keys.h"
+#include "batch.h"
 #include "idempotency.h"
+#include "idempotency_log.h"
+#include "payload.h"
 
 namespace ep::ingest {
 namespace {
@@ -64,6 +67,72 @@ TEST(IdempotencyCache, EntriesExpireAfterTheWindowAndAreBounded) {
     c.complete("t", k, "b", 1, kT0 + 62 * kNsPerSec);
   }
   EXPECT_LE(c.size(), 11u);
+}
+
+TEST(IdempotencyCache, RestoreKeepsTheNewestAnswersWithinTheWindowAndCapacity) {
+  IdempotencyCache c(60 * kNsPerSec, 3);
+  c.restore("t", "old", "s0", "b0", 1, kT0 - 61 * kNsPerSec);  // outside the window
+  c.restore("t", "k", "s2", "b2", 3, kT0 - 2 * kNsPerSec);
+  c.restore("t", "k", "s1", "b1", 2, kT0 - 5 * kNsPerSec);     // older: the newer answer stays
+  c.restore("t", "x", "s3", "b3", 4, kT0 - 10 * kNsPerSec);    // oldest of four: over capacity
+  c.restore("u", "k", "s4", "b4", 5, kT0 - 3 * kNsPerSec);
+  c.restore("t", "y", "s5", "b5", 6, kT0 - 1 * kNsPerSec);
+  EXPECT_EQ(c.restored(kT0), 3u);
+  auto r = c.begin("t", "k", "s2", kT0);
+  EXPECT_EQ(r.outcome, IdempotencyCache::Outcome::kReplay);
+  EXPECT_EQ(r.batch_id, "b2");
+  EXPECT_EQ(r.points, 3);
+  EXPECT_EQ(c.begin("t", "k", "s1", kT0).outcome, IdempotencyCache::Outcome::kMismatch);
+  EXPECT_EQ(c.begin("u", "k", "s4", kT0).batch_id, "b4");
+  EXPECT_EQ(c.begin("t", "y", "s5", kT0).batch_id, "b5");
+  EXPECT_EQ(c.begin("t", "x", "s3", kT0).outcome, IdempotencyCache::Outcome::kNew);
+  EXPECT_EQ(c.begin("t", "old", "s0", kT0).outcome, IdempotencyCache::Outcome::kNew);
+}
+
+TEST(IdempotencyCache, RestoringManyMoreThanTheCapacityStaysBounded) {
+  IdempotencyCache c(3600 * kNsPerSec, 100);
+  for (int i = 0; i < 10000; ++i) {
+    c.restore("t", "k" + std::to_string(i), "s", "b" + std::to_string(i), 1, kT0 - (9999 - i) * 1000);
+    ASSERT_LE(c.size(), 201u);
+  }
+  EXPECT_EQ(c.restored(kT0), 100u);
+  EXPECT_EQ(c.begin("t", "k9900", "s", kT0).batch_id, "b9900") << "the newest 100 are kept";
+  EXPECT_EQ(c.begin("t", "k9899", "s", kT0).outcome, IdempotencyCache::Outcome::kNew);
+  IdempotencyCache same(3600 * kNsPerSec, 100);
+  for (int i = 0; i < 1000; ++i) same.restore("t", "k" + std::to_string(i), "s", "b", 1, kT0);
+  EXPECT_LE(same.size(), 201u) << "ties at one time are bounded too";
+  EXPECT_EQ(same.restored(kT0), 100u);
+}
+
+std::string keyed_line(std::string_view key, int points) {
+  Payload p;
+  Limits limits;
+  limits.time_bounds = false;
+  std::string body = R"({"device_external_id":"d1","metrics":[)";
+  for (int i = 0; i < points; ++i)
+    body += std::string(i ? "," : "") + R"({"name":"m)" + std::to_string(i) +
+            R"(","ts":"2026-01-05T10:00:00Z","value":1.5,"unit":"V"})";
+  body += "]}";
+  EXPECT_TRUE(parse_payload(body, limits, kT0, p).is_ok());
+  std::string w;
+  write_batch(w, BatchMeta{"b-1", "acme", "d1", "http", kT0, key}, p.points, body);
+  return w;
+}
+
+TEST(IdempotencyLog, ReadsTheKeyDigestTimeAndPointCountOfABatchRecord) {
+  std::string line = keyed_line("retry-7", 4);
+  KeyedBatch kb;
+  ASSERT_TRUE(read_keyed_batch(line, kb)) << line;
+  EXPECT_EQ(kb.key, "retry-7");
+  EXPECT_EQ(kb.sha256.size(), 64u);
+  EXPECT_EQ(kb.points, 4);
+  EXPECT_EQ(kb.received_at, kT0);
+  EXPECT_FALSE(read_keyed_batch(keyed_line("", 4), kb)) << "no key, nothing to restore";
+  // A body that mentions the field (escaped inside "raw") is not a key.
+  std::string raw_only = R"({"kind":"batch","sha256":"ab","received_at":"2026-01-05T10:00:00Z","points":[],)"
+                         R"("raw":"{\"idempotency_key\":\"x\"}"})";
+  EXPECT_FALSE(read_keyed_batch(raw_only, kb));
+  EXPECT_FALSE(read_keyed_batch(line.substr(0, line.find("\"points\"")), kb)) << "cut short";
 }
 
 TEST(KeyStore, AuthenticatesAndClassifiesFailures) {

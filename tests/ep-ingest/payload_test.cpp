@@ -240,13 +240,53 @@ TEST(ParseCsv, EachBadInputClassIsRejectedNamingTheField) {
   }
 }
 
+// The record is written by hand for speed: it must stay byte for byte what RapidJSON's
+// Writer writes (the same keys, escapes and number formatting).
+TEST(WriteBatch, BytesEqualRapidJsonsWriterForHardStringsAndNumbers) {
+  const double values[] = {229.5, -0.25, 0.0, -0.0, 1e300, -1.7976931348623157e308, 5e-324, 0.1,
+                           123456789012345678.0, 1e21, 1e-7, 3.0, 2.5e-5};
+  std::string odd = "a\"b\\c\x01\x1f\n\t\r\b\f/";
+  odd += '\0';  // a NUL too
+  const std::string units[] = {"", "V", "\xc2\xb0" "C", odd, "\x7f"};
+  std::vector<PayloadPoint> points;
+  std::vector<std::string> names = {"m.a", "m:b/c", "m-d_e"};
+  for (size_t i = 0; i < std::size(values); ++i)
+    points.push_back(PayloadPoint{names[i % names.size()], kNow + static_cast<TimeNs>(i / 3) * 1'000'000,
+                                  values[i], units[i % std::size(units)]});
+  std::string raw = "{\"x\":\"\\u0000 \x02 \xe2\x82\xac\"}\n\"tail\\";
+  raw += '\0';
+  BatchMeta meta{"0192-ab", "acme", "dev/1", "http", kNow, {}};
+  std::string fast;
+  write_batch(fast, meta, points, raw);
+
+  // The reference: ep::write_record, through RapidJSON's Writer.
+  Batch ref{std::string(meta.batch_id), std::string(meta.tenant), std::string(meta.device),
+            std::string(meta.source), meta.received_at, crypto::sha256_hex(raw), {}, raw, std::nullopt};
+  for (const auto& p : points) ref.points.push_back({std::string(p.metric), p.ts, p.value, std::string(p.unit)});
+  JsonWriter w;
+  write_record(w, ref);
+  std::string expected(w.view());
+  EXPECT_EQ(fast, expected);
+
+  // With a key: the same record with "idempotency_key" (escaped the same way) after "sha256".
+  meta.idempotency_key = "key \"with\" \\ quotes";
+  std::string keyed;
+  write_batch(keyed, meta, points, raw);
+  JsonWriter k;
+  k.start_object();
+  k.kv("idempotency_key", meta.idempotency_key);
+  k.end_object();
+  std::string member(k.view().substr(1, k.view().size() - 2));
+  expected.insert(expected.find(",\"points\":"), "," + member);
+  EXPECT_EQ(keyed, expected);
+}
+
 TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
   Payload p;
   std::string raw = body(metric("229.5", R"(,"unit":"V")") + "," + metric("-0.25"));
   ASSERT_TRUE(parse(raw, p).is_ok());
-  JsonWriter w;
-  write_batch(w, BatchMeta{"0192", "acme", p.device, "http", kNow}, p.points, raw);
-  std::string line(w.view());
+  std::string line;
+  write_batch(line, BatchMeta{"0192", "acme", p.device, "http", kNow, {}}, p.points, raw);
   EXPECT_EQ(line.rfind(R"({"kind":"batch","batch_id":"0192","tenant":"acme","device":"meter-001","source":"http",)"
                       R"("received_at":"2025-11-24T16:00:00.000Z","sha256":")", 0), 0u) << line;
   EXPECT_NE(line.find(R"("points":[{"metric":"voltage","ts":"2025-11-24T15:59:00.000Z","value":229.5,"unit":"V"},)"

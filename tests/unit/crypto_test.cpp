@@ -17,6 +17,20 @@ TEST(Crypto, HmacSha256Rfc4231Case2) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(Crypto, HmacSha256StaysRightWhenTheKeyChangesAndRepeats) {
+  // Contexts are reused per thread: a repeated key, a new key and the old one again.
+  const std::string k1(20, '\x0b');
+  const char* want1 = "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7";  // RFC 4231 case 1
+  const char* want2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(crypto::hex(crypto::hmac_sha256(k1, "Hi There")), want1);
+    EXPECT_EQ(crypto::hex(crypto::hmac_sha256(k1, "Hi There")), want1);
+    EXPECT_EQ(crypto::hex(crypto::hmac_sha256("Jefe", "what do ya want for nothing?")), want2);
+  }
+  EXPECT_EQ(crypto::hex(crypto::sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(crypto::hex(crypto::sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 TEST(Crypto, Base64RoundTrip) {
   for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
     auto e = crypto::base64(s);

@@ -49,86 +49,16 @@ std::optional<TimeNs> uuid_v7_time(std::string_view id) {
   return ms * 1'000'000;
 }
 
-// The top-level members of one JSON object line, located without building a document:
-// each key's escaped text and the span of its value. False when the line does not look
-// like one object (then the caller parses it properly).
-struct Member {
-  std::string_view key;
-  size_t value_begin, value_end;
-};
-bool skip_string(std::string_view s, size_t& i) {  // at '"'; leaves i after the closing quote
-  for (++i; (i = s.find_first_of("\"\\", i)) != std::string_view::npos; ++i) {
-    if (s[i] == '"') return ++i, true;
-    ++i;  // the escaped character
-  }
-  return false;
-}
-bool skip_value(std::string_view s, size_t& i) {
-  if (i >= s.size()) return false;
-  if (s[i] == '"') return skip_string(s, i);
-  int depth = 0;
-  for (; (i = s.find_first_of("\"{}[],", i)) != std::string_view::npos; ++i) {
-    char c = s[i];
-    if (c == '"') {
-      if (!skip_string(s, i)) return false;
-      --i;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0) return true;
-      if (--depth == 0) return ++i, true;
-    } else if (c == ',' && depth == 0) {
-      return true;
-    }
-  }
-  i = s.size();
-  return depth == 0;
-}
-// Stops once every key in `wanted` was seen (the rest of the line is not looked at).
-bool top_level_members(std::string_view s, std::vector<Member>& out, std::initializer_list<std::string_view> wanted) {
-  out.clear();
-  auto ws = [&](size_t& i) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
-  };
-  size_t i = 0;
-  ws(i);
-  if (i >= s.size() || s[i++] != '{') return false;
-  for (;;) {
-    ws(i);
-    if (i < s.size() && s[i] == '}' && out.empty()) return true;
-    if (i >= s.size() || s[i] != '"') return false;
-    size_t k = i;
-    if (!skip_string(s, i)) return false;
-    std::string_view key = s.substr(k + 1, i - k - 2);
-    ws(i);
-    if (i >= s.size() || s[i++] != ':') return false;
-    ws(i);
-    size_t v = i;
-    if (!skip_value(s, i)) return false;
-    size_t end = i;
-    while (end > v && (s[end - 1] == ' ' || s[end - 1] == '\t')) --end;
-    out.push_back({key, v, end});
-    size_t seen = 0;
-    for (auto w : wanted)
-      for (const auto& m : out) seen += m.key == w;
-    if (seen == wanted.size()) return true;
-    ws(i);
-    if (i >= s.size()) return false;
-    if (s[i] == '}') return true;
-    if (s[i++] != ',') return false;
-  }
-}
-
 // Format 2 replay: the record passed its CRC (and was validated when archived), so it is
 // emitted with "source" set to "replay" by splicing, without a parse. nullopt when the
 // line needs the full path (no top-level "source", an escaped device name, odd shape).
 std::optional<std::string> fast_replay_line(std::string_view line, const std::string& device, bool& skip,
-                                            std::vector<Member>& members) {
+                                            std::vector<JsonMember>& members) {
   skip = false;
   bool ok = device.empty() ? top_level_members(line, members, {"source"})
                            : top_level_members(line, members, {"source", "device"});
   if (!ok) return std::nullopt;
-  const Member* source = nullptr;
+  const JsonMember* source = nullptr;
   for (const auto& m : members) {
     if (m.key == "source") source = &m;
     if (m.key == "device" && !device.empty()) {
@@ -161,7 +91,7 @@ Status run_replay(const Options& o, Archive& a, Io& io, Summary& s) {
   std::set<std::string, std::less<>> ids(o.batch_ids.begin(), o.batch_ids.end());
   Status fatal;
   bool out_ok = true;
-  std::vector<Member> members;
+  std::vector<JsonMember> members;
   Status st = a.scan(filter_of(o), [&](const ArchiveObject& obj, std::string_view bytes, const Status& problem) {
     if (!ids.empty() && !obj.batch_id.empty() && !ids.contains(obj.batch_id)) return true;
     s.objects++;

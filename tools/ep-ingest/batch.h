@@ -5,7 +5,6 @@
 #include <string>
 #include <string_view>
 
-#include "ep/json.h"
 #include "payload.h"
 
 namespace ep::ingest {
@@ -13,11 +12,16 @@ namespace ep::ingest {
 struct BatchMeta {
   std::string_view batch_id, tenant, device, source;
   TimeNs received_at = 0;
+  // The request's Idempotency-Key; when set, the record carries it as "idempotency_key"
+  // (after "sha256", before "points") so a restarted ep-ingest recovers its answer.
+  std::string_view idempotency_key;
 };
 
-// Writes one batch record (no newline) into w, which the caller has cleared. The record
-// carries the sha256 of raw (computed unless sha256_hex is given) and raw itself.
-void write_batch(JsonWriter& w, const BatchMeta& meta, std::span<const PayloadPoint> points,
+// Appends one batch record (no newline) to out. The record carries the sha256 of raw
+// (computed unless sha256_hex is given) and raw itself. Written straight into the string
+// (the same bytes RapidJSON's Writer produces: keys in this order, strings escaped by
+// append_json_string, numbers by RapidJSON's dtoa) — it is the hot path of ingest.
+void write_batch(std::string& out, const BatchMeta& meta, std::span<const PayloadPoint> points,
                  std::string_view raw, std::string_view sha256_hex = {});
 
 // Appends s as a JSON string literal (quotes included), escaped exactly as RapidJSON's

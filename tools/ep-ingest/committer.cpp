@@ -22,8 +22,13 @@ Committer::Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
     : archive_(archive), out_(out), metrics_(metrics), on_output_error_(std::move(on_output_error)) {
   // Without an archive there is nothing to wait for but a write(2): the request thread
   // writes its own line (under out_mu_), which costs less than waking a committer.
-  if (archive_)
-    for (int i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] { loop(); });
+  if (!archive_) return;
+  // A segment log syncs one file per tenant-day: one committer appends and syncs
+  // everything queued while a second gathers the next group; more would only split the
+  // groups and wake each other (measured: 32 committers 9.0k req/s, 2 committers 13.2k).
+  take_all_ = archive_->format() == 2;
+  int n = take_all_ ? std::min(std::max(1, workers), kSegmentLogWriters) : std::max(1, workers);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
 }
 
 Committer::~Committer() { stop(); }
@@ -69,8 +74,10 @@ void Committer::loop() {
     cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
     --idle_;
     if (queue_.empty()) break;  // stop_ and drained
-    // Take a fair share, so idle committers pick up the rest and sync in parallel.
-    size_t share = (queue_.size() + static_cast<size_t>(idle_)) / static_cast<size_t>(idle_ + 1);
+    // Segment log: everything queued is one group (one append, one fdatasync). Otherwise
+    // a fair share, so idle committers pick up the rest and sync in parallel.
+    size_t share = take_all_ ? queue_.size()
+                             : (queue_.size() + static_cast<size_t>(idle_)) / static_cast<size_t>(idle_ + 1);
     for (size_t i = 0; i < share; ++i) {
       group.push_back(std::move(queue_.front()));
       queue_.pop_front();

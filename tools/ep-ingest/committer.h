@@ -53,7 +53,10 @@ class Committer {
   void loop();
   void commit(std::vector<Item>& group);
 
+  static constexpr int kSegmentLogWriters = 2;  // committers at most for a format 2 archive
+
   Archive* archive_;
+  bool take_all_ = false;  // format 2: a committer takes everything queued
   RecordWriter& out_;
   Metrics& metrics_;
   std::function<void(const Status&)> on_output_error_;

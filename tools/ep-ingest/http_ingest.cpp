@@ -3,6 +3,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
@@ -31,6 +32,11 @@ bool is_json_media_type(std::string_view ct) {
   while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.remove_suffix(1);
   while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
   return boost::beast::iequals(boost::beast::string_view(ct.data(), ct.size()), "application/json");
+}
+
+// Printable ASCII only: the key is stored in the batch record (a JSON string) and logs.
+bool valid_idempotency_key(std::string_view k) {
+  return std::all_of(k.begin(), k.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
 std::string accepted_body(std::string_view batch_id, std::int64_t points) {
@@ -126,6 +132,10 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
     return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_request",
                           "Idempotency-Key: longer than 255 characters"));
   }
+  if (!valid_idempotency_key(idem_key)) {
+    return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_request",
+                          "Idempotency-Key: only printable ASCII characters are allowed"));
+  }
   if (!idem_key.empty()) {
     auto seen = idempotency_.begin(auth.tenant, idem_key, sha, now);
     switch (seen.outcome) {
@@ -158,12 +168,9 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   }
   // 6. Stamp, serialise, and hand to the group committer; answer when durable.
   std::string batch_id = crypto::uuid_v7();
-  thread_local JsonWriter w;
-  w.clear();
-  write_batch(w, BatchMeta{batch_id, auth.tenant, payload.device, "http", now}, payload.points,
-              req.body(), sha);
   Committer::Item item;
-  item.line = std::string(w.view());
+  write_batch(item.line, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key}, payload.points,
+              req.body(), sha);
   item.tenant = auth.tenant;
   item.batch_id = batch_id;
   item.received_at = now;
@@ -297,6 +304,15 @@ Status run_http(const Options& opts, int out_fd) {
     if (server_ptr) server_ptr->stop();
   }, archive ? opts.archive_writers : 1);
   HttpIngest service(opts, keys, committer, metrics, SystemClock::instance());
+  if (archive) {
+    auto rec = service.recover_keys(*archive);
+    if (!rec) return rec.status();
+    log::info("idempotency: " + std::to_string(rec->keyed) + " keyed batches of the last " +
+              format_duration(opts.idempotency_window) + " restored from the archive (" +
+              std::to_string(rec->restored) + " keys cached, " + std::to_string(rec->batches) +
+              " batches read, " + std::to_string(rec->problems) + " damaged or torn records skipped) in " +
+              std::to_string(rec->elapsed / 1000000) + " ms");
+  }
   auto server = http::Server::listen(
       opts.server,
       [&service](http::Request&& req, http::Respond respond) {

@@ -8,6 +8,7 @@
 #include "committer.h"
 #include "ep/http_server.h"
 #include "idempotency.h"
+#include "idempotency_log.h"
 #include "metrics.h"
 #include "options.h"
 
@@ -18,6 +19,10 @@ class HttpIngest {
   HttpIngest(const Options& opts, KeyStore& keys, Committer& committer, Metrics& metrics,
              const Clock& clock);
   void handle(http::Request&& req, http::Respond respond);
+  // Before serving: the Idempotency-Key answers recorded in the archive (last window).
+  Result<KeyRecovery> recover_keys(Archive& archive) {
+    return ingest::recover_keys(archive, idempotency_, clock_.now());
+  }
   // Wired by run_http: server statistics for /metrics and the draining flag for health.
   std::function<http::ServerStats()> server_stats;
   std::function<bool()> draining;

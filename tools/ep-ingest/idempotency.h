@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "ep/time.h"
@@ -33,6 +34,17 @@ class IdempotencyCache {
   // The request failed: the key may be retried.
   void abandon(const std::string& tenant, const std::string& key);
   size_t size() const;
+  size_t capacity() const { return max_; }
+  TimeNs window() const { return window_; }
+
+  // At start, before serving, the answers recorded in the archive (batch records that
+  // carry an idempotency_key), in any order: restore() each (a key keeps its newest
+  // answer; beyond twice capacity() the oldest are dropped), then restored(now) orders
+  // them by time and keeps those within the window, at most capacity(). Returns the
+  // number of entries.
+  void restore(std::string_view tenant, std::string_view key, std::string_view sha256,
+               std::string_view batch_id, std::int64_t points, TimeNs at);
+  size_t restored(TimeNs now);
 
  private:
   struct Entry {
@@ -42,8 +54,12 @@ class IdempotencyCache {
     bool done = false;
   };
   void expire(TimeNs now);
-  static std::string id(const std::string& tenant, const std::string& key) {
-    return tenant + '\n' + key;
+  void drop_oldest(size_t keep);
+  static std::string id(std::string_view tenant, std::string_view key) {
+    std::string k;
+    k.reserve(tenant.size() + 1 + key.size());
+    k.append(tenant).append(1, '\n').append(key);
+    return k;
   }
 
   TimeNs window_;

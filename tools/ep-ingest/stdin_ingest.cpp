@@ -191,7 +191,7 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
   RecordWriter out(out_fd);
   Emitter emitter(archive.get(), out);
   Progress progress(opts.progress, "lines");
-  JsonWriter w;
+  std::string w;  // one batch record at a time
   Payload payload;
   CsvRow row;
   std::map<std::string, CsvGroup> groups;  // ordered: batches come out in device order
@@ -205,13 +205,13 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
     for (const auto& r : g.rows) points.push_back(PayloadPoint{r.metric, r.ts, r.value, r.unit});
     std::string batch_id = crypto::uuid_v7();
     w.clear();
-    write_batch(w, BatchMeta{batch_id, opts.tenant, device, "stdin", g.first_seen}, points, g.raw);
+    write_batch(w, BatchMeta{batch_id, opts.tenant, device, "stdin", g.first_seen, {}}, points, g.raw);
     sum.batches++;
     sum.points += g.rows.size();
     pending_points -= g.rows.size();
     g.rows.clear();
     g.raw.clear();
-    return emitter.add(w.view(), opts.tenant, batch_id, g.first_seen);
+    return emitter.add(w, opts.tenant, batch_id, g.first_seen);
   };
   auto emit_all_groups = [&]() -> Status {
     for (auto& [device, g] : groups) EP_RETURN_IF_ERROR(emit_group(device, g));
@@ -270,11 +270,11 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
       } else {
         std::string batch_id = crypto::uuid_v7();
         w.clear();
-        write_batch(w, BatchMeta{batch_id, opts.tenant, payload.device, "stdin", now}, payload.points,
+        write_batch(w, BatchMeta{batch_id, opts.tenant, payload.device, "stdin", now, {}}, payload.points,
                     line.text);
         sum.batches++;
         sum.points += payload.points.size();
-        fatal = emitter.add(w.view(), opts.tenant, batch_id, now);
+        fatal = emitter.add(w, opts.tenant, batch_id, now);
       }
     }
     if (strict_stop) break;

@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ep/status.h"
 #include "ep/time.h"
@@ -121,5 +123,22 @@ Result<double> get_number(const rapidjson::Value& obj, const char* key, std::str
 Result<TimeNs> get_time(const rapidjson::Value& obj, const char* key, std::string_view path = {});
 
 std::string json_path(std::string_view parent, std::string_view key);
+
+// ---- Scanning a JSON object line without a parse (no document, no allocation beyond out)
+// A top-level member: its key as written (still escaped) and the span of its value.
+struct JsonMember {
+  std::string_view key;
+  size_t value_begin = 0, value_end = 0;
+};
+// The top-level members of the object in s, up to the one where every key in `wanted`
+// has been seen (the rest of s is not looked at). False when s does not look like one
+// object: then the caller parses it properly. Values are skipped, not validated.
+bool top_level_members(std::string_view s, std::vector<JsonMember>& out,
+                       std::initializer_list<std::string_view> wanted);
+// Moves i (at the first byte of a value) past the value: a string, an array or object
+// (nested ones included), or a scalar up to the next ',' '}' or ']'. False when s ends first.
+bool skip_json_value(std::string_view s, size_t& i);
+// Moves i (at a '"') past the closing quote of the string.
+bool skip_json_string(std::string_view s, size_t& i);
 
 }  // namespace ep
