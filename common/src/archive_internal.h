@@ -19,7 +19,6 @@ namespace ep::archive_detail {
 inline constexpr std::string_view kFormatName = "FORMAT";
 inline constexpr std::string_view kFormatLine = "edgepulse-archive 1\n";
 inline constexpr std::string_view kFormatLine2 = "edgepulse-archive 2\n";
-inline constexpr TimeNs kNsPerDay = 86400 * kNsPerSec;
 
 // "<tenant>/<yyyy>/<mm>/<dd>/" for the UTC day of received_at.
 std::string day_prefix(std::string_view tenant, TimeNs received_at);
@@ -39,9 +38,6 @@ std::string list_start_after(const ArchiveFilter& f);
 // Whether a day (days since epoch) can hold objects within [f.from, f.to].
 bool day_matches(std::int64_t day, const ArchiveFilter& f);
 inline TimeNs day_start(std::int64_t day) { return day * kNsPerDay; }
-inline std::int64_t day_of(TimeNs t) {
-  return t >= 0 ? t / kNsPerDay : -((-t + kNsPerDay - 1) / kNsPerDay);
-}
 
 // Checks tenant, batch_id and bytes of one put ("tenant: ..." naming the field).
 Status validate_put(const ArchivePut& p);

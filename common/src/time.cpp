@@ -52,6 +52,15 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y += m <= 2;
 }
 
+std::string format_date(std::int64_t day) {
+  std::int64_t y;
+  unsigned m, d;
+  civil_from_days(day, y, m, d);
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+  return buf;
+}
+
 std::optional<TimeNs> parse_rfc3339(std::string_view s, ParseTimeOptions opts) {
   int year, mon, day, hh = 0, mm = 0, ss = 0;
   if (!digits(s, 0, 4, year) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mon) ||

@@ -44,20 +44,6 @@ struct Seg {
   bool tail_reported = false;
 };
 
-std::int64_t day_of(TimeNs t) {
-  constexpr TimeNs kDay = 86400 * kNsPerSec;
-  return t >= 0 ? t / kDay : -((-t + kDay - 1) / kDay);
-}
-
-std::string day_text(std::int64_t days) {
-  std::int64_t y;
-  unsigned m, d;
-  civil_from_days(days, y, m, d);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
-  return buf;
-}
-
 // The bytes of an active segment from `from` up to its end: EOF, or the first block of
 // zeros (the preallocated rest; records are contiguous from the header on).
 Result<std::string> read_active(const std::string& path, std::uint64_t from) {
@@ -438,7 +424,7 @@ Status Follower::write_cursor(pg::Conn& c, const Seg& s, const Cursor& to, bool 
       " ON CONFLICT (consumer, tenant, day, segment) DO UPDATE SET records = EXCLUDED.records,"
       " byte_offset = EXCLUDED.byte_offset, last_crc = EXCLUDED.last_crc, last_size = EXCLUDED.last_size,"
       " done = EXCLUDED.done, updated_at = now()",
-      {f_.consumer, s.file.tenant, day_text(s.file.day), s.file.stem, static_cast<std::int64_t>(to.records),
+      {f_.consumer, s.file.tenant, format_date(s.file.day), s.file.stem, static_cast<std::int64_t>(to.records),
        static_cast<std::int64_t>(to.end), static_cast<std::int64_t>(to.crc), static_cast<std::int64_t>(to.size),
        to.done});
 }

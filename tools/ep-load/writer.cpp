@@ -26,21 +26,6 @@ std::int64_t us_of(TimeNs t) {
   return q;
 }
 
-std::int32_t day_of(TimeNs t) {
-  std::int64_t d = t / (86400 * kNsPerSec);
-  if (t % (86400 * kNsPerSec) != 0 && t < 0) --d;
-  return static_cast<std::int32_t>(d);
-}
-
-std::string day_text(std::int32_t days) {
-  std::int64_t y;
-  unsigned m, d;
-  civil_from_days(days, y, m, d);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
-  return buf;
-}
-
 // Builds "{a,b,c}" array literals.
 class ArrayText {
  public:
@@ -272,7 +257,7 @@ Status Writer::ensure_partitions(const Group& g) {
   }
   if (want.empty()) return Status::ok();
   ArrayText days;
-  for (auto d : want) days.add_raw(day_text(d));
+  for (auto d : want) days.add_raw(format_date(d));
   auto r = conn_.exec("SELECT edgepulse_ensure_day_partition(d) FROM unnest($1::date[]) AS d ORDER BY d",
                       {days.str()});
   if (!r) return r.status();
@@ -506,7 +491,7 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
     ArrayText tids, days, pts, bts;
     for (const auto& [k, v] : usage) {
       tids.add_raw(k.first.str());
-      days.add_raw(day_text(k.second));
+      days.add_raw(format_date(k.second));
       pts.add_raw(std::to_string(v.first));
       bts.add_raw(std::to_string(v.second));
     }

@@ -48,6 +48,10 @@ std::string format_duration(TimeNs d);
 // Days since epoch for a civil date, and back (proleptic Gregorian).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d);
+// The UTC day (days since epoch, rounded down) of an instant, and a day as "YYYY-MM-DD".
+inline constexpr TimeNs kNsPerDay = 86400 * kNsPerSec;
+inline std::int64_t day_of(TimeNs t) { return t >= 0 ? t / kNsPerDay : -((-t + kNsPerDay - 1) / kNsPerDay); }
+std::string format_date(std::int64_t day);
 
 // A clock behind an interface so tests can fake it (docs/conventions.md 4).
 class Clock {
