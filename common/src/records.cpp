@@ -103,14 +103,68 @@ const char* kind_name(Kind k) {
   return "unknown";
 }
 
-bool valid_name(std::string_view s, size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
-    if (!ok) return false;
+
+namespace {
+
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '/' || c == '-';
+}
+
+// Consumes a run of name characters; returns its length.
+size_t name_run(std::string_view s, size_t at) {
+  size_t i = at;
+  while (i < s.size() && name_char(s[i])) ++i;
+  return i - at;
+}
+
+// A label value as append_escaped writes it, from s[at] to its closing quote (exclusive).
+// Returns the index of the closing quote, or npos.
+size_t escaped_value_end(std::string_view s, size_t at) {
+  for (size_t i = at; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') return i;
+    if (c < 0x20 || c == 0x7f) return std::string_view::npos;
+    if (c == '\\') {
+      if (i + 1 >= s.size() || (s[i + 1] != '\\' && s[i + 1] != '"' && s[i + 1] != 'n'))
+        return std::string_view::npos;
+      ++i;
+    }
   }
-  return true;
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+bool valid_name(std::string_view s, size_t max) {
+  return !s.empty() && s.size() <= max && name_run(s, 0) == s.size();
+}
+
+const char* metric_problem(std::string_view m, size_t max_len) {
+  if (m.empty()) return "empty";
+  if (m.size() > max_len) return "longer than the metric length limit";
+  size_t n = name_run(m, 0);
+  if (n == 0) return "must start with a name of [A-Za-z0-9._:/-]";
+  if (n == m.size()) return n <= 128 ? "" : "name longer than 128 characters";
+  if (n > 128) return "name longer than 128 characters";
+  if (m[n] != '{' || m.back() != '}') return "labels must follow the name as {k=\"v\",…}";
+  std::string_view prev;
+  for (size_t i = n + 1; i < m.size() - 1;) {
+    size_t k = name_run(m, i);
+    if (k == 0) return "label name must be [A-Za-z0-9._:/-]";
+    std::string_view key = m.substr(i, k);
+    if (!prev.empty() && key <= prev) return "labels must be sorted by name, each once";
+    prev = key;
+    i += k;
+    if (m.compare(i, 2, "=\"") != 0) return "label name must be followed by =\"";
+    size_t end = escaped_value_end(m, i + 2);
+    if (end == std::string_view::npos || end >= m.size() - 1) return "label value is not a closed, escaped string";
+    i = end + 1;
+    if (i == m.size() - 1) break;
+    if (m[i] != ',') return "labels must be separated by ','";
+    ++i;
+  }
+  return "";
 }
 
 bool valid_tenant(std::string_view s) {

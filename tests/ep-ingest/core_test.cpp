@@ -115,7 +115,7 @@ std::string keyed_line(std::string_view key, int points) {
   body += "]}";
   EXPECT_TRUE(parse_payload(body, limits, kT0, p).is_ok());
   std::string w;
-  write_batch(w, BatchMeta{"b-1", "acme", "d1", "http", kT0, key}, p.points, body);
+  write_batch(w, BatchMeta{"b-1", "acme", "d1", "http", kT0, key, {}, false}, p.points, body);
   return w;
 }
 

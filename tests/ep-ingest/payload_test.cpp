@@ -286,7 +286,7 @@ TEST(WriteBatch, RecordHasTheContractShapeAndRoundTrips) {
   std::string raw = body(metric("229.5", R"(,"unit":"V")") + "," + metric("-0.25"));
   ASSERT_TRUE(parse(raw, p).is_ok());
   std::string line;
-  write_batch(line, BatchMeta{"0192", "acme", p.device, "http", kNow, {}}, p.points, raw);
+  write_batch(line, BatchMeta{"0192", "acme", p.device, "http", kNow, {}, {}, false}, p.points, raw);
   EXPECT_EQ(line.rfind(R"({"kind":"batch","batch_id":"0192","tenant":"acme","device":"meter-001","source":"http",)"
                       R"("received_at":"2025-11-24T16:00:00.000Z","sha256":")", 0), 0u) << line;
   EXPECT_NE(line.find(R"("points":[{"metric":"voltage","ts":"2025-11-24T15:59:00.000Z","value":229.5,"unit":"V"},)"

@@ -1,7 +1,10 @@
 #include "auth.h"
 
+#include <cctype>
 #include <cmath>
+#include <optional>
 
+#include "ep/crypto.h"
 #include "ep/records.h"
 
 namespace ep::ingest {
@@ -23,6 +26,36 @@ void KeyStore::set(const std::vector<keys::KeyEntry>& entries) {
 size_t KeyStore::size() const {
   std::lock_guard lock(mu_);
   return keys_->size();
+}
+
+namespace {
+
+// "Scheme credentials" with a case-insensitive scheme; the credentials, or nullopt.
+std::optional<std::string_view> credentials(std::string_view header, std::string_view scheme) {
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ') return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return std::nullopt;
+  std::string_view c = header.substr(scheme.size() + 1);
+  while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+  while (!c.empty() && c.back() == ' ') c.remove_suffix(1);
+  return c;
+}
+
+}  // namespace
+
+std::string_view presented_key(std::string_view x_api_key, std::string_view authorization,
+                               std::string& scratch) {
+  if (!x_api_key.empty() || authorization.empty()) return x_api_key;
+  if (auto c = credentials(authorization, "bearer")) return *c;
+  if (auto c = credentials(authorization, "token")) return *c;
+  if (auto c = credentials(authorization, "basic")) {
+    auto decoded = crypto::unbase64(*c);
+    if (!decoded) return {};
+    scratch = std::move(*decoded);
+    size_t colon = scratch.find(':');
+    return colon == std::string::npos ? std::string_view{} : std::string_view(scratch).substr(colon + 1);
+  }
+  return {};
 }
 
 AuthResult KeyStore::authenticate(std::string_view presented) const {

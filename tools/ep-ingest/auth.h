@@ -22,6 +22,12 @@ struct AuthResult {
   std::int64_t points_per_minute = 0;  // the key's plan; 0 = not set
 };
 
+// The API key a request presents: X-API-Key, else the Authorization forms agents send —
+// "Bearer KEY", Influx's "Token KEY", and "Basic base64(user:KEY)" (any user name).
+// Empty when none. scratch holds the decoded basic credentials.
+std::string_view presented_key(std::string_view x_api_key, std::string_view authorization,
+                               std::string& scratch);
+
 // The keys of one keys file, swapped whole on reload (SIGHUP) so requests never see a
 // half-loaded set. Lookups are by prefix, then a constant-time compare of the HMAC.
 class KeyStore {

@@ -52,6 +52,10 @@ void write_batch(std::string& out, const BatchMeta& m, std::span<const PayloadPo
     out += R"(,"idempotency_key":)";
     append_json_string(out, m.idempotency_key);
   }
+  if (!m.request_id.empty()) {
+    out += R"(,"request_id":)";
+    append_json_string(out, m.request_id);
+  }
   out += R"(,"points":[)";
   // Points of one payload usually share their ts: format each distinct one once.
   thread_local std::string ts_json;
@@ -77,7 +81,7 @@ void write_batch(std::string& out, const BatchMeta& m, std::span<const PayloadPo
     }
     out += '}';
   }
-  out += R"(],"raw":)";
+  out += m.raw_base64 ? R"(],"raw_encoding":"base64","raw":)" : R"(],"raw":)";
   append_json_string(out, raw);
   out += '}';
 }

@@ -15,6 +15,11 @@ struct BatchMeta {
   // The request's Idempotency-Key; when set, the record carries it as "idempotency_key"
   // (after "sha256", before "points") so a restarted ep-ingest recovers its answer.
   std::string_view idempotency_key;
+  // A request of several devices becomes one record per device: all carry the first
+  // record's batch_id as "request_id"; only the first carries the raw body.
+  std::string_view request_id;
+  // raw is the body in base64 ("raw_encoding":"base64"): compressed or binary bodies.
+  bool raw_base64 = false;
 };
 
 // Appends one batch record (no newline) to out. The record carries the sha256 of raw

@@ -53,6 +53,7 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
   cli.add_inputs();
 
   const char* kLimits = "Validation and durability";
+  const char* kProtocols = "Protocols (remote write, OTLP, Influx, collectd)";
   app.add_option("--archive", o.archive_uri,
                  "Store each batch durably here before acknowledging it (file:///DIR or s3://BUCKET/PREFIX)")
       ->type_name("URI")->group(kLimits);
@@ -81,6 +82,22 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
       ->type_name("N")->check(CLI::Range(size_t{64}, size_t{1} << 30))->group(kLimits);
   app.add_option("--max-points", o.limits.max_points, "Most metrics in one payload")
       ->type_name("N")->check(CLI::Range(size_t{1}, size_t{10000000}))->group(kLimits);
+  app.add_option("--max-samples", o.limits.max_samples,
+                 "Most samples in one request of another protocol (remote write, OTLP, …)")
+      ->type_name("N")->check(CLI::Range(size_t{1}, size_t{100000000}))->group(kLimits);
+  app.add_option("--max-decoded-bytes", o.limits.max_decoded_bytes,
+                 "Largest body after Content-Encoding (gzip, deflate, zstd, snappy)")
+      ->type_name("N")->check(CLI::Range(size_t{64}, size_t{1} << 32))->group(kLimits);
+  app.add_option("--max-metric-bytes", o.limits.max_metric_bytes,
+                 "Longest metric with its labels, name{k=\"v\",…}")
+      ->type_name("N")->check(CLI::Range(size_t{16}, size_t{65536}))->group(kLimits);
+  app.add_option("--device-label", o.mapping.device_labels,
+                 "Labels that name the device, first present wins (default: device, instance, host, "
+                 "host.name, service.instance.id)")
+      ->type_name("NAME")->delimiter(',')->group(kProtocols);
+  app.add_option("--default-device", o.mapping.default_device,
+                 "Device of samples without a device label (default: reject them)")
+      ->type_name("NAME")->group(kProtocols);
   app.add_flag("--no-time-bounds", f.no_time_bounds, "Accept any ts (backfill)")->group(kLimits);
   app.add_option("--max-age", f.max_age, "Oldest accepted ts, before now")->type_name("DUR")->group(kLimits);
   app.add_option("--max-skew", f.max_skew, "Newest accepted ts, after now")->type_name("DUR")->group(kLimits);

@@ -76,6 +76,10 @@ void HttpIngest::handle(http::Request&& req, http::Respond respond) {
     if (req.method() != bhttp::verb::post) return not_allowed("POST");
     return ingest(std::move(req), std::move(respond));
   }
+  if (const Receiver* r = find_receiver(target)) {
+    if (req.method() != bhttp::verb::post) return not_allowed("POST");
+    return receive(std::move(req), std::move(respond), *r);
+  }
   if (target == "/v1/health") {
     if (!get) return not_allowed("GET");
     bool drain = draining && draining();
@@ -101,7 +105,9 @@ void HttpIngest::handle(http::Request&& req, http::Respond respond) {
 void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   TimeNs now = clock_.now();
   // 1. Who is it (401/403)?
-  AuthResult auth = keys_.authenticate(sv(req["X-API-Key"]));
+  thread_local std::string basic;
+  AuthResult auth = keys_.authenticate(
+      presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic));
   if (auth.http_status != 0) {
     return respond(reject(req, auth.http_status == 401 ? Reason::kUnauthorized : Reason::kForbidden,
                           auth.http_status, auth.http_status == 401 ? "unauthorized" : "forbidden",
@@ -169,7 +175,7 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   // 6. Stamp, serialise, and hand to the group committer; answer when durable.
   std::string batch_id = crypto::uuid_v7();
   Committer::Item item;
-  write_batch(item.line, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key}, payload.points,
+  write_batch(item.line, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key, {}, false}, payload.points,
               req.body(), sha);
   item.tenant = auth.tenant;
   item.batch_id = batch_id;

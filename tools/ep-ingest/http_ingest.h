@@ -11,6 +11,7 @@
 #include "idempotency_log.h"
 #include "metrics.h"
 #include "options.h"
+#include "receivers.h"
 
 namespace ep::ingest {
 
@@ -30,6 +31,10 @@ class HttpIngest {
 
  private:
   void ingest(http::Request&& req, http::Respond respond);
+  // Another agent's wire format (receivers.h): receive.cpp.
+  void receive(http::Request&& req, http::Respond respond, const Receiver& r);
+  void commit_groups(http::Request&& req, http::Respond respond, const Receiver& r,
+                     const std::string& tenant, const SampleSink& sink, TimeNs now);
   http::Response reject(const http::Request& req, Reason reason, unsigned status,
                         std::string_view error, std::string_view detail);
 

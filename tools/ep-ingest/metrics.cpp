@@ -15,6 +15,7 @@ const char* reason_name(Reason r) {
     case Reason::kQuota: return "quota_exceeded";
     case Reason::kIdempotencyConflict: return "idempotency_conflict";
     case Reason::kArchive: return "archive_error";
+    case Reason::kUnsupportedEncoding: return "unsupported_encoding";
     case Reason::kCount: break;
   }
   return "other";

@@ -29,7 +29,7 @@ class Histogram {
 
 enum class Reason {
   kInvalidJson, kInvalidPayload, kTooLarge, kUnauthorized, kForbidden, kUnsupportedMediaType,
-  kQuota, kIdempotencyConflict, kArchive, kCount
+  kQuota, kIdempotencyConflict, kArchive, kUnsupportedEncoding, kCount
 };
 const char* reason_name(Reason r);
 

@@ -7,6 +7,7 @@
 #include "ep/archive.h"
 #include "ep/http_server.h"
 #include "payload.h"
+#include "samples.h"
 
 namespace ep::ingest {
 
@@ -42,6 +43,7 @@ struct Options {
   }();
   int archive_writers = 32;  // HTTP: committer threads writing to the archive concurrently
   Limits limits;
+  SeriesMapping mapping;  // --device-label, --default-device
 };
 
 }  // namespace ep::ingest

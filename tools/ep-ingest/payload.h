@@ -19,6 +19,9 @@ struct Limits {
   size_t max_points = 10000;        // --max-points per payload
   size_t max_name_len = 128;        // device and metric names: [A-Za-z0-9._:/-]{1,128}
   size_t max_unit_len = 16;         // unit: any UTF-8 string up to 16 bytes
+  size_t max_metric_bytes = 512;    // --max-metric-bytes: a metric with its labels, name{k="v",…}
+  size_t max_samples = 100000;      // --max-samples per request of the other protocols
+  size_t max_decoded_bytes = 16 << 20;  // --max-decoded-bytes: a body after Content-Encoding
   bool time_bounds = true;          // --no-time-bounds turns the window below off
   TimeNs max_age = 7 * 24 * 3600 * kNsPerSec;  // ts >= now - max_age
   TimeNs max_skew = 5 * 60 * kNsPerSec;        // ts <= now + max_skew

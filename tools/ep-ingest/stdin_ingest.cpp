@@ -205,7 +205,7 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
     for (const auto& r : g.rows) points.push_back(PayloadPoint{r.metric, r.ts, r.value, r.unit});
     std::string batch_id = crypto::uuid_v7();
     w.clear();
-    write_batch(w, BatchMeta{batch_id, opts.tenant, device, "stdin", g.first_seen, {}}, points, g.raw);
+    write_batch(w, BatchMeta{batch_id, opts.tenant, device, "stdin", g.first_seen, {}, {}, false}, points, g.raw);
     sum.batches++;
     sum.points += g.rows.size();
     pending_points -= g.rows.size();
@@ -270,7 +270,7 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
       } else {
         std::string batch_id = crypto::uuid_v7();
         w.clear();
-        write_batch(w, BatchMeta{batch_id, opts.tenant, payload.device, "stdin", now, {}}, payload.points,
+        write_batch(w, BatchMeta{batch_id, opts.tenant, payload.device, "stdin", now, {}, {}, false}, payload.points,
                     line.text);
         sum.batches++;
         sum.points += payload.points.size();

@@ -60,7 +60,7 @@ bool GroupQueue::closed() const {
 namespace {
 
 Status check_point(std::string_view where, const std::string& metric, double value) {
-  if (!valid_name(metric)) return Status::data(std::string(where) + "metric: not a valid name");
+  if (const char* why = metric_problem(metric); *why) return Status::data(std::string(where) + "metric: " + why);
   if (!std::isfinite(value)) return Status::data(std::string(where) + "value: not a finite number");
   return Status::ok();
 }

@@ -130,6 +130,10 @@ std::vector<Point> points_of(const Batch& b);
 
 // Names: [A-Za-z0-9._:/-]{1,max}.
 bool valid_name(std::string_view s, size_t max = 128);
+// A metric: a name as valid_name, optionally followed by its labels the way Prometheus
+// writes a series, name{k="v",k2="v2"} (label names as valid_name, sorted, each once;
+// values with \\ \" \n escaped), at most max_len bytes. "" when valid, else the reason.
+const char* metric_problem(std::string_view metric, size_t max_len = 512);
 // Tenant names: a valid name that is also one path segment, because a tenant names a
 // directory (or key component) of the archive: no '/', not starting with '.'. The one
 // rule ep-admin, ep-load, ep-ingest and the archive apply.

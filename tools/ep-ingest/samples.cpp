@@ -1,0 +1,121 @@
+#include "samples.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ep/records.h"
+
+namespace ep::ingest {
+
+namespace {
+
+void append_escaped(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+}  // namespace
+
+void append_series_metric(std::string& out, std::string_view name, std::span<const Label> labels) {
+  out += name;
+  if (labels.empty()) return;
+  thread_local std::vector<Label> sorted;
+  sorted.assign(labels.begin(), labels.end());
+  std::sort(sorted.begin(), sorted.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
+  out += '{';
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i) out += ',';
+    out += sorted[i].name;
+    out += "=\"";
+    append_escaped(out, sorted[i].value);
+    out += '"';
+  }
+  out += '}';
+}
+
+void SampleSink::reset(TimeNs now) {
+  now_ = now;
+  for (size_t i = 0; i < used_; ++i) groups_[i].points.clear();
+  used_ = 0;
+  group_index_.clear();
+  interned_.clear();
+  strings_.clear();
+  accepted_ = rejected_ = 0;
+  reasons_.clear();
+}
+
+std::string_view SampleSink::intern(std::string_view s) {
+  if (auto it = interned_.find(s); it != interned_.end()) return it->second;
+  std::string_view v = strings_.emplace_back(s);
+  interned_.emplace(v, v);
+  return v;
+}
+
+SampleSink::Group& SampleSink::group_of(std::string_view device) {
+  if (auto it = group_index_.find(device); it != group_index_.end()) return groups_[it->second];
+  if (used_ == groups_.size()) groups_.emplace_back();
+  Group& g = groups_[used_];
+  g.device = intern(device);
+  group_index_.emplace(g.device, used_++);
+  return g;
+}
+
+void SampleSink::reject(std::string reason, size_t count) {
+  rejected_ += count;
+  if (reasons_.size() < kMaxReasons) reasons_.push_back(std::move(reason));
+}
+
+void SampleSink::add(std::string_view name, std::span<const Label> labels, TimeNs ts, double value,
+                     std::string_view unit) {
+  std::string_view device;
+  size_t device_at = labels.size();
+  for (const auto& want : mapping_.device_labels) {
+    for (size_t i = 0; i < labels.size() && device_at == labels.size(); ++i)
+      if (labels[i].name == want && !labels[i].value.empty()) device_at = i;
+    if (device_at != labels.size()) break;
+  }
+  if (device_at != labels.size()) {
+    device = labels[device_at].value;
+  } else if (!mapping_.default_device.empty()) {
+    device = mapping_.default_device;
+  } else {
+    scratch_.clear();
+    append_series_metric(scratch_, name, labels);
+    return reject(scratch_ + ": no device label (looked for --device-label; set --default-device)");
+  }
+  scratch_labels_.clear();
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (i != device_at) scratch_labels_.push_back(labels[i]);
+  scratch_.clear();
+  append_series_metric(scratch_, name, scratch_labels_);
+  add_point(device, scratch_, ts, value, unit);
+}
+
+void SampleSink::add_point(std::string_view device, std::string_view metric, TimeNs ts, double value,
+                           std::string_view unit) {
+  auto fail = [&](std::string_view field, const char* why) {
+    reject(std::string(device) + "/" + std::string(metric) + ": " + std::string(field) + ": " + why);
+  };
+  if (!valid_name(device, limits_.max_name_len)) return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
+  if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
+  if (!std::isfinite(value)) return fail("value", "not a finite number");
+  if (const char* why = check_ts(ts, limits_, now_); *why) return fail("ts", why);
+  if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
+  Group& g = group_of(device);
+  g.points.push_back(PayloadPoint{intern(metric), ts, value, unit.empty() ? std::string_view{} : intern(unit)});
+  ++accepted_;
+}
+
+std::string SampleSink::summary() const {
+  if (rejected_ == 0) return {};
+  std::string s = std::to_string(rejected_) + " of " + std::to_string(rejected_ + accepted_) +
+                  " samples rejected: ";
+  for (size_t i = 0; i < reasons_.size(); ++i) s += (i ? "; " : "") + reasons_[i];
+  return s;
+}
+
+}  // namespace ep::ingest
