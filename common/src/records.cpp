@@ -148,6 +148,7 @@ const char* metric_problem(std::string_view m, size_t max_len) {
   if (n == m.size()) return n <= 128 ? "" : "name longer than 128 characters";
   if (n > 128) return "name longer than 128 characters";
   if (m[n] != '{' || m.back() != '}') return "labels must follow the name as {k=\"v\",…}";
+  if (n + 2 == m.size()) return "empty label set";
   std::string_view prev;
   for (size_t i = n + 1; i < m.size() - 1;) {
     size_t k = name_run(m, i);

@@ -255,7 +255,7 @@ TEST(WriteBatch, BytesEqualRapidJsonsWriterForHardStringsAndNumbers) {
                                   values[i], units[i % std::size(units)]});
   std::string raw = "{\"x\":\"\\u0000 \x02 \xe2\x82\xac\"}\n\"tail\\";
   raw += '\0';
-  BatchMeta meta{"0192-ab", "acme", "dev/1", "http", kNow, {}};
+  BatchMeta meta{"0192-ab", "acme", "dev/1", "http", kNow, {}, {}, false};
   std::string fast;
   write_batch(fast, meta, points, raw);
 

@@ -1,0 +1,165 @@
+// The shared receiver path over real sockets, through the collectd JSON receiver: the
+// key in every header form, Content-Encoding, limits, and one batch record per device
+// with the raw body kept once.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+#include <zlib.h>
+
+#include "ep/crypto.h"
+#include "ep/time.h"
+#include "harness.h"
+
+namespace ep::ingest::test {
+namespace {
+
+std::string gzip(const std::string& in) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, in.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// Two hosts, three samples, and one value list collectd sends for NaN.
+std::string collectd_body() {
+  std::string t = std::to_string(now_ns() / kNsPerSec);
+  return R"([{"values":[1.5,2.5],"dstypes":["gauge","gauge"],"dsnames":["rx","tx"],"time":)" + t +
+         R"(,"interval":10,"host":"router-1","plugin":"interface","plugin_instance":"eth0","type":"if_octets","type_instance":""},)"
+         R"({"values":[42],"dstypes":["gauge"],"dsnames":["value"],"time":)" + t +
+         R"(,"interval":10,"host":"srv-2","plugin":"load","plugin_instance":"","type":"load","type_instance":"shortterm"},)"
+         R"({"values":[null],"dstypes":["gauge"],"dsnames":["value"],"time":)" + t +
+         R"(,"interval":10,"host":"srv-2","plugin":"x","plugin_instance":"","type":"y","type_instance":""}])";
+}
+
+class Receivers : public KeyedTest {
+ protected:
+  std::unique_ptr<Server> start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--keys", keys_path_, "--threads", "2", "--archive", "file://" + dir_ + "/archive"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Server>(dir_, args);
+  }
+  std::vector<rapidjson::Document> stop(Server& s) {
+    s.process().signal(SIGTERM);
+    EXPECT_EQ(s.process().wait(), 0) << s.process().err();
+    std::vector<rapidjson::Document> out;
+    for (const auto& l : lines_of(s.process().out())) {
+      out.emplace_back();
+      out.back().Parse(l.c_str());
+    }
+    return out;
+  }
+  Reply post(Client& c, const std::string& body, std::map<std::string, std::string> headers) {
+    headers.emplace("Content-Type", "application/json");
+    return c.request("POST", "/collectd", body, headers);
+  }
+};
+
+TEST_F(Receivers, EveryKeyFormIsAcceptedAndAWrongKeyIs401) {
+  auto s = start();
+  Client c(s->port());
+  std::string body = collectd_body();
+  for (auto h : std::vector<std::map<std::string, std::string>>{
+           {{"X-API-Key", key_.key}},
+           {{"Authorization", "Bearer " + key_.key}},
+           {{"Authorization", "Token " + key_.key}},
+           {{"Authorization", "Basic " + crypto::base64("collectd:" + key_.key)}}}) {
+    Reply r = post(c, body, h);
+    EXPECT_EQ(r.status, 202u) << h.begin()->second << " " << r.body;
+    EXPECT_NE(r.body.find(R"("points":3)"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(R"("rejected":1)"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("[2].values[0]: not a number"), std::string::npos) << r.body;
+  }
+  for (auto h : std::vector<std::map<std::string, std::string>>{
+           {}, {{"Authorization", "Bearer ep_nope_nope"}}, {{"Authorization", "Basic " + crypto::base64("u:wrong")}}}) {
+    Reply r = post(c, body, h);
+    EXPECT_EQ(r.status, 401u) << r.body;
+  }
+  auto records = stop(*s);
+  EXPECT_EQ(records.size(), 8u);  // 4 accepted requests x 2 devices
+}
+
+TEST_F(Receivers, OneRecordPerDeviceTheFirstCarriesTheRawBody) {
+  auto s = start();
+  Client c(s->port());
+  std::string body = collectd_body();
+  std::string packed = gzip(body);
+  Reply r = post(c, packed, {{"X-API-Key", key_.key}, {"Content-Encoding", "gzip"}});
+  ASSERT_EQ(r.status, 202u) << r.body;
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 2u);
+  auto& first = records[0];
+  auto& second = records[1];
+  EXPECT_STREQ(first["device"].GetString(), "router-1");
+  EXPECT_STREQ(second["device"].GetString(), "srv-2");
+  EXPECT_STREQ(first["source"].GetString(), "collectd");
+  ASSERT_EQ(first["points"].Size(), 2u);
+  EXPECT_STREQ(first["points"][0]["metric"].GetString(), R"(interface.if_octets.rx{plugin_instance="eth0"})");
+  EXPECT_EQ(first["points"][1]["value"].GetDouble(), 2.5);
+  EXPECT_STREQ(second["points"][0]["metric"].GetString(), R"(load.load{type_instance="shortterm"})");
+  EXPECT_STREQ(first["request_id"].GetString(), first["batch_id"].GetString());
+  EXPECT_STREQ(second["request_id"].GetString(), first["batch_id"].GetString());
+  // The body as received (gzip), base64, and its sha256; the sibling carries no raw.
+  EXPECT_STREQ(first["raw_encoding"].GetString(), "base64");
+  auto raw = crypto::unbase64(first["raw"].GetString());
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(*raw, packed);
+  EXPECT_EQ(first["sha256"].GetString(), crypto::sha256_hex(packed));
+  EXPECT_STREQ(second["raw"].GetString(), "");
+}
+
+TEST_F(Receivers, EncodingAndSizeLimitsAnswerWithTheirStatus) {
+  auto s = start({"--max-decoded-bytes", "100000", "--max-samples", "2"});
+  Client c(s->port());
+  std::map<std::string, std::string> key{{"X-API-Key", key_.key}};
+  auto with = [&](std::string enc) {
+    auto h = key;
+    h.emplace("Content-Encoding", enc);
+    return h;
+  };
+  Reply bomb = post(c, gzip(std::string(50'000'000, ' ')), with("gzip"));
+  EXPECT_EQ(bomb.status, 413u) << bomb.body;
+  EXPECT_NE(bomb.body.find("--max-decoded-bytes"), std::string::npos) << bomb.body;
+  Reply br = post(c, "x", with("br"));
+  EXPECT_EQ(br.status, 415u) << br.body;
+  EXPECT_NE(br.body.find("unsupported_encoding"), std::string::npos) << br.body;
+  std::string g = gzip(collectd_body());
+  Reply torn = post(c, g.substr(0, g.size() / 2), with("gzip"));
+  EXPECT_EQ(torn.status, 400u) << torn.body;
+  EXPECT_NE(torn.body.find("gzip"), std::string::npos) << torn.body;
+  Reply many = post(c, collectd_body(), key);
+  EXPECT_EQ(many.status, 413u) << many.body;
+  EXPECT_NE(many.body.find("--max-samples"), std::string::npos) << many.body;
+  Reply not_json = post(c, "[{", key);
+  EXPECT_EQ(not_json.status, 400u) << not_json.body;
+  Reply get = c.request("GET", "/collectd", "", key);
+  EXPECT_EQ(get.status, 405u);
+  // The server still serves after all of that.
+  std::string one = R"([{"values":[1],"dstypes":["gauge"],"dsnames":["value"],"time":)" +
+                    std::to_string(now_ns() / kNsPerSec) + R"(,"host":"h","plugin":"p","type":"t"}])";
+  Reply ok = post(c, one, key);
+  EXPECT_EQ(ok.status, 202u) << ok.body;
+  EXPECT_EQ(stop(*s).size(), 1u);
+}
+
+TEST_F(Receivers, ADeviceLabelAndDefaultDeviceAreConfigurable) {
+  auto s = start({"--device-label", "plugin_instance", "--default-device", "fleet"});
+  Client c(s->port());
+  Reply r = post(c, collectd_body(), {{"X-API-Key", key_.key}});
+  ASSERT_EQ(r.status, 202u) << r.body;
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_STREQ(records[0]["device"].GetString(), "eth0");
+  EXPECT_STREQ(records[0]["points"][0]["metric"].GetString(), R"(interface.if_octets.rx{host="router-1"})");
+  EXPECT_STREQ(records[1]["device"].GetString(), "fleet");
+  EXPECT_STREQ(records[1]["points"][0]["metric"].GetString(), R"(load.load{host="srv-2",type_instance="shortterm"})");
+}
+
+}  // namespace
+}  // namespace ep::ingest::test
