@@ -120,6 +120,28 @@ std::optional<TimeNs> parse_rfc3339(std::string_view s, ParseTimeOptions opts) {
   return *ns + frac_ns;
 }
 
+std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool allow_minutes) {
+  if (s == "s") return kNsPerSec;
+  if (s == "ms") return kNsPerMs;
+  if (s == "us" || s == "u") return TimeNs{1000};
+  if (s == "ns" || s == "n") return TimeNs{1};
+  if (allow_minutes && s == "m") return 60 * kNsPerSec;
+  if (allow_minutes && s == "h") return 3600 * kNsPerSec;
+  return std::nullopt;
+}
+
+std::optional<TimeNs> epoch_to_ns(std::int64_t v, TimeNs unit_ns) {
+  TimeNs out = 0;
+  if (__builtin_mul_overflow(v, unit_ns, &out)) return std::nullopt;
+  return out;
+}
+
+std::optional<TimeNs> epoch_to_ns(double v, TimeNs unit_ns) {
+  double ns = v * static_cast<double>(unit_ns);
+  if (!std::isfinite(ns) || std::fabs(ns) >= 9.2e18) return std::nullopt;
+  return static_cast<TimeNs>(std::llround(ns));
+}
+
 std::optional<TimeNs> seconds_to_ns(std::int64_t secs) {
   if (secs > kMaxSeconds || secs < -kMaxSeconds) return std::nullopt;
   return secs * kNsPerSec;

@@ -159,7 +159,9 @@ TEST_F(HttpIngest, DeeplyNestedBodiesAre400AndOtherTenantsAreStillServed) {
       EXPECT_STREQ(d["error"].GetString(), "invalid_json") << h.name;
       EXPECT_NE(detail.find(limit), std::string::npos) << h.name << ": " << detail;
     } else {
-      EXPECT_EQ(detail, "payload: not a JSON object") << h.name;
+      // A bare value is not a payload; an array is read as payloads, and its first is bad.
+      EXPECT_TRUE(detail == "payload: not a JSON object" || detail.find("payloads[0]") != std::string::npos)
+          << h.name << ": " << detail;
     }
     Client next(s->port());
     Reply ok = next.post(payload("meter-2"), {{"X-API-Key", other.key}});

@@ -143,7 +143,7 @@ TEST(ParsePayload, EachBadInputClassIsRejectedNamingTheField) {
        "metrics[0].ts: not an RFC 3339 timestamp"},
       {body(R"({"name":"v","ts":"2025-02-30T00:00:00Z","value":1})"), RejectKind::kInvalidPayload,
        "metrics[0].ts: not an RFC 3339 timestamp"},
-      {body(R"({"name":"v","ts":1764000000,"value":1})"), RejectKind::kInvalidPayload, "metrics[0].ts: not a string"},
+      {body(R"({"name":"v","ts":1764000000,"value":1})"), RejectKind::kInvalidPayload, "metrics[0].ts: a number needs its unit (?precision=s|ms|us|ns, or an RFC 3339 string)"},
       {body(R"({"name":"v","ts":"2025-11-17T15:59:59Z","value":1})"), RejectKind::kInvalidPayload,
        "metrics[0].ts: too far in the past (use --no-time-bounds for backfill)"},
       {body(R"({"name":"v","ts":"2025-11-24T16:05:01Z","value":1})"), RejectKind::kInvalidPayload,

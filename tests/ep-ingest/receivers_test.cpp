@@ -161,5 +161,80 @@ TEST_F(Receivers, ADeviceLabelAndDefaultDeviceAreConfigurable) {
   EXPECT_STREQ(records[1]["points"][0]["metric"].GetString(), R"(load.load{host="srv-2",type_instance="shortterm"})");
 }
 
+class OwnEndpoint : public Receivers {
+ protected:
+  Reply ingest(Client& c, const std::string& body, const std::string& query = "") {
+    return c.request("POST", "/v1/ingest" + query, body, {{"X-API-Key", key_.key}, {"Content-Type", "application/json"}});
+  }
+};
+
+TEST_F(OwnEndpoint, AJsonArrayOfPayloadsIsStoredOnceEachAndABadOneIsNamedByIndex) {
+  auto s = start();
+  Client c(s->port());
+  std::string body = "[" + payload("d1", 2) + ",\n " + payload("d2", 1) + R"(, {"device_external_id":"d3","metrics":[{"name":"m","ts":"x","value":1}]})" + "]";
+  Reply r = ingest(c, body);
+  ASSERT_EQ(r.status, 202u) << r.body;
+  EXPECT_NE(r.body.find(R"("points":3)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("rejected":1)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("payloads[2]: metrics[0].ts: not an RFC 3339 timestamp"), std::string::npos) << r.body;
+  Reply all_bad = ingest(c, R"([{"device_external_id":"d3"}, 7])");
+  EXPECT_EQ(all_bad.status, 400u) << all_bad.body;
+  EXPECT_NE(all_bad.body.find("payloads[0]: metrics: required"), std::string::npos) << all_bad.body;
+  EXPECT_NE(all_bad.body.find("payloads[1]: payload: not a JSON object"), std::string::npos) << all_bad.body;
+  Reply torn = ingest(c, "[" + payload("d1", 1) + ", {");
+  EXPECT_EQ(torn.status, 400u) << torn.body;
+  EXPECT_NE(torn.body.find("payloads[1]"), std::string::npos) << torn.body;
+  Reply keyed = c.request("POST", "/v1/ingest", "[" + payload("d1", 1) + "]",
+                          {{"X-API-Key", key_.key}, {"Content-Type", "application/json"}, {"Idempotency-Key", "k1"}});
+  EXPECT_EQ(keyed.status, 400u) << keyed.body;
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_STREQ(records[0]["device"].GetString(), "d1");
+  EXPECT_EQ(records[0]["points"].Size(), 2u);
+  EXPECT_STREQ(records[1]["device"].GetString(), "d2");
+  EXPECT_STREQ(records[0]["raw"].GetString(), body.c_str());
+}
+
+TEST_F(OwnEndpoint, NdjsonOfPayloadsAsVectorSendsIt) {
+  auto s = start();
+  Client c(s->port());
+  std::string body = payload("d1", 1) + "\n" + payload("d2", 2) + "\n\n" + payload("d1", 1) + "\n";
+  Reply r = ingest(c, body);
+  ASSERT_EQ(r.status, 202u) << r.body;
+  EXPECT_NE(r.body.find(R"("points":4)"), std::string::npos) << r.body;
+  Reply bad = ingest(c, payload("d1", 1) + "\n{\"device_external_id\":1}\n");
+  EXPECT_EQ(bad.status, 202u) << bad.body;
+  EXPECT_NE(bad.body.find("payloads[1]: device_external_id: not a string"), std::string::npos) << bad.body;
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0]["points"].Size(), 2u);  // d1's two payloads in one record
+}
+
+TEST_F(OwnEndpoint, EpochTimestampsNeedTheirUnitAndAreExact) {
+  auto s = start({"--no-time-bounds"});
+  Client c(s->port());
+  auto body = [](const std::string& ts) {
+    return R"({"device_external_id":"d","metrics":[{"name":"m","ts":)" + ts + R"(,"value":1}]})";
+  };
+  Reply none = ingest(c, body("1767225600"));
+  EXPECT_EQ(none.status, 400u) << none.body;
+  EXPECT_NE(none.body.find("a number needs its unit"), std::string::npos) << none.body;
+  Reply bad_unit = ingest(c, body("1767225600"), "?precision=minutes");
+  EXPECT_EQ(bad_unit.status, 400u) << bad_unit.body;
+  EXPECT_NE(bad_unit.body.find("precision: 'minutes'"), std::string::npos) << bad_unit.body;
+  Reply overflow = ingest(c, body("99999999999999999"), "?precision=s");
+  EXPECT_EQ(overflow.status, 400u) << overflow.body;
+  EXPECT_EQ(ingest(c, body("1767225600"), "?precision=s").status, 202u);
+  EXPECT_EQ(ingest(c, body("1767225600250"), "?precision=ms").status, 202u);
+  EXPECT_EQ(ingest(c, body("1767225600.5"), "?precision=s").status, 202u);
+  EXPECT_EQ(ingest(c, body("1767225600123456789"), "?precision=ns").status, 202u);
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 4u);
+  std::vector<std::string> ts;
+  for (auto& r : records) ts.push_back(r["points"][0]["ts"].GetString());
+  EXPECT_EQ(ts, (std::vector<std::string>{"2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.250Z",
+                                          "2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00.123Z"}));
+}
+
 }  // namespace
 }  // namespace ep::ingest::test

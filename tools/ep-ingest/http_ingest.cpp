@@ -121,9 +121,15 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
                                      : "Content-Type: expected application/json, got " +
                                            std::string(ct)));
   }
-  // 3. Is it a valid payload (400/413)?
+  // 3. Is it a valid payload (400/413)? A ts given as a number needs ?precision=.
+  thread_local Limits with_unit;
+  const Limits* limits = &opts_.limits;
+  if (Status s = limits_of(sv(req.target()), opts_.limits, with_unit, limits); !s)
+    return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_request", s.message()));
+  if (is_payload_array(req.body())) return ingest_many(std::move(req), std::move(respond), auth, *limits, now);
   thread_local Payload payload;
-  if (Status s = parse_payload(req.body(), opts_.limits, now, payload); !s) {
+  if (Status s = parse_payload(req.body(), *limits, now, payload); !s) {
+    if (payload.more_follows) return ingest_many(std::move(req), std::move(respond), auth, *limits, now);
     Reason reason = payload.reject == RejectKind::kTooLarge     ? Reason::kTooLarge
                     : payload.reject == RejectKind::kInvalidJson ? Reason::kInvalidJson
                                                                  : Reason::kInvalidPayload;

@@ -31,8 +31,15 @@ class HttpIngest {
 
  private:
   void ingest(http::Request&& req, http::Respond respond);
+  // A body of several payloads (a JSON array or NDJSON): receive.cpp.
+  void ingest_many(http::Request&& req, http::Respond respond, const AuthResult& auth, const Limits& limits,
+                   TimeNs now);
   // Another agent's wire format (receivers.h): receive.cpp.
   void receive(http::Request&& req, http::Respond respond, const Receiver& r);
+  void reply(const http::Request& req, const http::Respond& respond, const Receiver& r, const Outcome& o,
+             Reason reason);
+  void admit(http::Request&& req, http::Respond respond, const Receiver& r, const AuthResult& auth,
+             const SampleSink& sink, TimeNs now);
   void commit_groups(http::Request&& req, http::Respond respond, const Receiver& r,
                      const std::string& tenant, const SampleSink& sink, TimeNs now);
   http::Response reject(const http::Request& req, Reason reason, unsigned status,
@@ -46,6 +53,9 @@ class HttpIngest {
   Quota quota_;
   IdempotencyCache idempotency_;
 };
+
+// The limits of a request: base, or a copy in `buf` with the epoch unit of ?precision=.
+Status limits_of(std::string_view target, const Limits& base, Limits& buf, const Limits*& out);
 
 // Serves until SIGTERM/SIGINT (drain, flush, return ok) or a fatal error. Batch lines go
 // to out_fd. SIGHUP reloads the keys file.

@@ -1,5 +1,7 @@
 #include "payload.h"
 
+#include <optional>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
@@ -72,11 +74,14 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
 
   bool Null() { return scalar(Type::kNull, 0, {}); }
   bool Bool(bool) { return scalar(Type::kBool, 0, {}); }
-  bool Int(int i) { return scalar(Type::kNumber, i, {}); }
-  bool Uint(unsigned u) { return scalar(Type::kNumber, u, {}); }
-  bool Int64(int64_t i) { return scalar(Type::kNumber, static_cast<double>(i), {}); }
-  bool Uint64(uint64_t u) { return scalar(Type::kNumber, static_cast<double>(u), {}); }
-  bool Double(double d) { return scalar(Type::kNumber, d, {}); }
+  bool Int(int i) { return integer(i); }
+  bool Uint(unsigned u) { return integer(u); }
+  bool Int64(int64_t i) { return integer(i); }
+  bool Uint64(uint64_t u) { return u > INT64_MAX ? scalar(Type::kNumber, static_cast<double>(u), {}) : integer(static_cast<int64_t>(u)); }
+  bool Double(double d) {
+    int_ = std::nullopt;
+    return scalar(Type::kNumber, d, {});
+  }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     return scalar(Type::kString, 0, std::string_view(s, n));
   }
@@ -220,6 +225,21 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
     return true;
   }
 
+  // Integers keep their exact value for an epoch ts (nanoseconds exceed a double's 53 bits).
+  bool integer(int64_t i) {
+    int_ = i;
+    return scalar(Type::kNumber, static_cast<double>(i), {});
+  }
+  bool epoch_ts(double num, PayloadPoint& p) {
+    if (limits_.epoch_unit == 0)
+      return invalid(metric_path(field_) + ": a number needs its unit (?precision=s|ms|us|ns, or an RFC 3339 string)");
+    auto ts = int_ ? epoch_to_ns(*int_, limits_.epoch_unit) : epoch_to_ns(num, limits_.epoch_unit);
+    if (!ts) return invalid(metric_path(field_) + ": out of range");
+    if (const char* why = check_ts(*ts, limits_, now_); *why) return invalid(metric_path(field_) + ": " + why);
+    p.ts = *ts;
+    return true;
+  }
+
   bool scalar(Type t, double num, std::string_view str) {
     if (skip_ > 0) return true;
     if (skip_next_) {
@@ -249,6 +269,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
             p.metric = str;
             return true;
           case Field::kTs: {
+            if (t == Type::kNumber) return epoch_ts(num, p);
             if (t != Type::kString) return bad_metric_type(t);
             auto ts = parse_rfc3339(str);
             if (!ts) return invalid(metric_path(field_) + ": not an RFC 3339 timestamp");
@@ -284,6 +305,7 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
   unsigned root_seen_ = 0, seen_ = 0;
   int skip_ = 0;
   bool skip_next_ = false;
+  std::optional<int64_t> int_;  // the last number, when it was an integer
   JsonDepth depth_;
 };
 
@@ -293,6 +315,7 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
   out.device = {};
   out.points.clear();
   out.reject = RejectKind::kNone;
+  out.more_follows = false;
   auto fail = [&](RejectKind k, std::string msg) {
     out.reject = k;
     out.device = {};
@@ -315,12 +338,14 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
                               rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNanAndInfFlag;
   rapidjson::ParseResult r = reader.Parse<kFlags>(is, h);
   if (!r) {
+    bool more = r.Code() == rapidjson::kParseErrorDocumentRootNotSingular && !out.points.empty();
     if (h.nested_too_deep()) return fail(h.kind, json_too_deep(r.Offset()).message());
     if (r.Code() == rapidjson::kParseErrorTermination) return fail(h.kind, std::move(h.err));
     if (r.Code() == rapidjson::kParseErrorNumberTooBig && h.at_value())
       return fail(RejectKind::kInvalidPayload, h.value_path() + ": not a finite number");
-    return fail(RejectKind::kInvalidJson,
-                json_error(r.Offset(), rapidjson::GetParseError_En(r.Code())).message());
+    Status st = fail(RejectKind::kInvalidJson, json_error(r.Offset(), rapidjson::GetParseError_En(r.Code())).message());
+    out.more_follows = more;
+    return st;
   }
   if (out.points.empty()) {
     // A scalar root never reaches EndObject.
@@ -461,6 +486,47 @@ Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, C
   out.value = v;
   out.unit = unit;
   return Status::ok();
+}
+
+namespace {
+size_t skip_blank(std::string_view s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  return i;
+}
+}  // namespace
+
+bool is_payload_array(std::string_view body) {
+  size_t i = skip_blank(body, 0);
+  return i < body.size() && body[i] == '[';
+}
+
+Status split_payloads(std::string_view body, const std::function<void(size_t, std::string_view)>& each) {
+  size_t i = skip_blank(body, 0);
+  if (i >= body.size() || body[i] != '[') {
+    size_t n = 0;
+    for (size_t at = 0; at < body.size();) {
+      size_t nl = body.find('\n', at);
+      std::string_view line = body.substr(at, nl == std::string_view::npos ? std::string_view::npos : nl - at);
+      at = nl == std::string_view::npos ? body.size() : nl + 1;
+      if (skip_blank(line, 0) < line.size()) each(n++, line);
+    }
+    return Status::ok();
+  }
+  i = skip_blank(body, i + 1);
+  if (i < body.size() && body[i] == ']') return Status::data("payloads: empty array");
+  for (size_t n = 0;; ++n) {
+    size_t start = i;
+    if (!skip_json_value(body, i) || i == start)
+      return json_error(start, "payloads[" + std::to_string(n) + "]: not a complete JSON value");
+    each(n, body.substr(start, i - start));
+    i = skip_blank(body, i);
+    if (i < body.size() && body[i] == ',') {
+      i = skip_blank(body, i + 1);
+      continue;
+    }
+    if (i < body.size() && body[i] == ']' && skip_blank(body, i + 1) == body.size()) return Status::ok();
+    return json_error(i, "payloads: expected ',' or the closing ']'");
+  }
 }
 
 }  // namespace ep::ingest

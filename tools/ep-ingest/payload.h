@@ -4,6 +4,7 @@
 // by the fuzz targets. A payload that breaks a rule is rejected whole; the Status
 // message names the field ("metrics[3].value: not a finite number").
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,9 @@ struct Limits {
   size_t max_metric_bytes = 512;    // --max-metric-bytes: a metric with its labels, name{k="v",…}
   size_t max_samples = 100000;      // --max-samples per request of the other protocols
   size_t max_decoded_bytes = 16 << 20;  // --max-decoded-bytes: a body after Content-Encoding
+  // Nanoseconds per unit of a ts given as a number (epoch); 0: only RFC 3339 strings.
+  // Set by ?precision= (HTTP) or --time-precision (stdin), never guessed.
+  TimeNs epoch_unit = 0;
   bool time_bounds = true;          // --no-time-bounds turns the window below off
   TimeNs max_age = 7 * 24 * 3600 * kNsPerSec;  // ts >= now - max_age
   TimeNs max_skew = 5 * 60 * kNsPerSec;        // ts <= now + max_skew
@@ -45,8 +49,18 @@ struct Payload {
   std::string_view device;
   std::vector<PayloadPoint> points;
   RejectKind reject = RejectKind::kNone;
+  // The body held more than one JSON value (NDJSON of payloads): the first parsed fine
+  // and the whole body goes to the several-payloads path.
+  bool more_follows = false;
   std::string storage;
 };
+
+// A body of several payloads, a JSON array of them or NDJSON (one per line): calls
+// each(index, payload text) for each element. An error when the body is not one of
+// those shapes (an unterminated array, …); a bad element is the callback's business.
+Status split_payloads(std::string_view body, const std::function<void(size_t, std::string_view)>& each);
+// True when body is a JSON array (the first non-blank byte is '[').
+bool is_payload_array(std::string_view body);
 
 // Parses and validates one payload
 //   {"device_external_id":"meter-001","metrics":[{"name":"voltage","ts":"…","value":229.5,"unit":"V"}]}

@@ -8,6 +8,7 @@
 #include "batch.h"
 #include "decode.h"
 #include "ep/crypto.h"
+#include "ep/url.h"
 #include "http_ingest.h"
 
 namespace ep::ingest {
@@ -54,12 +55,57 @@ struct Pending {
 
 }  // namespace
 
+Status limits_of(std::string_view target, const Limits& base, Limits& buf, const Limits*& out) {
+  out = &base;
+  if (target.find('?') == std::string_view::npos) return Status::ok();
+  auto params = parse_query(target);
+  if (!params) return params.status();
+  auto it = params->find("precision");
+  if (it == params->end()) return Status::ok();
+  auto unit = parse_epoch_unit(it->second);
+  if (!unit) return Status::data("precision: '" + it->second + "' is not one of s, ms, us, ns");
+  buf = base;
+  buf.epoch_unit = *unit;
+  out = &buf;
+  return Status::ok();
+}
+
+// The points of each valid payload go to the sink; a bad payload is rejected by index.
+void HttpIngest::ingest_many(http::Request&& req, http::Respond respond, const AuthResult& auth,
+                             const Limits& limits, TimeNs now) {
+  static const Receiver kOwn{"/v1/ingest", "http", nullptr, nullptr};
+  if (!req["Idempotency-Key"].empty()) {
+    metrics_.reject(Reason::kInvalidPayload);
+    return respond(http::json_error(req, 400, "invalid_request",
+                                    "Idempotency-Key: not supported for a body of several payloads (send one "
+                                    "payload per request to use it)"));
+  }
+  thread_local std::unique_ptr<SampleSink> sink_owner;
+  if (!sink_owner) sink_owner = std::make_unique<SampleSink>(opts_.mapping, limits);
+  SampleSink& sink = *sink_owner;
+  sink.reset(now);
+  thread_local Payload payload;
+  Status shape = split_payloads(req.body(), [&](size_t i, std::string_view text) {
+    if (Status s = parse_payload(text, limits, now, payload); !s)
+      return sink.reject("payloads[" + std::to_string(i) + "]: " + s.message(), 1);
+    for (const auto& p : payload.points) sink.add_point(payload.device, p.metric, p.ts, p.value, p.unit);
+  });
+  if (!shape) {
+    metrics_.reject(Reason::kInvalidJson);
+    return respond(http::json_error(req, 400, "invalid_json", shape.message()));
+  }
+  admit(std::move(req), std::move(respond), kOwn, auth, sink, now);
+}
+
+void HttpIngest::reply(const http::Request& req, const http::Respond& respond, const Receiver& r, const Outcome& o,
+                       Reason reason) {
+  if (!o.error.empty()) metrics_.reject(reason);
+  respond(r.answer ? r.answer(req, o) : json_answer(req, o));
+}
+
 void HttpIngest::receive(http::Request&& req, http::Respond respond, const Receiver& r) {
   TimeNs now = clock_.now();
-  auto answer = [&](Outcome o, Reason reason) {
-    if (!o.error.empty()) metrics_.reject(reason);
-    respond(r.answer ? r.answer(req, o) : json_answer(req, o));
-  };
+  auto answer = [&](const Outcome& o, Reason reason) { reply(req, respond, r, o, reason); };
   thread_local std::string basic;
   AuthResult auth = keys_.authenticate(
       presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic));
@@ -83,6 +129,13 @@ void HttpIngest::receive(http::Request&& req, http::Respond respond, const Recei
   sink.reset(now);
   if (Status s = r.parse(req, body, sink); !s)
     return answer(failure(400, "invalid_payload", s.message()), Reason::kInvalidPayload);
+  admit(std::move(req), std::move(respond), r, auth, sink, now);
+}
+
+// The request's samples are read: within the limits and the quota, they are committed.
+void HttpIngest::admit(http::Request&& req, http::Respond respond, const Receiver& r, const AuthResult& auth,
+                       const SampleSink& sink, TimeNs now) {
+  auto answer = [&](const Outcome& o, Reason reason) { reply(req, respond, r, o, reason); };
   if (sink.accepted() + sink.rejected() > opts_.limits.max_samples)
     return answer(failure(413, "payload_too_large",
                           std::to_string(sink.accepted() + sink.rejected()) + " samples: more than " +

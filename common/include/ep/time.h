@@ -20,6 +20,15 @@ inline constexpr std::int64_t kMaxSeconds = INT64_MAX / kNsPerSec - 1;
 // parsed number of seconds goes through here.
 std::optional<TimeNs> seconds_to_ns(std::int64_t secs);
 
+// Epoch timestamps as numbers, in a unit the user names (never guessed): "s", "ms",
+// "us", "ns" (and Influx's "n", "u"; "m" and "h" only with allow_minutes, Influx v1).
+// Returns the nanoseconds per unit, nullopt for anything else.
+std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool allow_minutes = false);
+// v units of unit_ns nanoseconds since the epoch; nullopt when it does not fit.
+std::optional<TimeNs> epoch_to_ns(std::int64_t v, TimeNs unit_ns);
+// The same for a fractional number (1767225600.25 s); nullopt when not finite or out of range.
+std::optional<TimeNs> epoch_to_ns(double v, TimeNs unit_ns);
+
 struct ParseTimeOptions {
   // Accept a missing offset ("2026-01-05 10:00:00") as UTC. RFC 3339 requires one;
   // command-line --from/--to and CSV imports allow leaving it out.
