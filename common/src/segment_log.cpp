@@ -10,9 +10,12 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <thread>
 
 #include "ep/fsutil.h"
 
@@ -428,6 +431,63 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
 
 // --- Active ---------------------------------------------------------------------------
 
+namespace {
+
+// Zero bytes are written this much at a time, each slice written back before the next:
+// an fdatasync on the request path waits for at most one slice of them.
+constexpr std::uint64_t kPreallocSlice = 256u << 10;
+
+// The one background thread that extends active segments (Active::extend), for every
+// segment of the process in turn. Never destroyed: a segment may outlive static
+// destruction order.
+class Preallocator {
+ public:
+  static Preallocator& instance() {
+    static Preallocator* p = new Preallocator;
+    return *p;
+  }
+  void queue(Active* a) {
+    std::lock_guard lock(mu_);
+    q_.push_back(a);
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { loop(); }).detach();
+    }
+    cv_.notify_all();
+  }
+  // a is going away: drops it from the queue and waits out a running extend().
+  void forget(Active* a) {
+    std::unique_lock lock(mu_);
+    q_.erase(std::remove(q_.begin(), q_.end(), a), q_.end());
+    cv_.wait(lock, [&] { return current_ != a; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !q_.empty(); });
+      current_ = q_.front();
+      q_.pop_front();
+      lock.unlock();
+      current_->extend();
+      lock.lock();
+      current_ = nullptr;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Active*> q_;
+  Active* current_ = nullptr;
+  bool started_ = false;
+};
+
+int open_for_preallocation(const std::string& path) { return ::open(path.c_str(), O_WRONLY | O_CLOEXEC); }
+
+}  // namespace
+
+
 Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs created,
                                                std::uint64_t preallocate) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -445,6 +505,9 @@ Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs c
   }
   std::shared_ptr<Active> a(new Active(fd, path, kActiveMagic.size(), kActiveMagic.size(), created));
   a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  a->prep_fd_ = open_for_preallocation(path);
+  std::lock_guard lock(a->mu_);
+  a->maybe_extend();  // a new segment is appended to at once
   return a;
 }
 
@@ -513,40 +576,72 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
   std::uint64_t allocated = torn_at < data->size() || header_torn ? size : data->size();
   std::shared_ptr<Active> a(new Active(fd, path, size, allocated, created));
   a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  a->prep_fd_ = open_for_preallocation(path);
   return a;
 }
 
-Active::~Active() { ::close(fd_); }
+Active::~Active() {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  Preallocator::instance().forget(this);  // not queued, and no extend() running
+  if (prep_fd_ >= 0) ::close(prep_fd_);
+  ::close(fd_);
+}
 
-Status Active::preallocate() {
+void Active::maybe_extend() {
+  if (extending_ || closing_ || prep_fd_ < 0 || !failed_.is_ok() || written_ < retry_at_ ||
+      allocated_ >= written_ + preallocate_)
+    return;
+  extending_ = true;
+  Preallocator::instance().queue(this);
+}
+
+void Active::extend() {
   // Zero bytes ahead of the records, written (not fallocate'd: unwritten extents would
-  // need a journal commit at every first write); write-back starts at once so the sync
-  // that covers them mostly finds them on disk.
-  static const std::string zeros(1 << 20, '\0');
-  std::uint64_t from = std::max(allocated_, written_), to = from + preallocate_;
-  for (std::uint64_t off = from; off < to;) {
-    ssize_t n = ::pwrite(fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), to - off), static_cast<off_t>(off));
+  // need a journal commit at every first write), a slice at a time under mu_ (always
+  // after the records, so appends are never overwritten and never wait for more than
+  // one slice's write into the page cache), each slice written back before the next.
+  // Preallocation is only a speed-up: on a nearly full disk it fails while the records
+  // themselves may still fit, so its failure is not an append's.
+  static const std::string zeros(kPreallocSlice, '\0');
+  std::unique_lock lock(mu_);
+  std::uint64_t target = std::max(allocated_, written_) + preallocate_;
+  bool grew = false;
+  while (!closing_ && failed_.is_ok()) {
+    std::uint64_t from = std::max(allocated_, written_);
+    if (from >= target) break;
+    ssize_t n = ::pwrite(prep_fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), target - from),
+                         static_cast<off_t>(from));
     if (n < 0) {
       if (errno == EINTR) continue;
       Status s = sys_error(path_, errno);
-      if (::ftruncate(fd_, static_cast<off_t>(std::max(from, written_))) < 0) failed_ = s;
-      return s;
+      // A part of a slice may have been written: give the space back.
+      if (::ftruncate(fd_, static_cast<off_t>(from)) < 0) failed_ = s;
+      retry_at_ = written_ + preallocate_;
+      break;
     }
-    off += static_cast<std::uint64_t>(n);
+    allocated_ = from + static_cast<std::uint64_t>(n);
+    grew = true;
+    lock.unlock();
+    ::sync_file_range(prep_fd_, static_cast<off_t>(from), n,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    lock.lock();
   }
-  ::sync_file_range(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from), SYNC_FILE_RANGE_WRITE);
-  allocated_ = to;
-  return Status::ok();
+  lock.unlock();
+  // Commits the new file size, so that the syncs of the appends need not. A write-back
+  // error here is reported to fd_'s next fdatasync as well (another file description).
+  if (grew) ::fdatasync(prep_fd_);
+  lock.lock();
+  extending_ = false;
+  cv_.notify_all();
+  maybe_extend();  // the appends may have used up much of it meanwhile
 }
 
 Status Active::append(std::string_view bytes, std::uint64_t& end) {
   std::lock_guard lock(mu_);
   if (!failed_.is_ok()) return failed_;
-  // Keep at least half a preallocation ahead of the records. Preallocation is only a
-  // speed-up: on a nearly full disk it fails while the records themselves may still fit,
-  // so its failure is not the append's (the write below reports a real shortage).
-  while (written_ + bytes.size() + preallocate_ / 2 > allocated_)
-    if (!preallocate().is_ok()) break;
   std::uint64_t at = written_;
   size_t done = 0;
   while (done < bytes.size()) {
@@ -563,8 +658,9 @@ Status Active::append(std::string_view bytes, std::uint64_t& end) {
     done += static_cast<size_t>(n);
   }
   written_ = at + bytes.size();
-  allocated_ = std::max(allocated_, written_);  // records written past a failed preallocation
+  allocated_ = std::max(allocated_, written_);  // records written past the preallocation
   end = written_;
+  maybe_extend();
   return Status::ok();
 }
 
@@ -597,6 +693,16 @@ Status Active::sync_to(std::uint64_t end) {
 std::uint64_t Active::size() const {
   std::lock_guard lock(mu_);
   return written_;
+}
+
+std::uint64_t Active::allocated() const {
+  std::lock_guard lock(mu_);
+  return allocated_;
+}
+
+void Active::wait_preallocated() const {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !extending_; });
 }
 
 bool Active::failed() const {
