@@ -366,6 +366,12 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
   std::string chunk;
   std::uint32_t chunk_records = 0, chunks = 0;
   std::string payload;
+  // One compression context and buffers for every chunk: a context per ZSTD_compress
+  // call is megabytes of fresh tables, each page faulted in and cleared again.
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!cctx) return Status::software(out_path + ": zstd: cannot create a compression context");
+  chunk.reserve(o.chunk_bytes + (64u << 10));
+  payload.reserve(8 + ZSTD_compressBound(o.chunk_bytes + (64u << 10)));
   auto flush = [&] {
     if (chunk.empty()) return;
     size_t bound = ZSTD_compressBound(chunk.size());
@@ -373,7 +379,7 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
     put_u32(payload, static_cast<std::uint32_t>(chunk.size()));
     put_u32(payload, chunk_records);
     payload.resize(8 + bound);
-    size_t n = ZSTD_compress(payload.data() + 8, bound, chunk.data(), chunk.size(), o.zstd_level);
+    size_t n = ZSTD_compressCCtx(cctx.get(), payload.data() + 8, bound, chunk.data(), chunk.size(), o.zstd_level);
     payload.resize(8 + (ZSTD_isError(n) ? 0 : n));
     frame(out, kChunk, payload);
     chunks++;
