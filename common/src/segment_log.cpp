@@ -50,18 +50,30 @@ std::uint32_t crc_of(std::string_view a, std::string_view b = {}) {
   return static_cast<std::uint32_t>(c);
 }
 
-// Frames payload as one record: magic, length, CRC (of every other byte), type, payload.
-std::uint32_t frame(std::string& out, RecordType type, std::string_view payload) {
+// A record is framed in place: frame_begin writes its header with the length and CRC
+// left zero, the payload is appended after it, frame_end fills them in.
+size_t frame_begin(std::string& out, RecordType type) {
   size_t start = out.size();
   put_u32(out, kRecordMagic);
-  put_u32(out, static_cast<std::uint32_t>(payload.size()));
+  put_u32(out, 0);
   put_u32(out, 0);
   out.push_back(static_cast<char>(type));
-  out.append(payload);
+  return start;
+}
+// Returns the CRC (of every byte but the CRC's own).
+std::uint32_t frame_end(std::string& out, size_t start) {
+  set_u32(out, start + 4, static_cast<std::uint32_t>(out.size() - start - kRecordHeader));
   std::string_view rec(out.data() + start, out.size() - start);
   std::uint32_t crc = crc_of(rec.substr(0, 8), rec.substr(12));
   set_u32(out, start + 8, crc);
   return crc;
+}
+
+// Frames payload as one record: magic, length, CRC (of every other byte), type, payload.
+std::uint32_t frame(std::string& out, RecordType type, std::string_view payload) {
+  size_t start = frame_begin(out, type);
+  out.append(payload);
+  return frame_end(out, start);
 }
 
 struct Frame {
@@ -312,15 +324,15 @@ Result<std::string> read_fd(int fd, const std::string& path) {
 }  // namespace
 
 std::uint32_t encode_batch(std::string& out, const Batch& b) {
-  std::string payload;
-  payload.reserve(12 + b.tenant.size() + b.batch_id.size() + b.line.size());
-  put_u16(payload, static_cast<std::uint16_t>(b.tenant.size()));
-  payload.append(b.tenant);
-  put_u16(payload, static_cast<std::uint16_t>(b.batch_id.size()));
-  payload.append(b.batch_id);
-  put_u64(payload, static_cast<std::uint64_t>(b.received_at));
-  payload.append(b.line);
-  return frame(out, kBatch, payload);
+  out.reserve(out.size() + kRecordHeader + 12 + b.tenant.size() + b.batch_id.size() + b.line.size());
+  size_t start = frame_begin(out, kBatch);
+  put_u16(out, static_cast<std::uint16_t>(b.tenant.size()));
+  out.append(b.tenant);
+  put_u16(out, static_cast<std::uint16_t>(b.batch_id.size()));
+  out.append(b.batch_id);
+  put_u64(out, static_cast<std::uint64_t>(b.received_at));
+  out.append(b.line);
+  return frame_end(out, start);
 }
 
 void scan_bytes(std::string_view d, const Visitor& v) {
@@ -386,6 +398,7 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
     chunk.clear();
     chunk_records = 0;
   };
+  const bool from_active = active.substr(0, kActiveMagic.size()) == kActiveMagic;
   Visitor v;
   v.problem = [](const Problem&) { return true; };  // only good records are sealed
   v.record = [&](const Found& r) {
@@ -394,7 +407,11 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
     e.batch_id.assign(r.batch.batch_id);
     e.chunk_offset = out.size();
     e.inner = static_cast<std::uint32_t>(chunk.size());
-    e.size = static_cast<std::uint32_t>(encode_batch(chunk, r.batch) ? chunk.size() - e.inner : 0);
+    // A record of an active segment is framed exactly as in a chunk: copied as it is
+    // (its CRC was just checked), not encoded and checksummed again.
+    if (from_active) chunk.append(active.substr(r.offset, r.size));
+    else encode_batch(chunk, r.batch);
+    e.size = static_cast<std::uint32_t>(chunk.size() - e.inner);
     e.crc = r.crc;
     e.received_at = r.batch.received_at;
     chunk_records++;
