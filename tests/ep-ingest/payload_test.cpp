@@ -319,6 +319,23 @@ TEST(AppendJsonString, EscapesExactlyAsRapidJsonDoes) {
     append_json_string(mine, s);
     EXPECT_EQ(mine, std::string(w.view()));
   }
+  // Every length around the 8-byte steps, with each kind of escape at every position
+  // (and two of them), appended after text already in the string.
+  for (size_t len = 0; len <= 27; ++len) {
+    for (char esc : {'"', '\\', '\n', '\x01', '\x1f', '\x7f'}) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        for (size_t k = 0; k < len; ++k) s[k] = static_cast<char>('a' + k % 26);
+        s[at] = esc;
+        if (at + 9 < len) s[at + 9] = '"';
+        JsonWriter w;
+        w.str(s);
+        std::string mine = "prefix";
+        append_json_string(mine, s);
+        ASSERT_EQ(mine, "prefix" + std::string(w.view())) << "length " << len << ", escape at " << at;
+      }
+    }
+  }
 }
 
 TEST(AppendRfc3339, MatchesTheReferenceFormatting) {
