@@ -279,7 +279,7 @@ Status SegmentArchive::put_many(std::span<const ArchivePut> puts, std::vector<Re
     std::vector<size_t> items;
   };
   std::vector<Sync> syncs;
-  std::string buf, rec;
+  std::string buf;
   for (auto& [rel, items] : groups) {
     auto wr = writer_for(puts[items[0]].tenant, puts[items[0]].received_at);
     if (!wr) {
@@ -299,17 +299,21 @@ Status SegmentArchive::put_many(std::span<const ArchivePut> puts, std::vector<Re
     }
     buf.clear();
     std::vector<size_t> appended;
+    std::vector<Known*> known;  // of the appended
     Sync earlier{w.active, 0, {}};  // re-puts of batches not yet known durable
     for (size_t i : items) {
       const ArchivePut& p = puts[i];
       std::string_view line = p.bytes;
       while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-      rec.clear();
-      std::uint32_t crc = seglog::encode_batch(rec, {p.tenant, p.batch_id, p.received_at, line});
+      // Encoded straight into the group's bytes; taken back out unless it is new.
+      size_t at = buf.size();
+      std::uint32_t crc = seglog::encode_batch(buf, {p.tenant, p.batch_id, p.received_at, line});
+      size_t rec_size = buf.size() - at;
       std::string uri = uri_ + "/" + object_key(rel, p.batch_id);
-      auto it = w.ids.find(p.batch_id);
-      if (it != w.ids.end()) {
-        if (it->second.crc != crc || it->second.size != rec.size()) {
+      auto [it, fresh] = w.ids.try_emplace(p.batch_id);
+      if (!fresh) {
+        buf.resize(at);
+        if (it->second.crc != crc || it->second.size != rec_size) {
           out[i] = Status::conflict(uri + ": batch exists with different content (archive objects are immutable)");
         } else {
           out[i] = uri;
@@ -320,20 +324,20 @@ Status SegmentArchive::put_many(std::span<const ArchivePut> puts, std::vector<Re
         }
         continue;
       }
-      w.ids[p.batch_id] = Known{crc, static_cast<std::uint32_t>(rec.size()), w.gen, 0};
-      buf.append(rec);
+      it->second = Known{crc, static_cast<std::uint32_t>(rec_size), w.gen, 0};
       appended.push_back(i);
+      known.push_back(&it->second);  // element pointers survive a rehash
       out[i] = uri;
     }
     if (!buf.empty()) {
       std::uint64_t end = 0;
       Status a = w.active->append(buf, end);
-      for (size_t i : appended) {
+      for (size_t k = 0; k < appended.size(); ++k) {
         if (a) {
-          w.ids[puts[i].batch_id].end = end;
+          known[k]->end = end;
         } else {
-          w.ids.erase(puts[i].batch_id);
-          out[i] = a;
+          w.ids.erase(puts[appended[k]].batch_id);
+          out[appended[k]] = a;
         }
       }
       if (a) syncs.push_back(Sync{w.active, end, std::move(appended)});

@@ -490,7 +490,7 @@ class Session final : public Connection {
     res.set(bhttp::field::server, srv_.opts.server_name);
     res.prepare_payload();
     phase_ = Phase::kWriting;
-    response_ = std::make_unique<Response>(std::move(res));
+    response_.emplace(std::move(res));
     serializer_.emplace(*response_);
     if constexpr (!kTls) {
       // A response almost always fits the socket's send buffer: write it now, without a
@@ -533,7 +533,7 @@ class Session final : public Connection {
   bool body_expired_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::unique_ptr<Response> response_;
+  std::optional<Response> response_;  // the one being written (no allocation per request)
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;  // of *response_
   Phase phase_ = Phase::kIdle;
   bool keep_alive_ = true;

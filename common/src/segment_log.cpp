@@ -10,9 +10,12 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <thread>
 
 #include "ep/fsutil.h"
 
@@ -47,18 +50,30 @@ std::uint32_t crc_of(std::string_view a, std::string_view b = {}) {
   return static_cast<std::uint32_t>(c);
 }
 
-// Frames payload as one record: magic, length, CRC (of every other byte), type, payload.
-std::uint32_t frame(std::string& out, RecordType type, std::string_view payload) {
+// A record is framed in place: frame_begin writes its header with the length and CRC
+// left zero, the payload is appended after it, frame_end fills them in.
+size_t frame_begin(std::string& out, RecordType type) {
   size_t start = out.size();
   put_u32(out, kRecordMagic);
-  put_u32(out, static_cast<std::uint32_t>(payload.size()));
+  put_u32(out, 0);
   put_u32(out, 0);
   out.push_back(static_cast<char>(type));
-  out.append(payload);
+  return start;
+}
+// Returns the CRC (of every byte but the CRC's own).
+std::uint32_t frame_end(std::string& out, size_t start) {
+  set_u32(out, start + 4, static_cast<std::uint32_t>(out.size() - start - kRecordHeader));
   std::string_view rec(out.data() + start, out.size() - start);
   std::uint32_t crc = crc_of(rec.substr(0, 8), rec.substr(12));
   set_u32(out, start + 8, crc);
   return crc;
+}
+
+// Frames payload as one record: magic, length, CRC (of every other byte), type, payload.
+std::uint32_t frame(std::string& out, RecordType type, std::string_view payload) {
+  size_t start = frame_begin(out, type);
+  out.append(payload);
+  return frame_end(out, start);
 }
 
 struct Frame {
@@ -309,15 +324,15 @@ Result<std::string> read_fd(int fd, const std::string& path) {
 }  // namespace
 
 std::uint32_t encode_batch(std::string& out, const Batch& b) {
-  std::string payload;
-  payload.reserve(12 + b.tenant.size() + b.batch_id.size() + b.line.size());
-  put_u16(payload, static_cast<std::uint16_t>(b.tenant.size()));
-  payload.append(b.tenant);
-  put_u16(payload, static_cast<std::uint16_t>(b.batch_id.size()));
-  payload.append(b.batch_id);
-  put_u64(payload, static_cast<std::uint64_t>(b.received_at));
-  payload.append(b.line);
-  return frame(out, kBatch, payload);
+  out.reserve(out.size() + kRecordHeader + 12 + b.tenant.size() + b.batch_id.size() + b.line.size());
+  size_t start = frame_begin(out, kBatch);
+  put_u16(out, static_cast<std::uint16_t>(b.tenant.size()));
+  out.append(b.tenant);
+  put_u16(out, static_cast<std::uint16_t>(b.batch_id.size()));
+  out.append(b.batch_id);
+  put_u64(out, static_cast<std::uint64_t>(b.received_at));
+  out.append(b.line);
+  return frame_end(out, start);
 }
 
 void scan_bytes(std::string_view d, const Visitor& v) {
@@ -363,6 +378,12 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
   std::string chunk;
   std::uint32_t chunk_records = 0, chunks = 0;
   std::string payload;
+  // One compression context and buffers for every chunk: a context per ZSTD_compress
+  // call is megabytes of fresh tables, each page faulted in and cleared again.
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!cctx) return Status::software(out_path + ": zstd: cannot create a compression context");
+  chunk.reserve(o.chunk_bytes + (64u << 10));
+  payload.reserve(8 + ZSTD_compressBound(o.chunk_bytes + (64u << 10)));
   auto flush = [&] {
     if (chunk.empty()) return;
     size_t bound = ZSTD_compressBound(chunk.size());
@@ -370,13 +391,14 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
     put_u32(payload, static_cast<std::uint32_t>(chunk.size()));
     put_u32(payload, chunk_records);
     payload.resize(8 + bound);
-    size_t n = ZSTD_compress(payload.data() + 8, bound, chunk.data(), chunk.size(), o.zstd_level);
+    size_t n = ZSTD_compressCCtx(cctx.get(), payload.data() + 8, bound, chunk.data(), chunk.size(), o.zstd_level);
     payload.resize(8 + (ZSTD_isError(n) ? 0 : n));
     frame(out, kChunk, payload);
     chunks++;
     chunk.clear();
     chunk_records = 0;
   };
+  const bool from_active = active.substr(0, kActiveMagic.size()) == kActiveMagic;
   Visitor v;
   v.problem = [](const Problem&) { return true; };  // only good records are sealed
   v.record = [&](const Found& r) {
@@ -385,7 +407,11 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
     e.batch_id.assign(r.batch.batch_id);
     e.chunk_offset = out.size();
     e.inner = static_cast<std::uint32_t>(chunk.size());
-    e.size = static_cast<std::uint32_t>(encode_batch(chunk, r.batch) ? chunk.size() - e.inner : 0);
+    // A record of an active segment is framed exactly as in a chunk: copied as it is
+    // (its CRC was just checked), not encoded and checksummed again.
+    if (from_active) chunk.append(active.substr(r.offset, r.size));
+    else encode_batch(chunk, r.batch);
+    e.size = static_cast<std::uint32_t>(chunk.size() - e.inner);
     e.crc = r.crc;
     e.received_at = r.batch.received_at;
     chunk_records++;
@@ -428,6 +454,63 @@ Result<std::uint64_t> write_sealed(std::string_view active, const std::string& o
 
 // --- Active ---------------------------------------------------------------------------
 
+namespace {
+
+// Zero bytes are written this much at a time, each slice written back before the next:
+// an fdatasync on the request path waits for at most one slice of them.
+constexpr std::uint64_t kPreallocSlice = 256u << 10;
+
+// The one background thread that extends active segments (Active::extend), for every
+// segment of the process in turn. Never destroyed: a segment may outlive static
+// destruction order.
+class Preallocator {
+ public:
+  static Preallocator& instance() {
+    static Preallocator* p = new Preallocator;
+    return *p;
+  }
+  void queue(Active* a) {
+    std::lock_guard lock(mu_);
+    q_.push_back(a);
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { loop(); }).detach();
+    }
+    cv_.notify_all();
+  }
+  // a is going away: drops it from the queue and waits out a running extend().
+  void forget(Active* a) {
+    std::unique_lock lock(mu_);
+    q_.erase(std::remove(q_.begin(), q_.end(), a), q_.end());
+    cv_.wait(lock, [&] { return current_ != a; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !q_.empty(); });
+      current_ = q_.front();
+      q_.pop_front();
+      lock.unlock();
+      current_->extend();
+      lock.lock();
+      current_ = nullptr;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Active*> q_;
+  Active* current_ = nullptr;
+  bool started_ = false;
+};
+
+int open_for_preallocation(const std::string& path) { return ::open(path.c_str(), O_WRONLY | O_CLOEXEC); }
+
+}  // namespace
+
+
 Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs created,
                                                std::uint64_t preallocate) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -445,6 +528,9 @@ Result<std::shared_ptr<Active>> Active::create(const std::string& path, TimeNs c
   }
   std::shared_ptr<Active> a(new Active(fd, path, kActiveMagic.size(), kActiveMagic.size(), created));
   a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  a->prep_fd_ = open_for_preallocation(path);
+  std::lock_guard lock(a->mu_);
+  a->maybe_extend();  // a new segment is appended to at once
   return a;
 }
 
@@ -513,40 +599,72 @@ Result<std::shared_ptr<Active>> Active::adopt(const std::string& path, TimeNs cr
   std::uint64_t allocated = torn_at < data->size() || header_torn ? size : data->size();
   std::shared_ptr<Active> a(new Active(fd, path, size, allocated, created));
   a->preallocate_ = std::max<std::uint64_t>(preallocate, 4096);
+  a->prep_fd_ = open_for_preallocation(path);
   return a;
 }
 
-Active::~Active() { ::close(fd_); }
+Active::~Active() {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  Preallocator::instance().forget(this);  // not queued, and no extend() running
+  if (prep_fd_ >= 0) ::close(prep_fd_);
+  ::close(fd_);
+}
 
-Status Active::preallocate() {
+void Active::maybe_extend() {
+  if (extending_ || closing_ || prep_fd_ < 0 || !failed_.is_ok() || written_ < retry_at_ ||
+      allocated_ >= written_ + preallocate_)
+    return;
+  extending_ = true;
+  Preallocator::instance().queue(this);
+}
+
+void Active::extend() {
   // Zero bytes ahead of the records, written (not fallocate'd: unwritten extents would
-  // need a journal commit at every first write); write-back starts at once so the sync
-  // that covers them mostly finds them on disk.
-  static const std::string zeros(1 << 20, '\0');
-  std::uint64_t from = std::max(allocated_, written_), to = from + preallocate_;
-  for (std::uint64_t off = from; off < to;) {
-    ssize_t n = ::pwrite(fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), to - off), static_cast<off_t>(off));
+  // need a journal commit at every first write), a slice at a time under mu_ (always
+  // after the records, so appends are never overwritten and never wait for more than
+  // one slice's write into the page cache), each slice written back before the next.
+  // Preallocation is only a speed-up: on a nearly full disk it fails while the records
+  // themselves may still fit, so its failure is not an append's.
+  static const std::string zeros(kPreallocSlice, '\0');
+  std::unique_lock lock(mu_);
+  std::uint64_t target = std::max(allocated_, written_) + preallocate_;
+  bool grew = false;
+  while (!closing_ && failed_.is_ok()) {
+    std::uint64_t from = std::max(allocated_, written_);
+    if (from >= target) break;
+    ssize_t n = ::pwrite(prep_fd_, zeros.data(), std::min<std::uint64_t>(zeros.size(), target - from),
+                         static_cast<off_t>(from));
     if (n < 0) {
       if (errno == EINTR) continue;
       Status s = sys_error(path_, errno);
-      if (::ftruncate(fd_, static_cast<off_t>(std::max(from, written_))) < 0) failed_ = s;
-      return s;
+      // A part of a slice may have been written: give the space back.
+      if (::ftruncate(fd_, static_cast<off_t>(from)) < 0) failed_ = s;
+      retry_at_ = written_ + preallocate_;
+      break;
     }
-    off += static_cast<std::uint64_t>(n);
+    allocated_ = from + static_cast<std::uint64_t>(n);
+    grew = true;
+    lock.unlock();
+    ::sync_file_range(prep_fd_, static_cast<off_t>(from), n,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    lock.lock();
   }
-  ::sync_file_range(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from), SYNC_FILE_RANGE_WRITE);
-  allocated_ = to;
-  return Status::ok();
+  lock.unlock();
+  // Commits the new file size, so that the syncs of the appends need not. A write-back
+  // error here is reported to fd_'s next fdatasync as well (another file description).
+  if (grew) ::fdatasync(prep_fd_);
+  lock.lock();
+  extending_ = false;
+  cv_.notify_all();
+  maybe_extend();  // the appends may have used up much of it meanwhile
 }
 
 Status Active::append(std::string_view bytes, std::uint64_t& end) {
   std::lock_guard lock(mu_);
   if (!failed_.is_ok()) return failed_;
-  // Keep at least half a preallocation ahead of the records. Preallocation is only a
-  // speed-up: on a nearly full disk it fails while the records themselves may still fit,
-  // so its failure is not the append's (the write below reports a real shortage).
-  while (written_ + bytes.size() + preallocate_ / 2 > allocated_)
-    if (!preallocate().is_ok()) break;
   std::uint64_t at = written_;
   size_t done = 0;
   while (done < bytes.size()) {
@@ -563,8 +681,9 @@ Status Active::append(std::string_view bytes, std::uint64_t& end) {
     done += static_cast<size_t>(n);
   }
   written_ = at + bytes.size();
-  allocated_ = std::max(allocated_, written_);  // records written past a failed preallocation
+  allocated_ = std::max(allocated_, written_);  // records written past the preallocation
   end = written_;
+  maybe_extend();
   return Status::ok();
 }
 
@@ -597,6 +716,16 @@ Status Active::sync_to(std::uint64_t end) {
 std::uint64_t Active::size() const {
   std::lock_guard lock(mu_);
   return written_;
+}
+
+std::uint64_t Active::allocated() const {
+  std::lock_guard lock(mu_);
+  return allocated_;
+}
+
+void Active::wait_preallocated() const {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !extending_; });
 }
 
 bool Active::failed() const {

@@ -188,6 +188,53 @@ TEST_F(SegmentArchiveTest, RollsByAgeInTheBackground) {
   ASSERT_EQ(s.objects.size(), 1u);
 }
 
+// An active segment is extended with zeros ahead of its records by the background
+// preallocator, never over a record: after many appends every record reads back, the
+// file holds at least one preallocation of zeros after them, and a new writer can take
+// the segment over as soon as the first is gone (the lock is not held by a pending
+// extension).
+TEST(SegmentActive, PreallocatesInTheBackgroundAheadOfTheRecords) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/seg-00000000000000000001-t.wal";
+  const std::uint64_t prealloc = 64 << 10;
+  auto a = seglog::Active::create(path, 1, prealloc);
+  ASSERT_TRUE(a) << a.status().message();
+  std::string rec;
+  std::uint64_t end = 0;
+  for (int i = 0; i < 300; ++i) {
+    rec.clear();
+    std::string id = "b" + std::to_string(i);
+    std::string line = line_of(id, i) + std::string(static_cast<size_t>(i % 7) * 300, 'x');
+    seglog::encode_batch(rec, {"acme", id, kDay5, line});
+    ASSERT_TRUE((*a)->append(rec, end));
+  }
+  ASSERT_TRUE((*a)->sync_to(end));
+  (*a)->wait_preallocated();
+  EXPECT_EQ((*a)->size(), end);
+  EXPECT_GE((*a)->allocated(), end + prealloc);
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), (*a)->allocated());
+  auto data = fs::read_file(path);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->find_first_not_of('\0', end), std::string::npos) << "only zeros after the records";
+  int good = 0, bad = 0;
+  seglog::scan_bytes(*data, seglog::Visitor{[&](const seglog::Found& f) {
+                                              EXPECT_EQ(f.batch.batch_id, "b" + std::to_string(good));
+                                              return ++good, true;
+                                            },
+                                            [&](const seglog::Problem&) { return ++bad, true; }});
+  EXPECT_EQ(good, 300);
+  EXPECT_EQ(bad, 0);
+  // Appends queue a new extension; the segment goes away with it pending.
+  ASSERT_TRUE((*a)->append(rec, end));
+  a->reset();
+  seglog::Recovery r;
+  auto b = seglog::Active::adopt(path, 1, r, nullptr, prealloc);
+  ASSERT_TRUE(b) << b.status().message();
+  EXPECT_TRUE(*b) << "the segment is still locked after its writer went away";
+}
+
 // The end of the records in an active segment (the file goes on with preallocated zeros).
 size_t records_end(const std::string& wal) { return fs::read_file(wal)->find_last_not_of('\0') + 1; }
 

@@ -41,6 +41,22 @@ TEST(ParsePayload, SeedPayloadParses) {
   EXPECT_EQ(p.points[0].ts, *parse_rfc3339("2025-11-24T15:45:00Z"));
 }
 
+// An all-ASCII body skips the per-character UTF-8 check; any other byte brings it back:
+// valid UTF-8 passes through, a broken sequence after a long ASCII stretch is refused.
+TEST(ParsePayload, Utf8IsCheckedWhereverABodyIsNotAllAscii) {
+  Payload p;
+  std::string ok = body(metric("21.5", R"(,"unit":"\u00b0C")") + "," + metric("22", ",\"unit\":\"\xC2\xB0" "C\""));
+  ASSERT_TRUE(parse(ok, p).is_ok()) << parse(ok, p).message();
+  ASSERT_EQ(p.points.size(), 2u);
+  EXPECT_EQ(p.points[0].unit, "\xC2\xB0" "C");
+  EXPECT_EQ(p.points[1].unit, "\xC2\xB0" "C");
+  std::string bad = body(metric() + "," + metric("1", ",\"unit\":\"\xC3(\""));
+  Status s = parse(bad, p);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(p.reject, RejectKind::kInvalidJson);
+  EXPECT_NE(s.message().find("Invalid encoding in string"), std::string::npos) << s.message();
+}
+
 TEST(ParsePayload, UnknownFieldsAreIgnoredAtAnyDepth) {
   Payload p;
   std::string s = R"({"x":{"metrics":[1,{"a":[]}]},"device_external_id":"d","metrics":[{"name":"n","extra":[{"value":"no"}],"ts":")" +
@@ -318,6 +334,23 @@ TEST(AppendJsonString, EscapesExactlyAsRapidJsonDoes) {
     std::string mine;
     append_json_string(mine, s);
     EXPECT_EQ(mine, std::string(w.view()));
+  }
+  // Every length around the 8-byte steps, with each kind of escape at every position
+  // (and two of them), appended after text already in the string.
+  for (size_t len = 0; len <= 27; ++len) {
+    for (char esc : {'"', '\\', '\n', '\x01', '\x1f', '\x7f'}) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        for (size_t k = 0; k < len; ++k) s[k] = static_cast<char>('a' + k % 26);
+        s[at] = esc;
+        if (at + 9 < len) s[at + 9] = '"';
+        JsonWriter w;
+        w.str(s);
+        std::string mine = "prefix";
+        append_json_string(mine, s);
+        ASSERT_EQ(mine, "prefix" + std::string(w.view())) << "length " << len << ", escape at " << at;
+      }
+    }
   }
 }
 

@@ -34,12 +34,7 @@ Committer::Committer(Archive* archive, RecordWriter& out, Metrics& metrics,
 Committer::~Committer() { stop(); }
 
 void Committer::submit(Item&& item) {
-  if (!archive_) {
-    std::vector<Item> one;
-    one.push_back(std::move(item));
-    commit(one);
-    return;
-  }
+  if (!archive_) return emit(item);
   {
     std::lock_guard lock(mu_);
     if (!stop_) {
@@ -90,6 +85,40 @@ void Committer::loop() {
   }
 }
 
+// Without an archive: the line to stdout in the calling thread, then the answer.
+void Committer::emit(Item& item) {
+  Status result;
+  {
+    std::lock_guard out_lock(out_mu_);
+    if (!output_ok()) {
+      result = Status::unavailable("stdout unavailable");
+    } else {
+      out_.write(item.line);
+      if (!out_.flush()) {
+        output_failed();
+        result = Status::unavailable("stdout unavailable");
+      }
+    }
+  }
+  item.done(result);
+}
+
+bool Committer::output_ok() const {
+  std::lock_guard lock(mu_);
+  return output_status_.is_ok();
+}
+
+// Under out_mu_: records why stdout failed and tells the owner (once).
+void Committer::output_failed() {
+  Status err = out_.broken_pipe() ? Status::io("stdout: broken pipe") : out_.close();
+  if (err.is_ok()) err = Status::io("stdout: write failed");
+  {
+    std::lock_guard lock(mu_);
+    output_status_ = err;
+  }
+  if (on_output_error_) on_output_error_(err);
+}
+
 void Committer::commit(std::vector<Item>& group) {
   std::vector<Status> results(group.size());
   if (archive_) {
@@ -109,34 +138,16 @@ void Committer::commit(std::vector<Item>& group) {
       results[i] = for_client(err);
     }
   }
-  std::unique_lock out_lock(out_mu_);
-  bool output_ok;
+  // The batch is durable even if stdout fails (replay recovers it).
   {
-    std::lock_guard lock(mu_);
-    output_ok = output_status_.is_ok();
-  }
-  if (output_ok) {
-    for (size_t i = 0; i < group.size(); ++i)
-      if (results[i].is_ok()) out_.write(group[i].line);
-    if (!out_.flush()) {
-      Status err = out_.broken_pipe() ? Status::io("stdout: broken pipe") : out_.close();
-      if (err.is_ok()) err = Status::io("stdout: write failed");
-      {
-        std::lock_guard lock(mu_);
-        output_status_ = err;
-      }
-      output_ok = false;
-      if (on_output_error_) on_output_error_(err);
+    std::lock_guard out_lock(out_mu_);
+    if (output_ok()) {
+      for (size_t i = 0; i < group.size(); ++i)
+        if (results[i].is_ok()) out_.write(group[i].line);
+      if (!out_.flush()) output_failed();
     }
   }
-  out_lock.unlock();
-  for (size_t i = 0; i < group.size(); ++i) {
-    // With an archive the batch is durable even if stdout failed (replay recovers it);
-    // without one, a batch that was not written was not accepted.
-    if (results[i].is_ok() && !output_ok && !archive_)
-      results[i] = Status::unavailable("stdout unavailable");
-    group[i].done(results[i]);
-  }
+  for (size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
 }
 
 }  // namespace ep::ingest

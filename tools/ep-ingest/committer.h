@@ -51,7 +51,10 @@ class Committer {
 
  private:
   void loop();
-  void commit(std::vector<Item>& group);
+  void commit(std::vector<Item>& group);  // with an archive
+  void emit(Item& item);                   // without one
+  bool output_ok() const;
+  void output_failed();
 
   static constexpr int kSegmentLogWriters = 2;  // committers at most for a format 2 archive
 

@@ -311,6 +311,23 @@ class PayloadHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Pa
 
 }  // namespace
 
+namespace {
+
+// No byte with the high bit set (8 bytes at a time).
+bool is_ascii(std::string_view s) {
+  std::uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    any |= w;
+  }
+  for (; i < s.size(); ++i) any |= static_cast<unsigned char>(s[i]);
+  return (any & 0x8080808080808080ull) == 0;
+}
+
+}  // namespace
+
 Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Payload& out) {
   out.device = {};
   out.points.clear();
@@ -334,9 +351,11 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
   rapidjson::InsituStringStream is(out.storage.data());
   PayloadHandler h(limits, now, out);
   rapidjson::Reader reader;
-  constexpr unsigned kFlags = kJsonParseFlags | rapidjson::kParseInsituFlag |
-                              rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNanAndInfFlag;
-  rapidjson::ParseResult r = reader.Parse<kFlags>(is, h);
+  constexpr unsigned kFlags = kJsonParseFlags | rapidjson::kParseInsituFlag | rapidjson::kParseNanAndInfFlag;
+  // UTF-8 is checked string by string only where it can be wrong: an all-ASCII body
+  // (the usual one) is valid UTF-8 as it is.
+  rapidjson::ParseResult r = is_ascii(body) ? reader.Parse<kFlags>(is, h)
+                                            : reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(is, h);
   if (!r) {
     bool more = r.Code() == rapidjson::kParseErrorDocumentRootNotSingular && !out.points.empty();
     if (h.nested_too_deep()) return fail(h.kind, json_too_deep(r.Offset()).message());

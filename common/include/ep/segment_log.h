@@ -104,8 +104,12 @@ struct Recovery {
 };
 
 // An active segment open for appending (an exclusive flock(2) keeps other writers out).
-// The file is extended ahead of the records with zero bytes (kPreallocate at a time), so
-// an append overwrites allocated blocks and its fdatasync need not commit metadata.
+// The file is extended ahead of the records with zero bytes (kPreallocate at a time,
+// whenever less than that is left), so an append overwrites allocated blocks and its
+// fdatasync need not commit metadata. The zeros are written by a background thread (one
+// per process, shared by every active segment) a slice at a time, each slice written
+// back before the next, then committed with an fdatasync of its own: a sync on the
+// request path never waits for more than one slice of them.
 // append() writes a group's framed records with one write(2); sync_to() makes
 // everything up to an offset durable, one fdatasync covering every group appended
 // before it started (group commit: concurrent callers wait for the running sync).
@@ -130,18 +134,31 @@ class Active {
   TimeNs created() const { return created_; }
   const std::string& path() const { return path_; }
   bool failed() const;
+  // Zero bytes allocated after the records (for tests: preallocation has caught up).
+  std::uint64_t allocated() const;
+  // Waits until no preallocation is pending (for tests and shutdown).
+  void wait_preallocated() const;
+
+  // Run by the background preallocator: extends the file by one preallocation.
+  void extend();
 
  private:
   Active(int fd, std::string path, std::uint64_t size, std::uint64_t allocated, TimeNs created)
       : fd_(fd), path_(std::move(path)), written_(size), synced_(size), allocated_(allocated), created_(created) {}
-  Status preallocate();  // under mu_
+  void maybe_extend();  // under mu_: queues extend() when less than a preallocation is left
   int fd_;
+  // The preallocator's own open file description: its write-back waits and fdatasync
+  // must not consume a write-back error that fd_'s fdatasync has to report.
+  int prep_fd_ = -1;
   std::string path_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable std::condition_variable cv_;
   std::uint64_t written_, synced_;
   std::uint64_t allocated_;  // file size: zero bytes after written_ (preallocated)
   std::uint64_t preallocate_ = kPreallocate;
+  std::uint64_t retry_at_ = 0;  // after a failed preallocation: not before written_ reaches this
+  bool extending_ = false;      // queued for or running extend()
+  bool closing_ = false;        // the destructor runs: extend() stops
   bool syncing_ = false;
   Status failed_;
   TimeNs created_;
