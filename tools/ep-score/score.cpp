@@ -66,6 +66,11 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
   // stuck: the window did not change although the baseline does.
   int st = index_of(names, "stuck");
   if (st >= 0 && values[st] >= 0.5 && baseline[st] < 0.5) return "stuck";
+  // A flat stretch far less likely than the series' usual flat steps allow.
+  int fs = index_of(names, "flat_surprise");
+  if (fs >= 0 && std::isfinite(values[fs]) &&
+      values[fs] - (std::isfinite(baseline[fs]) ? baseline[fs] : 0) >= kStuckSurprise)
+    return "stuck";
   int rg = index_of(names, "range");
   if (rg >= 0 && values[rg] == 0 && baseline[rg] > 0 && zf("range") < -1) return "stuck";
 
@@ -112,6 +117,7 @@ bool is_spread_feature(std::string_view name) {
 }
 
 double guard_z(std::string_view name, double value, double baseline, double z) {
+  if (name == "flat_surprise") return value > baseline ? value - baseline : 0.0;
   if (!(z > 0) || !(value > baseline)) return z;
   const double scale = (value - baseline) / z;  // the robust scale the z was computed with
   if (name == "missing_rate") {

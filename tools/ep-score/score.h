@@ -90,7 +90,14 @@ bool is_spread_feature(std::string_view name);
 // share floored at kMinPresentShare: a window with no points at all, in a series that
 // usually reports, is far past the guard. Below the baseline, and for every other
 // feature, it is the robust z itself.
+// For flat_surprise (decimal orders of magnitude by which the window's flat stretch is
+// less likely than the series' usual flat steps allow) it is that surprise above its
+// baseline itself, whatever the scale: the model's scale of a feature that is 0 in most
+// windows says nothing about how rare a long run is. Never below 0: a window that is
+// less flat than usual is not unusual.
 inline constexpr double kMinPresentShare = 0.01;
+// The flat_surprise (above its baseline) from which an anomalous window is "stuck".
+inline constexpr double kStuckSurprise = 4.0;
 double guard_z(std::string_view name, double value, double baseline, double z);
 
 struct Scored {
