@@ -36,6 +36,7 @@ Window window_of(const std::string& device, int i, const std::vector<double>& ro
   w.n = 300;
   w.expected = 300;
   for (std::size_t f = 0; f < kNames.size(); ++f) w.features.push_back({kNames[f], row[f]});
+  if (row.size() > kNames.size()) w.features.push_back({"flat_surprise", row[kNames.size()]});
   return w;
 }
 
@@ -190,6 +191,35 @@ TEST(Scorer, LevelShiftStopsAlarmingAfterKWindows) {
     for (std::size_t j = k; j < k + 10; ++j) EXPECT_FALSE(flags[j]) << "k=" << k << " window " << j;
     EXPECT_LE(std::count(flags.begin() + static_cast<long>(k), flags.end(), true), 1) << "k=" << k;
   }
+}
+
+TEST(Scorer, TheEndOfAnAdaptedLevelShiftIsNormalAndRestoresTheTrainedBaseline) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  iforest::Rng rng(5);
+  int i = 0;
+  auto shifted = [&] {
+    auto row = normal_row(rng);
+    for (int f : {0, 2, 4, 5}) row[f] += 20;
+    return row;
+  };
+  for (; i < 5; ++i) EXPECT_FALSE(score_one(s, "d", i, base_row()).score.anomaly);
+  for (int j = 0; j < 30; ++j, ++i) score_one(s, "d", i, shifted());  // adapted after 12
+  EXPECT_FALSE(score_one(s, "d", i++, shifted()).score.anomaly);
+  // Back at the trained level: normal from the first window (before, K windows alarmed).
+  for (int j = 0; j < 5; ++j, ++i) {
+    Scored r = score_one(s, "d", i, base_row());
+    EXPECT_FALSE(r.score.anomaly) << "return window " << j << " score " << r.score.score;
+  }
+  // The baseline is the trained one again: the shifted level alarms anew.
+  EXPECT_TRUE(score_one(s, "d", i++, shifted()).score.anomaly);
+  // A spike on the way back is still a spike: it fits neither baseline.
+  for (int j = 0; j < 30; ++j, ++i) score_one(s, "d", i, shifted());
+  auto spike = base_row();
+  spike[5] = 300, spike[6] = spike[5] - spike[4], spike[1] = 10;
+  Scored r = score_one(s, "d", i++, spike);
+  EXPECT_TRUE(r.score.anomaly);
+  EXPECT_EQ(r.score.label, "spike");
 }
 
 TEST(Scorer, GapsAndStuckStretchesNeverBecomeTheNewNormal) {
@@ -536,7 +566,8 @@ TEST(Scorer, JitteringStuckSensorIsFoundThroughFlatSurprise) {
   std::string dir = ::testing::TempDir() + "/ep_score_flat_" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   model::Store store(dir);
-  ASSERT_TRUE(store.save(train_model("f", names, row)).is_ok());
+  model::Model m = train_model("f", names, row);
+  ASSERT_TRUE(store.save(m).is_ok());
   Scorer s(Options{}, &store);
   auto normal = base_row();
   normal.push_back(1.6);  // a run of three in a series with one flat step in five
