@@ -588,3 +588,16 @@ TEST(Scorer, JitteringStuckSensorIsFoundThroughFlatSurprise) {
   EXPECT_FALSE(after.score.anomaly) << after.score.score;
   std::filesystem::remove_all(dir);
 }
+
+TEST(LabelFor, ALevelThatJumpedSinceThePreviousWindowIsASpikeOrDropNotDrift) {
+  std::vector<std::string> n = {"median", "max", "min", "max_abs_diff", "delta_mean", "season_day"};
+  std::vector<double> b = {20, 21, 19, 0.2, 0, 0};
+  // The whole window sits 8 above the usual value, no jump inside it.
+  std::vector<double> z = {8, 7, 7, 0, 9, 8};
+  // It got there since the previous window: a spike (or a drop, below).
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 7.5, 8}, b, z), "spike");
+  EXPECT_EQ(label_for(n, {12, 13, 11, 0.2, -7.5, -8}, b, {-8, -7, -7, 0, -9, -8}), "drop");
+  // It got there over many windows: drift.
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 1, 8}, b, {8, 7, 7, 0, 1.2, 8}), "drift");
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 3, 8}, b, {8, 7, 7, 0, 3.6, 8}), "drift");
+}

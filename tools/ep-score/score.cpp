@@ -59,6 +59,11 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
     int i = index_of(names, n);
     return i >= 0 && std::isfinite(z[i]) ? z[i] : 0.0;
   };
+  // A feature's value minus its baseline; NaN when the feature is not there.
+  auto delta = [&](std::string_view n) {
+    int i = index_of(names, n);
+    return i >= 0 ? values[i] - baseline[i] : std::nan("");
+  };
   double max_abs = 0;
   for (double v : z)
     if (std::isfinite(v)) max_abs = std::max(max_abs, std::fabs(v));
@@ -90,10 +95,15 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
   if (level >= 3 && level >= 0.6 * ext) {
     // A sudden jump inside the window (first differences far beyond their baseline) is
     // a spike or drop that covers much of the window; a gradual move is drift.
-    if (zf("max_abs_diff") >= 3) {
-      double zl = index_of(names, "median") >= 0 ? zf("median") : zf("mean");
+    double zl = index_of(names, "median") >= 0 ? zf("median") : zf("mean");
+    if (zf("max_abs_diff") >= 3) return zl < 0 ? "drop" : "spike";
+    // So is a jump at the window's start: the level moved since the previous window by
+    // most of its distance from the usual value at this time of day. A drift gets there
+    // over many windows.
+    const double moved = delta("delta_mean"), off = delta("season_day");
+    if (std::isfinite(moved) && std::isfinite(off) && std::fabs(zf("delta_mean")) >= 3 &&
+        std::fabs(moved) >= 0.5 * std::fabs(off))
       return zl < 0 ? "drop" : "spike";
-    }
     return "drift";
   }
   if (ext >= 3) return hi >= lo ? "spike" : "drop";
