@@ -367,6 +367,8 @@ double median_in_place(std::vector<double>& v) { return quantile_in_place(v, 0.5
 
 double scale_floor(double center) { return std::max(0.01, 0.01 * std::fabs(center)); }
 
+double min_feature_scale(std::string_view name) { return name == "flat_surprise" ? 1.0 : 0.0; }
+
 Robust robust_stats(std::vector<double> v) {
   Robust r;
   double med = median_in_place(v);  // also drops non-finite values

@@ -37,8 +37,8 @@ ep-features: $T/in.ndjson:4: kind: expected \"point\" or \"batch\", got \"window
 ep-features: $T/in.ndjson:5: metric: required
 ep-features: $T/in.ndjson:6: ts: not an RFC 3339 timestamp
 ep-features: summary: 10 lines, 5 points, 2 windows, 1 series, 4 rejected, 0 late" "$(cat "$T/err")"
-check "valid lines still produce windows" '{"kind":"window","tenant":"t","device":"d","metric":"m","start":"2026-01-05T10:00:00.000Z","end":"2026-01-05T10:00:03.000Z","n":3,"expected":3,"features":{"mean":2.3333333333333335,"std":1.247219128924647,"median":2,"mad":1,"min":1,"max":4,"range":3,"slope":1.5,"missing_rate":0,"stuck":false,"diff_std":0.5,"max_abs_diff":2,"last":4}}
-{"kind":"window","tenant":"t","device":"d","metric":"m","start":"2026-01-05T10:00:03.000Z","end":"2026-01-05T10:00:06.000Z","n":2,"expected":3,"features":{"mean":6,"std":2,"median":6,"mad":2,"min":4,"max":8,"range":4,"slope":2,"missing_rate":0.33333333333333337,"stuck":false,"diff_std":0,"max_abs_diff":4,"delta_mean":3.6666666666666665,"last":8}}' "$(cat "$T/out")"
+check "valid lines still produce windows" '{"kind":"window","tenant":"t","device":"d","metric":"m","start":"2026-01-05T10:00:00.000Z","end":"2026-01-05T10:00:03.000Z","n":3,"expected":3,"features":{"mean":2.3333333333333335,"std":1.247219128924647,"median":2,"mad":1,"min":1,"max":4,"range":3,"slope":1.5,"missing_rate":0,"stuck":false,"flat_surprise":0.2497714205589174,"diff_std":0.5,"max_abs_diff":2,"last":4}}
+{"kind":"window","tenant":"t","device":"d","metric":"m","start":"2026-01-05T10:00:03.000Z","end":"2026-01-05T10:00:06.000Z","n":2,"expected":3,"features":{"mean":6,"std":2,"median":6,"mad":2,"min":4,"max":8,"range":4,"slope":2,"missing_rate":0.33333333333333337,"stuck":false,"flat_surprise":0,"diff_std":0,"max_abs_diff":4,"delta_mean":3.6666666666666665,"last":8}}' "$(cat "$T/out")"
 
 # 2. --strict stops at the first bad line (still exit 65), JSON diagnostics carry the line.
 "$BIN" --strict --log-format json --window 3s < "$T/in.ndjson" > "$T/out" 2> "$T/err"

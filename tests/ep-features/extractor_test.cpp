@@ -377,5 +377,84 @@ TEST(Extractor, MaxBufferDropsAndCountsPointsOfABurst) {
   EXPECT_EQ(c.got.at(0).n, 100);
 }
 
+
+// flat_surprise: a run of steps within two steps of the series' resolution, weighed by
+// how often such flat steps are in the series' history.
+TEST(FlatTracker, LearnsTheResolutionAndCountsRunsWithinTwoSteps) {
+  FlatTracker f;
+  EXPECT_DOUBLE_EQ(f.surprise(), 0);
+  // A series quantised to 0.1 (the first step shows it), then noisy steps of at least 1.
+  const double noisy[] = {20.0, 20.1, 21.3, 20.1, 22.0, 20.5, 21.6, 20.2};
+  for (int i = 0; i < 8; ++i) f.observe(kT0 + i * kS, noisy[i]);
+  EXPECT_NEAR(f.resolution(), 0.1, 1e-9);
+  EXPECT_EQ(f.run(), 1);
+  EXPECT_DOUBLE_EQ(f.surprise(), 0);
+  // Stuck with a one-step jitter: every step within two steps of the resolution.
+  const double jitter[] = {20.3, 20.2, 20.3, 20.4, 20.3, 20.3, 20.2, 20.3};
+  for (int i = 0; i < 8; ++i) f.observe(kT0 + (8 + i) * kS, jitter[i]);
+  EXPECT_EQ(f.run(), 9);  // 20.2 and the eight after it
+  EXPECT_GT(f.surprise(), 0);
+  EXPECT_NEAR(f.surprise(), 8 * -std::log10(f.flat_share()), 1e-12);
+  // A step of three resolutions ends the run.
+  f.observe(kT0 + 16 * kS, 20.6);
+  EXPECT_EQ(f.run(), 1);
+  EXPECT_DOUBLE_EQ(f.surprise(), 0);
+}
+
+TEST(FlatTracker, TheShareOfFlatStepsIsLearntAndBounded) {
+  FlatTracker noisy, flat;
+  noisy.observe(kT0, -1);  // resolution 1, then steps of 10
+  for (int i = 0; i < 20000; ++i) {
+    noisy.observe(kT0 + (i + 1) * kS, (i % 2) * 10);
+    flat.observe(kT0 + i * kS, 5.0);
+  }
+  EXPECT_EQ(noisy.run(), 1);
+  EXPECT_EQ(flat.run(), 20000);
+  EXPECT_DOUBLE_EQ(noisy.flat_share(), FlatTracker::kMinShare);
+  EXPECT_DOUBLE_EQ(flat.flat_share(), FlatTracker::kMaxShare);
+  // A series that never moves: each more flat step is hardly a surprise.
+  EXPECT_LT(flat.surprise() / static_cast<double>(flat.run()), 0.001);
+}
+
+TEST(Extractor, FlatSurpriseGrowsWithAStuckStretchAcrossWindows) {
+  Collect c;
+  Extractor x(time_opts(10 * kS), c);
+  auto h = x.series("t", "d", "m");
+  // 400 s of noise on a 0.01 grid (steps of at least 0.05), then 60 s stuck at 21.50
+  // with a +-0.01 jitter, then noise again.
+  auto v = [](int i) {
+    if (i >= 400 && i < 460) return 21.5 + 0.01 * ((i * 7) % 3 - 1);
+    return 21.0 + 0.01 * ((i * 37) % 61) * ((i % 2) ? 1 : -1) + 0.05 * (i % 2);
+  };
+  feed(x, h, 0, 500, kS, v);
+  x.finish();
+  ASSERT_EQ(c.got.size(), 50u);
+  for (int k = 0; k < 50; ++k) {
+    ASSERT_TRUE(c.got[k].has(kFlatSurprise)) << k;
+    const double fs = c.got[k][kFlatSurprise];
+    if (k < 40 || k >= 47) {
+      EXPECT_LT(fs, 3) << "window " << k;
+    } else if (k >= 41 && k < 46) {
+      // The run keeps growing from window to window (it is not cut at the window start).
+      EXPECT_GT(fs, c.got[k - 1][kFlatSurprise]) << "window " << k;
+    }
+  }
+  EXPECT_GT(c.got[45][kFlatSurprise], 12);
+  // The boolean stays what it was: max == min within the window (false with jitter).
+  EXPECT_DOUBLE_EQ(c.got[45][kStuck], 0);
+}
+
+TEST(Extractor, CountWindowsCarryFlatSurprise) {
+  Collect c;
+  Extractor x(count_opts(4, 1), c);
+  auto h = x.series("t", "d", "m");
+  // Resolution 1 (the first step, 11 to 10), then steps of 10, then 10 equal values.
+  feed(x, h, 0, 40, kS, [](int i) { return i == 0 ? 11.0 : i < 30 ? (i % 2) * 10.0 : 7.0; });
+  x.finish();
+  ASSERT_FALSE(c.got.empty());
+  EXPECT_GT(c.got.back()[kFlatSurprise], c.got[c.got.size() - 5][kFlatSurprise]);
+  EXPECT_GT(c.got.back()[kFlatSurprise], 5);
+}
+
 }  // namespace
 }  // namespace ep::features

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "ep/fsutil.h"
 #include "ep/iforest.h"
@@ -35,22 +36,25 @@ Window window_of(const std::string& device, int i, const std::vector<double>& ro
   w.n = 300;
   w.expected = 300;
   for (std::size_t f = 0; f < kNames.size(); ++f) w.features.push_back({kNames[f], row[f]});
+  if (row.size() > kNames.size()) w.features.push_back({"flat_surprise", row[kNames.size()]});
   return w;
 }
 
-model::Model train_model(const std::string& device) {
+// A model of `names` over 1000 rows from make_row, as ep-train builds it.
+model::Model train_model(const std::string& device, const std::vector<std::string>& names,
+                         const std::function<std::vector<double>(iforest::Rng&, std::size_t)>& make_row) {
   iforest::Rng rng(11);
   const std::size_t n = 1000;
   std::vector<std::vector<double>> rows;
-  for (std::size_t i = 0; i < n; ++i) rows.push_back(normal_row(rng));
+  for (std::size_t i = 0; i < n; ++i) rows.push_back(make_row(rng, i));
   model::Model m;
   m.tenant = "acme";
   m.device = device;
   m.metric = "voltage";
   m.windows = n;
-  m.features = kNames;
-  arma::mat X(kNames.size(), n);
-  for (std::size_t f = 0; f < kNames.size(); ++f) {
+  m.features = names;
+  arma::mat X(names.size(), n);
+  for (std::size_t f = 0; f < names.size(); ++f) {
     std::vector<double> col(n);
     for (std::size_t j = 0; j < n; ++j) col[j] = rows[j][f];
     auto rs = model::robust_stats(col);
@@ -64,6 +68,10 @@ model::Model train_model(const std::string& device) {
   m.contamination = 0.01;
   m.threshold = model::quantile_in_place(sv, 0.99);
   return m;
+}
+
+model::Model train_model(const std::string& device) {
+  return train_model(device, kNames, [](iforest::Rng& rng, std::size_t) { return normal_row(rng); });
 }
 
 const std::string& store_dir() {
@@ -183,6 +191,35 @@ TEST(Scorer, LevelShiftStopsAlarmingAfterKWindows) {
     for (std::size_t j = k; j < k + 10; ++j) EXPECT_FALSE(flags[j]) << "k=" << k << " window " << j;
     EXPECT_LE(std::count(flags.begin() + static_cast<long>(k), flags.end(), true), 1) << "k=" << k;
   }
+}
+
+TEST(Scorer, TheEndOfAnAdaptedLevelShiftIsNormalAndRestoresTheTrainedBaseline) {
+  model::Store store(store_dir());
+  Scorer s(Options{}, &store);
+  iforest::Rng rng(5);
+  int i = 0;
+  auto shifted = [&] {
+    auto row = normal_row(rng);
+    for (int f : {0, 2, 4, 5}) row[f] += 20;
+    return row;
+  };
+  for (; i < 5; ++i) EXPECT_FALSE(score_one(s, "d", i, base_row()).score.anomaly);
+  for (int j = 0; j < 30; ++j, ++i) score_one(s, "d", i, shifted());  // adapted after 12
+  EXPECT_FALSE(score_one(s, "d", i++, shifted()).score.anomaly);
+  // Back at the trained level: normal from the first window (before, K windows alarmed).
+  for (int j = 0; j < 5; ++j, ++i) {
+    Scored r = score_one(s, "d", i, base_row());
+    EXPECT_FALSE(r.score.anomaly) << "return window " << j << " score " << r.score.score;
+  }
+  // The baseline is the trained one again: the shifted level alarms anew.
+  EXPECT_TRUE(score_one(s, "d", i++, shifted()).score.anomaly);
+  // A spike on the way back is still a spike: it fits neither baseline.
+  for (int j = 0; j < 30; ++j, ++i) score_one(s, "d", i, shifted());
+  auto spike = base_row();
+  spike[5] = 300, spike[6] = spike[5] - spike[4], spike[1] = 10;
+  Scored r = score_one(s, "d", i++, spike);
+  EXPECT_TRUE(r.score.anomaly);
+  EXPECT_EQ(r.score.label, "spike");
 }
 
 TEST(Scorer, GapsAndStuckStretchesNeverBecomeTheNewNormal) {
@@ -496,4 +533,71 @@ TEST(Scorer, StateCarriesDriftAdaptationAcrossRunsExactly) {
   EXPECT_TRUE(expect[26].score.anomaly);
   EXPECT_FALSE(expect.back().score.anomaly);
   std::filesystem::remove(path);
+}
+
+TEST(LabelFor, FlatSurpriseFarAboveItsBaselineIsStuck) {
+  std::vector<std::string> n = {"mean", "min", "max", "flat_surprise"};
+  std::vector<double> b = {0, 0, 0, 0.5};
+  // Even with extremes that would say spike, a stretch that flat is a stuck sensor.
+  EXPECT_EQ(label_for(n, {0, 0, 0, 0.5 + kStuckSurprise}, b, {0, 0, 4, 3}), "stuck");
+  EXPECT_EQ(label_for(n, {0, 0, 0, 0.4 + kStuckSurprise}, b, {0, 0, 4, 3}), "spike");
+}
+
+TEST(GuardZ, FlatSurpriseIsItsOwnMeasure) {
+  // Whatever the model's scale (z), decades above the baseline.
+  EXPECT_DOUBLE_EQ(guard_z("flat_surprise", 9, 1, 0.1), 8);
+  EXPECT_DOUBLE_EQ(guard_z("flat_surprise", 9, 1, 400), 8);
+  EXPECT_DOUBLE_EQ(guard_z("flat_surprise", 0.5, 1, -3), 0);
+}
+
+// A model trained on history that holds stuck stretches of its own (5% of the windows
+// with a large flat_surprise, which inflates the feature's scale): a window stuck with
+// a one-step jitter (std and range small but not 0, "stuck" false) is anomalous and
+// labelled stuck for as long as it lasts, never becomes the baseline, and a normal
+// window with a short flat run stays normal.
+TEST(Scorer, JitteringStuckSensorIsFoundThroughFlatSurprise) {
+  std::vector<std::string> names = kNames;
+  names.push_back("flat_surprise");
+  auto row = [](iforest::Rng& rng, std::size_t i) {
+    std::vector<double> r = normal_row(rng);
+    r.push_back(i % 20 == 0 ? 10 + 40 * rng.uniform() : (rng.uniform() < 0.2 ? 0.8 : 0));
+    return r;
+  };
+  std::string dir = ::testing::TempDir() + "/ep_score_flat_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  model::Store store(dir);
+  model::Model m = train_model("f", names, row);
+  ASSERT_TRUE(store.save(m).is_ok());
+  Scorer s(Options{}, &store);
+  auto normal = base_row();
+  normal.push_back(1.6);  // a run of three in a series with one flat step in five
+  Scored n0 = score_one(s, "f", 0, normal);
+  EXPECT_FALSE(n0.score.anomaly) << n0.score.score;
+  for (int i = 1; i <= 30; ++i) {
+    auto stuck = base_row();
+    stuck[1] = 0.08, stuck[3] = 0.1, stuck[4] = 229.9, stuck[5] = 230.1, stuck[6] = 0.2;
+    stuck.push_back(0.7 * 5 * i);  // five more flat samples per window
+    Scored r = score_one(s, "f", i, stuck);
+    if (i >= 2) {
+      EXPECT_TRUE(r.score.anomaly) << "window " << i << " score " << r.score.score;
+      EXPECT_EQ(r.score.label, "stuck") << "window " << i;
+    }
+  }
+  normal.back() = 0;
+  Scored after = score_one(s, "f", 31, normal);
+  EXPECT_FALSE(after.score.anomaly) << after.score.score;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LabelFor, ALevelThatJumpedSinceThePreviousWindowIsASpikeOrDropNotDrift) {
+  std::vector<std::string> n = {"median", "max", "min", "max_abs_diff", "delta_mean", "season_day"};
+  std::vector<double> b = {20, 21, 19, 0.2, 0, 0};
+  // The whole window sits 8 above the usual value, no jump inside it.
+  std::vector<double> z = {8, 7, 7, 0, 9, 8};
+  // It got there since the previous window: a spike (or a drop, below).
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 7.5, 8}, b, z), "spike");
+  EXPECT_EQ(label_for(n, {12, 13, 11, 0.2, -7.5, -8}, b, {-8, -7, -7, 0, -9, -8}), "drop");
+  // It got there over many windows: drift.
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 1, 8}, b, {8, 7, 7, 0, 1.2, 8}), "drift");
+  EXPECT_EQ(label_for(n, {28, 29, 27, 0.2, 3, 8}, b, {8, 7, 7, 0, 3.6, 8}), "drift");
 }

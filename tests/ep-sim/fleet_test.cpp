@@ -2,6 +2,7 @@
 // and payload lines that ep-ingest accepts.
 #include <rapidjson/document.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -139,6 +140,7 @@ TEST(Fleet, AnomaliesShapeTheSamplesTheTruthNames) {
   std::map<std::pair<std::string, std::string>, std::vector<const Anomaly*>> by_series;
   for (const auto& an : f->anomalies())
     by_series[{f->device_name(an.device), f->metrics()[an.metric].name}].push_back(&an);
+  std::map<const Anomaly*, double> stuck_at;  // the first value of each stuck stretch
   for (auto& [key, normal] : b) {
     auto& got = a[key];
     const auto& anoms = by_series[key];
@@ -146,6 +148,7 @@ TEST(Fleet, AnomaliesShapeTheSamplesTheTruthNames) {
       const Anomaly* in = nullptr;
       for (auto* an : anoms)
         if (ts >= an->start && ts <= an->end) in = an;
+      if (in && in->label == Label::kStuck && !stuck_at.count(in)) stuck_at[in] = got[ts];
       if (!in) {
         // Outside every anomaly the data is exactly the clean run's.
         ASSERT_TRUE(got.count(ts)) << key.first << "/" << key.second << " " << format_rfc3339(ts);
@@ -154,7 +157,14 @@ TEST(Fleet, AnomaliesShapeTheSamplesTheTruthNames) {
       }
       switch (in->label) {
         case Label::kMissingness: EXPECT_FALSE(got.count(ts)) << "gap sample present"; break;
-        case Label::kStuck: EXPECT_EQ(got[ts], got[in->start]) << "stuck value changes"; break;
+        case Label::kStuck: {
+          // Flat: the first value repeated; jitter: one step of the metric's resolution
+          // around the stuck value, so within two of the first (+0.5 for rounding).
+          const double lsb = std::pow(10.0, -f->metrics()[in->metric].decimals);
+          const double tol = in->shape == "flat" ? 0 : 2.5 * lsb;  // the first is jittered too
+          EXPECT_LE(std::abs(got[ts] - stuck_at[in]), tol) << in->shape << " stuck value moves";
+          break;
+        }
         case Label::kSpike: EXPECT_GT(got[ts], v + 4 * std::abs(in->magnitude) / 10); break;
         case Label::kDrop: EXPECT_LT(got[ts], v - 4 * std::abs(in->magnitude) / 10); break;
         case Label::kDrift:
@@ -284,6 +294,83 @@ TEST(Fleet, DefaultStartFitsIngestTimeBounds) {
   EXPECT_GT(stats.payloads, 0u);
 }
 #endif
+
+
+// Stuck sensors look like real ones: stuck at a usual value of the series (inside the
+// clean run's range of the day, not an extreme), exactly or with a one-step jitter that
+// takes at most three adjacent values and changes often.
+TEST(Fleet, StuckSensorsSitAtPlausibleValuesAndSomeJitter) {
+  Options o = base();
+  o.devices = 10;
+  o.duration = 5 * kDay;
+  o.anomaly_rate = 3;
+  Output with = render(o);
+  Options clean = o;
+  clean.anomaly_rate = 0;
+  SeriesMap a = parse_series(with.payloads), b = parse_series(render(clean).payloads);
+  auto f = Fleet::make(o);
+  std::set<std::string> shapes;
+  int jittering = 0;
+  for (const auto& an : f->anomalies()) {
+    if (an.label != Label::kStuck) continue;
+    shapes.insert(an.shape);
+    const std::pair<std::string, std::string> key{f->device_name(an.device), f->metrics()[an.metric].name};
+    const auto& got = a[key];
+    const auto& normal = b[key];
+    std::set<double> values;
+    int changes = 0;
+    double prev = std::nan("");
+    for (auto it = got.lower_bound(an.start); it != got.end() && it->first <= an.end; ++it) {
+      values.insert(it->second);
+      if (std::isfinite(prev) && it->second != prev) ++changes;
+      prev = it->second;
+    }
+    ASSERT_FALSE(values.empty());
+    // Inside the range the clean series takes within a day around the stuck stretch.
+    double lo = 1e300, hi = -1e300;
+    for (auto it = normal.lower_bound(an.start - kDay / 2); it != normal.end() && it->first <= an.end + kDay / 2; ++it) {
+      lo = std::min(lo, it->second);
+      hi = std::max(hi, it->second);
+    }
+    EXPECT_GT(*values.begin(), lo) << key.first << "/" << key.second;
+    EXPECT_LT(*values.rbegin(), hi) << key.first << "/" << key.second;
+    if (an.shape == "flat") {
+      EXPECT_EQ(values.size(), 1u);
+    } else {
+      ASSERT_EQ(an.shape, "jitter");
+      EXPECT_LE(values.size(), 3u);
+      if (an.count >= 10 && changes >= an.count / 3) ++jittering;
+    }
+  }
+  EXPECT_EQ(shapes, (std::set<std::string>{"flat", "jitter"}));
+  EXPECT_GT(jittering, 0);
+}
+
+// Gaps range from a few samples (inside one or two windows, starting anywhere in them)
+// to hours; trends are slow (at least 4 h).
+TEST(Fleet, GapsStartMidWindowAndTrendsAreSlow) {
+  Options o = base();
+  o.devices = 20;
+  o.duration = 5 * kDay;
+  o.anomaly_rate = 2;  // slots of 12 h: no anomaly is cut to fit (at most half a slot)
+  auto f = Fleet::make(o);
+  int short_gaps = 0, mid_window = 0, trends = 0;
+  for (const auto& an : f->anomalies()) {
+    const TimeNs iv = f->metrics()[an.metric].interval;
+    if (an.label == Label::kMissingness) {
+      EXPECT_GE(an.count, 3);
+      if (an.end - an.start < 300 * kNsPerSec) ++short_gaps;
+      if ((an.start - o.start) % (300 * kNsPerSec) >= iv) ++mid_window;
+    }
+    if (an.label == Label::kDrift && an.shape == "trend") {
+      ++trends;
+      EXPECT_GE(an.end - an.start + iv, 4 * 3600 * kNsPerSec - iv);
+    }
+  }
+  EXPECT_GT(short_gaps, 0);
+  EXPECT_GT(mid_window, 0);
+  EXPECT_GT(trends, 0);
+}
 
 }  // namespace
 }  // namespace ep::sim

@@ -64,6 +64,21 @@ TEST(TrainSeries, ThresholdIsTheContaminationQuantileOfTrainingScores) {
   EXPECT_EQ(m->params.seed, series_seed(1, {"t", "d", "m"}));
 }
 
+// flat_surprise is in decades already and 0 in most windows: its scale is at least 1, so
+// a run of two equal readings is not far out; other features keep their robust scale.
+TEST(TrainSeries, FlatSurpriseGetsAScaleOfAtLeastOneDecade) {
+  Options opt;
+  std::vector<std::vector<double>> rows;
+  iforest::Rng rng(4);
+  for (std::size_t i = 0; i < 1000; ++i)
+    rows.push_back({10 + rng.uniform(), i % 10 == 0 ? 0.3 : 0.0, i % 10 == 0 ? 0.3 : 0.0});
+  auto m = train_series({"t", "d", "m"}, {"mean", "flat_surprise", "other"}, rows, 0, 1, 1, opt, 0);
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  EXPECT_EQ(m->scale[1], 1.0);
+  EXPECT_LT(m->scale[2], 0.2);  // the same values under another name: the plain std
+  EXPECT_LT(m->scale[0], 1.0);
+}
+
 TEST(TrainSeries, FixedThresholdAndTooFewWindows) {
   Options opt;
   opt.threshold = 0.7;

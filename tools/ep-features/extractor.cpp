@@ -66,6 +66,36 @@ TimeNs IntervalEstimator::estimate() {
   return estimate_;
 }
 
+// ---- FlatTracker
+
+void FlatTracker::observe(TimeNs ts, double v) {
+  last_ts_ = ts;
+  if (!seen_) {
+    seen_ = true;
+    last_ = v;
+    run_ = 1;
+    return;
+  }
+  const double d = std::fabs(v - last_);
+  last_ = v;
+  if (!std::isfinite(d)) return;
+  if (d > 0 && (q_ == 0 || d < q_)) q_ = d;
+  // Two steps of the resolution (a sensor toggling its last digit around a value),
+  // with room for the rounding of decimal values in binary.
+  const bool flat = d <= 2 * q_ * (1 + 1e-6);
+  constexpr double keep = 1 - 1 / kHistory;
+  flat_ = flat_ * keep + (flat ? 1 : 0);
+  steps_ = steps_ * keep + 1;
+  run_ = flat ? run_ + 1 : 1;
+}
+
+double FlatTracker::flat_share() const { return std::clamp(flat_ / steps_, kMinShare, kMaxShare); }
+
+double FlatTracker::surprise() const {
+  if (run_ <= 1) return 0;
+  return static_cast<double>(run_ - 1) * -std::log10(flat_share());
+}
+
 // ---- SeasonRing
 
 void SeasonRing::add(TimeNs ts, double v) {
@@ -144,6 +174,7 @@ struct Extractor::Series {
   std::int64_t since_emit = 0;
   // contextual
   IntervalEstimator interval;
+  FlatTracker flat;
   TimeNs fixed_interval = 0;  // from the series' metadata; 0 = infer
   bool prev_valid = false;
   TimeNs prev_start = 0;
@@ -274,6 +305,10 @@ void Extractor::emit_time(Series& s, TimeNs start, bool eof) {
   auto span = s.buf.range(start, end);
   w.n = static_cast<std::int64_t>(span.size());
   compute_stats(span, {}, scratch_, w.features);
+  // The flat run follows the samples once, in time order (sliding windows share them).
+  for (const Sample& x : span)
+    if (!s.flat.seen() || x.ts > s.flat.last_ts()) s.flat.observe(x.ts, x.value);
+  if (w.n > 0) w.features.set(kFlatSurprise, s.flat.surprise());
   w.expected = -1;
   if (TimeNs iv = interval_of(s); iv > 0) {
     // Expected points over the part of the window the series covers: not before its
@@ -355,6 +390,7 @@ void Extractor::release(Series& s, Sample x) {
   }
   s.released_any = true;
   s.released_ts = x.ts;
+  s.flat.observe(x.ts, x.value);
   if (s.season) s.season->add(x.ts, x.value);
   if (++s.since_emit >= opts_.hop.points) {
     emit_count(s, s.buf.size());
@@ -374,6 +410,7 @@ void Extractor::emit_count(Series& s, size_t last_n) {
   std::span<const double> sorted;
   if (last_n == s.sorted.size()) sorted = s.sorted.values();
   compute_stats(span, sorted, scratch_, w.features);
+  w.features.set(kFlatSurprise, s.flat.surprise());
   w.expected = -1;
   if (TimeNs iv = interval_of(s); iv > 0) {
     w.expected = 1 + std::llround(static_cast<double>(w.end - w.start) / static_cast<double>(iv));

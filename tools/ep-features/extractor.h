@@ -55,6 +55,32 @@ class IntervalEstimator {
   TimeNs estimate_ = 0;
 };
 
+// How unusual the series' current flat stretch is (feature flat_surprise,
+// docs/ep-features.md): the run of consecutive samples whose steps stay within two
+// steps of the series' resolution (the smallest non-zero step seen), against the share
+// of such flat steps in the series' recent history (about the last kHistory samples).
+class FlatTracker {
+ public:
+  static constexpr double kHistory = 2048;
+  static constexpr double kMinShare = 0.05, kMaxShare = 0.999;
+  void observe(TimeNs ts, double v);
+  TimeNs last_ts() const { return last_ts_; }
+  bool seen() const { return seen_; }
+  // -log10 of the chance of the current run under the usual flat-step share:
+  // (run - 1) * -log10(share); 0 for a run of one sample.
+  double surprise() const;
+  std::int64_t run() const { return run_; }
+  double resolution() const { return q_; }
+  double flat_share() const;
+
+ private:
+  bool seen_ = false;
+  TimeNs last_ts_ = 0;
+  double last_ = 0, q_ = 0;
+  double flat_ = 1, steps_ = 2;  // decayed counts, prior share 1/2
+  std::int64_t run_ = 0;
+};
+
 // Means of past data in fixed time buckets, for season_day / season_week.
 class SeasonRing {
  public:

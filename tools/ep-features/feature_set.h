@@ -24,6 +24,7 @@ enum Feature : std::uint8_t {
   kSlope,
   kMissingRate,
   kStuck,
+  kFlatSurprise,
   kDiffStd,
   kMaxAbsDiff,
   kDeltaMean,
@@ -34,8 +35,8 @@ enum Feature : std::uint8_t {
 };
 inline constexpr std::array<std::string_view, kFeatureCount> kFeatureNames = {
     "mean", "std",          "median",       "mad",        "min",        "max",
-    "range", "slope",       "missing_rate", "stuck",      "diff_std",   "max_abs_diff",
-    "delta_mean", "season_day", "season_week", "last"};
+    "range", "slope",       "missing_rate", "stuck",      "flat_surprise", "diff_std",
+    "max_abs_diff", "delta_mean", "season_day", "season_week", "last"};
 
 struct FeatureSet {
   std::array<double, kFeatureCount> value{};

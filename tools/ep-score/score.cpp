@@ -59,15 +59,30 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
     int i = index_of(names, n);
     return i >= 0 && std::isfinite(z[i]) ? z[i] : 0.0;
   };
+  // A feature's value minus its baseline; NaN when the feature is not there.
+  auto delta = [&](std::string_view n) {
+    int i = index_of(names, n);
+    return i >= 0 ? values[i] - baseline[i] : std::nan("");
+  };
   double max_abs = 0;
   for (double v : z)
     if (std::isfinite(v)) max_abs = std::max(max_abs, std::fabs(v));
 
-  // stuck: the window did not change although the baseline does.
-  int st = index_of(names, "stuck");
-  if (st >= 0 && values[st] >= 0.5 && baseline[st] < 0.5) return "stuck";
-  int rg = index_of(names, "range");
-  if (rg >= 0 && values[rg] == 0 && baseline[rg] > 0 && zf("range") < -1) return "stuck";
+  // stuck: a flat stretch far less likely than the series' usual flat steps allow
+  // (flat_surprise), or a window that did not change although the baseline does. The
+  // latter also happens to an ordinary window of two or three equal samples, or of one
+  // sample left by a gap, so where flat_surprise is known it must be half as unusual too.
+  double flat = kStuckSurprise;  // no flat_surprise (older windows and models): no test
+  if (int fs = index_of(names, "flat_surprise"); fs >= 0 && std::isfinite(values[fs])) {
+    flat = values[fs] - (std::isfinite(baseline[fs]) ? baseline[fs] : 0);
+    if (flat >= kStuckSurprise) return "stuck";
+  }
+  if (flat >= kStuckSurprise / 2) {
+    int st = index_of(names, "stuck");
+    if (st >= 0 && values[st] >= 0.5 && baseline[st] < 0.5) return "stuck";
+    int rg = index_of(names, "range");
+    if (rg >= 0 && values[rg] == 0 && baseline[rg] > 0 && zf("range") < -1) return "stuck";
+  }
 
   double zm = zf("missing_rate");
   if (zm >= 3 && zm >= 0.5 * max_abs) return "missingness";
@@ -80,10 +95,15 @@ std::string label_for(const std::vector<std::string>& names, const std::vector<d
   if (level >= 3 && level >= 0.6 * ext) {
     // A sudden jump inside the window (first differences far beyond their baseline) is
     // a spike or drop that covers much of the window; a gradual move is drift.
-    if (zf("max_abs_diff") >= 3) {
-      double zl = index_of(names, "median") >= 0 ? zf("median") : zf("mean");
+    double zl = index_of(names, "median") >= 0 ? zf("median") : zf("mean");
+    if (zf("max_abs_diff") >= 3) return zl < 0 ? "drop" : "spike";
+    // So is a jump at the window's start: the level moved since the previous window by
+    // most of its distance from the usual value at this time of day. A drift gets there
+    // over many windows.
+    const double moved = delta("delta_mean"), off = delta("season_day");
+    if (std::isfinite(moved) && std::isfinite(off) && std::fabs(zf("delta_mean")) >= 3 &&
+        std::fabs(moved) >= 0.5 * std::fabs(off))
       return zl < 0 ? "drop" : "spike";
-    }
     return "drift";
   }
   if (ext >= 3) return hi >= lo ? "spike" : "drop";
@@ -112,6 +132,7 @@ bool is_spread_feature(std::string_view name) {
 }
 
 double guard_z(std::string_view name, double value, double baseline, double z) {
+  if (name == "flat_surprise") return value > baseline ? value - baseline : 0.0;
   if (!(z > 0) || !(value > baseline)) return z;
   const double scale = (value - baseline) / z;  // the robust scale the z was computed with
   if (name == "missing_rate") {
@@ -242,6 +263,25 @@ std::shared_ptr<const model::Model> Scorer::model_for(State& st, const Window& w
   return cache_get(st.model_key, err, found);  // reloads when evicted from the cache
 }
 
+double Scorer::model_score(const model::Model& m, const std::vector<double>& offset,
+                           const std::vector<double>& v, std::vector<double>& x,
+                           std::vector<double>& base, std::vector<double>& z) const {
+  const std::size_t d = m.features.size();
+  x.resize(d), base.resize(d), z.resize(d);
+  for (std::size_t f = 0; f < d; ++f) {
+    base[f] = m.center[f] + offset[f];
+    x[f] = std::isfinite(v[f]) ? v[f] : base[f];  // impute the baseline
+    z[f] = (x[f] - base[f]) / m.scale[f];
+  }
+  double score = model::calibrate(m.forest.score(z.data()), m.threshold);
+  if (opt_.z_guard > 0) {
+    for (std::size_t f = 0; f < d; ++f)
+      if (std::isfinite(v[f]))
+        score = std::max(score, fallback_score(guard_z(m.features[f], x[f], base[f], z[f]), opt_.z_guard));
+  }
+  return score;
+}
+
 void Scorer::score_model(State& st, const model::Model& m, const Window& w, Score& out) {
   const std::size_t d = m.features.size();
   if (st.model_id != m.id() || st.offset.size() != d) {
@@ -250,23 +290,29 @@ void Scorer::score_model(State& st, const model::Model& m, const Window& w, Scor
     st.recent.clear();
     st.anomalous_run = 0;
   }
-  std::vector<double> x(d), base(d), z(d), shown(d);
-  for (std::size_t f = 0; f < d; ++f) {
-    double v = window_value(w, m.features[f]);
-    base[f] = m.center[f] + st.offset[f];
-    shown[f] = v;  // NaN (absent) is left out of the explanation
-    x[f] = std::isfinite(v) ? v : base[f];  // impute the baseline
-    z[f] = (x[f] - base[f]) / m.scale[f];
-  }
-  double raw = m.forest.score(z.data());
-  out.score = model::calibrate(raw, m.threshold);
-  if (opt_.z_guard > 0) {
-    for (std::size_t f = 0; f < d; ++f)
-      if (std::isfinite(shown[f]))
-        out.score = std::max(out.score, fallback_score(guard_z(m.features[f], x[f], base[f], z[f]),
-                                                       opt_.z_guard));
-  }
+  std::vector<double> shown(d);
+  for (std::size_t f = 0; f < d; ++f)
+    shown[f] = window_value(w, m.features[f]);  // NaN (absent) is left out of the explanation
+  std::vector<double> x, base, z;
+  out.score = model_score(m, st.offset, shown, x, base, z);
   out.anomaly = out.score >= opt_.threshold;
+  if (out.anomaly && std::any_of(st.offset.begin(), st.offset.end(), [](double o) { return o != 0; })) {
+    // Adapted to a level shift or a trend, and now off that new normal: when the window
+    // fits the trained model again, the shift is over and the series is back to its
+    // usual normal, which is not an anomaly (it was, for K more windows, before). The
+    // jump back from the previous window (delta_mean) is that return, so it is left out.
+    std::vector<double> none(d, 0.0), x0, base0, z0, back(shown);
+    if (int dm = index_of(m.features, "delta_mean"); dm >= 0) back[dm] = std::nan("");
+    const double trained = model_score(m, none, back, x0, base0, z0);
+    if (trained < opt_.threshold) {
+      st.offset = std::move(none);
+      st.recent.clear();
+      st.anomalous_run = 0;
+      x = std::move(x0), base = std::move(base0), z = std::move(z0);
+      out.score = trained;
+      out.anomaly = false;
+    }
+  }
   out.label = out.anomaly ? label_for(m.features, x, base, z) : "normal";
   if (stream_mode()) st.candidate_label = out.anomaly ? out.label : label_for(m.features, x, base, z);
   out.model = m.id();

@@ -12,6 +12,8 @@
 //  * level shift: after K consecutive anomalous windows the baseline is re-centred on
 //    the median of those K windows, so a new normal stops alarming from window K+1.
 //    Windows labelled missingness or stuck never count: a fault is not a new normal.
+//  * return: an anomalous window of an adapted series that the trained model (without
+//    the adaptation) finds normal ends the shift: the baseline goes back to the model.
 //  * retraining on a schedule (ep-train from cron) folds the new normal into the model.
 #include <atomic>
 #include <cstdint>
@@ -90,7 +92,14 @@ bool is_spread_feature(std::string_view name);
 // share floored at kMinPresentShare: a window with no points at all, in a series that
 // usually reports, is far past the guard. Below the baseline, and for every other
 // feature, it is the robust z itself.
+// For flat_surprise (decimal orders of magnitude by which the window's flat stretch is
+// less likely than the series' usual flat steps allow) it is that surprise above its
+// baseline itself, whatever the scale: the model's scale of a feature that is 0 in most
+// windows says nothing about how rare a long run is. Never below 0: a window that is
+// less flat than usual is not unusual.
 inline constexpr double kMinPresentShare = 0.01;
+// The flat_surprise (above its baseline) from which an anomalous window is "stuck".
+inline constexpr double kStuckSurprise = 4.0;
 double guard_z(std::string_view name, double value, double baseline, double z);
 
 struct Scored {
@@ -132,6 +141,11 @@ class Scorer {
   };
   std::shared_ptr<const model::Model> model_for(State& st, const Window& w, Status& err);
   std::shared_ptr<const model::Model> cache_get(const SeriesKey& k, Status& err, bool& found);
+  // The window's score against the model re-centred by `offset` (v: the model features'
+  // values, NaN when absent); x, base and z get the imputed values, baselines and z.
+  double model_score(const model::Model& m, const std::vector<double>& offset,
+                     const std::vector<double>& v, std::vector<double>& x,
+                     std::vector<double>& base, std::vector<double>& z) const;
   void score_model(State& st, const model::Model& m, const Window& w, Score& out);
   void score_fallback(State& st, const Window& w, Score& out);
   // Stream mode: likelihood and range novelty on top of the model/fallback score.

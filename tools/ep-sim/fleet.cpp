@@ -220,19 +220,24 @@ void Fleet::plan_anomalies() {
             a.magnitude = -r.uniform(5, 10) * S;
             break;
           case Label::kDrift: {
-            a.count = samples_for(2 * 60 * kMinute, 8 * 60 * kMinute, 8);
             bool level = r.uniform() < 0.5;
             a.shape = level ? "level_shift" : "trend";
+            // Trends are slow: 4-12 h to reach their full size.
+            a.count = level ? samples_for(2 * 60 * kMinute, 8 * 60 * kMinute, 8)
+                            : samples_for(4 * 60 * kMinute, 12 * 60 * kMinute, 8);
             double sign = r.uniform() < 0.5 ? -1 : 1;
-            a.magnitude = sign * (level ? r.uniform(3, 6) : r.uniform(4, 8)) * S;
+            a.magnitude = sign * r.uniform(3, 6) * S;
             break;
           }
           case Label::kStuck:
+            // Half repeat one value exactly; half jitter by one step of the reported
+            // resolution around it (an ADC that still toggles its last bit).
             a.count = samples_for(30 * kMinute, 180 * kMinute, 5);
-            a.shape = "flat";
+            a.shape = r.uniform() < 0.5 ? "flat" : "jitter";
             break;
           case Label::kMissingness:
-            a.count = samples_for(30 * kMinute, 180 * kMinute, 3);
+            // From a few minutes (a gap inside one or two windows) to hours.
+            a.count = samples_for(3 * spec.interval, 180 * kMinute, 3);
             a.shape = "gap";
             break;
         }
@@ -333,8 +338,15 @@ bool Fleet::generate(const std::function<bool(std::string_view)>& sink, Stats& s
                                       : a.magnitude;
               break;
             case Label::kStuck:
-              if (idx == a.first) s.stuck = v;
+              // Stuck at the series' usual value of that moment (no noise): a plausible
+              // reading, never an extreme.
+              if (idx == a.first) s.stuck = std::clamp(v - s.ar, spec.lo, spec.hi);
               v = s.stuck;
+              if (a.shape == "jitter") {
+                const double lsb = 1.0 / static_cast<double>(kPow10[spec.decimals]);
+                Rng j(mix(se.seed ^ 0x51ACull, static_cast<std::uint64_t>(idx)));
+                v += static_cast<double>(j.between(-1, 1)) * lsb;
+              }
               break;
             case Label::kMissingness: stats.dropped++; continue;
           }

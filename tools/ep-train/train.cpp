@@ -92,6 +92,7 @@ Result<model::Model> train_rows(const SeriesKey& key, const std::vector<std::str
     const std::size_t f = cols[k];
     for (std::size_t j = 0; j < n; ++j) values[j] = rows.at(j, f);
     model::Robust rs = model::robust_stats(values);
+    rs.scale = std::max(rs.scale, model::min_feature_scale(names[f]));
     m.features.push_back(names[f]);
     m.center.push_back(rs.center);
     m.scale.push_back(rs.scale);

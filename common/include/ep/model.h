@@ -87,6 +87,10 @@ struct Robust {
 Robust robust_stats(std::vector<double> values);
 // The scale given to a feature constant over the data: max(0.01, 0.01 * |center|).
 double scale_floor(double center);
+// The smallest scale a model gives a feature, by name: 1 for flat_surprise (already in
+// its own units, decimal orders of magnitude, and 0 in most windows, so its robust
+// scale says nothing about how rare a large value is), else 0.
+double min_feature_scale(std::string_view name);
 // Median of the finite values (NaN when none). Reorders `values`.
 double median_in_place(std::vector<double>& values);
 // Quantile q in [0,1] by linear interpolation (numpy's default). Reorders `values`.
