@@ -108,9 +108,10 @@ Registry::Registry(Cli& cli, Options& o) {
     if (f & kRetention) s->add_option("--chunk", o.chunk_rows, "Rows deleted per transaction");
     if (f & kNow) s->add_option("--now", o.now, "Take this as the current time (RFC 3339)");
     if (f & kRebuild) {
-      s->add_option("--since", o.since, "From this time (date or RFC 3339; rounded down to a UTC day; default: "
-                    "as far back as the plan keeps raw points)");
-      s->add_option("--until", o.until, "Up to this time (rounded up to a UTC day; default: the end of tomorrow)");
+      s->add_option("--since", o.since, "From this time (date or RFC 3339; rounded down to a UTC day; default: the "
+                    "tenant's first point or rollup, never before the plan's raw retention)");
+      s->add_option("--until", o.until, "Up to this time (rounded up to a UTC day; default: the end of the tenant's "
+                    "last day with points or rollups)");
     }
     if (f & kStall)
       s->add_option("--stall", o.stall, "Warn about an archive log consumer (ep-load --follow) that is behind "

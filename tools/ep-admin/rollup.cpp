@@ -35,6 +35,30 @@ std::string rebuild_sql(const Level& l) {
          " WHERE tenant_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz) p GROUP BY 1, 2, 3";
 }
 
+struct Extent {
+  std::int64_t first = 0, last = 0;  // UTC days [first, last); empty when equal
+};
+
+// The days a tenant has points or rollups in: first and last point of each series
+// (one index probe per series and partition) and the daily rollups' bucket index.
+Result<Extent> extent(pg::Conn& c, const std::string& tid) {
+  auto r = c.exec(
+      "SELECT (extract(epoch FROM least(min(f), (SELECT min(bucket) FROM rollups_1d WHERE tenant_id = $1))) * 1e6)::int8,"
+      " (extract(epoch FROM greatest(max(l), (SELECT max(bucket) FROM rollups_1d WHERE tenant_id = $1))) * 1e6)::int8"
+      " FROM metrics m"
+      " LEFT JOIN LATERAL (SELECT ts AS f FROM datapoints d WHERE d.tenant_id = m.tenant_id AND d.metric_id = m.metric_id"
+      " ORDER BY ts LIMIT 1) a ON true"
+      " LEFT JOIN LATERAL (SELECT ts AS l FROM datapoints d WHERE d.tenant_id = m.tenant_id AND d.metric_id = m.metric_id"
+      " ORDER BY ts DESC LIMIT 1) b ON true WHERE m.tenant_id = $1",
+      {tid});
+  if (!r) return r.status();
+  Extent e;
+  if (r->is_null(0, 0)) return e;
+  e.first = day_of(r->get_int(0, 0) * 1000);
+  e.last = day_of(r->get_int(0, 1) * 1000) + 1;
+  return e;
+}
+
 Result<TimeNs> time_arg(const std::string& flag, const std::string& v) {
   auto t = parse_rfc3339(v, ParseTimeOptions{.assume_utc = true, .allow_date_only = true});
   if (!t) return Status::usage("rollup rebuild: " + flag + " '" + v + "' is not a date (YYYY-MM-DD) or RFC 3339 timestamp");
@@ -73,13 +97,13 @@ Status rollup_rebuild(const Options& o, Output& out) {
     if (!t) return t.status();
     since = *t;
   }
-  TimeNs until = (day_of(*now) + 2) * kNsPerDay;
+  std::optional<TimeNs> until;
   if (!o.until.empty()) {
     auto t = time_arg("--until", o.until);
     if (!t) return t.status();
     until = *t;
   }
-  if (since && *since >= until) return Status::usage("rollup rebuild: --since must be before --until");
+  if (since && until && *since >= *until) return Status::usage("rollup rebuild: --since must be before --until");
   auto conn = open_db(o, true, kRollupSchema);
   if (!conn) return conn.status();
   std::optional<std::string> only;
@@ -96,17 +120,20 @@ Status rollup_rebuild(const Options& o, Output& out) {
 
   Table report({"tenant", "from", "until", "days", "rollups_1m", "rollups_1h", "rollups_1d"});
   report.set_numeric({false, false, false, true, true, true, true});
-  // The range in whole UTC days: [first, last).
-  const std::int64_t last = day_of(until - 1) + 1;
   for (int i = 0; i < tenants->size(); ++i) {
     const std::string tid = tenants->str(i, 0), slug = tenants->str(i, 1);
+    auto ext = extent(*conn, tid);
+    if (!ext) return ext.status().with_context("rollup rebuild: tenant '" + slug + "'");
+    // The range in whole UTC days, [first, last); by default what has points or rollups.
+    std::int64_t first = since ? day_of(*since) : ext->first;
+    const std::int64_t last = until ? day_of(*until - 1) + 1 : ext->last;
     // The first day all of whose points are within raw retention.
     const std::int64_t kept = day_of(*now - tenants->get_int(i, 2) * kNsPerDay - 1) + 1;
-    std::int64_t first = since ? day_of(*since) : kept;
     if (first < kept) {
-      out.notes.push_back("rollup rebuild: tenant '" + slug + "' keeps raw points " + tenants->str(i, 2) +
-                          " days: rebuilding from " + format_date(kept) + ", not " + format_date(first) +
-                          " (earlier rollups are kept as they are)");
+      if (since)
+        out.notes.push_back("rollup rebuild: tenant '" + slug + "' keeps raw points " + tenants->str(i, 2) +
+                            " days: rebuilding from " + format_date(kept) + ", not " + format_date(first) +
+                            " (earlier rollups are kept as they are)");
       first = kept;
     }
     std::int64_t rows[3] = {0, 0, 0};
