@@ -212,6 +212,28 @@ TEST_F(Rollup, NoRollupsLeavesThemAndRebuildAgreesExactly) {
   EXPECT_EQ(rollup_snapshot(c_), rebuilt);
 }
 
+TEST_F(Rollup, RebuildRacingALoaderMissesAndDoublesNothing) {
+  // Small transactions of a loader while rebuilds of the same days run back to back:
+  // the tenant lock orders each rebuilt day against every load transaction.
+  eptest::Proc loader({EP_LOAD_BIN, "--db", db_.url(), "--no-progress", "--batch-size", "3"});
+  loader.write(join(spread_batches(300)));
+  loader.close_stdin();
+  int rebuilds = 0;
+  std::vector<std::string> a = {EP_ADMIN_BIN, "rollup", "rebuild", "--since", "2026-01-05", "--until", "2026-01-07",
+                                "--now", "2026-01-10", "--db", db_.url()};
+  // Until the loader says it is done (its summary line), at most 1000 rebuilds.
+  while (loader.err_so_far().find("summary:") == std::string::npos && rebuilds < 1000) {
+    auto r = eptest::run(a);
+    ASSERT_EQ(r.status, 0) << r.err;
+    ++rebuilds;
+  }
+  ASSERT_EQ(loader.wait(), 0) << loader.err();
+  EXPECT_GE(rebuilds, 1);
+  EXPECT_EQ(count(c_, "SELECT count(*) FROM datapoints"), 300 * 12);
+  EXPECT_EQ(rollup_mismatches(c_), 0);
+  EXPECT_EQ(total("rollups_1d"), 300 * 12);
+}
+
 TEST_F(Rollup, RebuildNeverGoesBeforeRawRetention) {
   ASSERT_EQ(load(join(spread_batches(40))).status, 0);
   const std::string kept = rollup_snapshot(c_);
