@@ -29,7 +29,7 @@ BEGIN
         last_ts     timestamptz NOT NULL,
         last_value  double precision NOT NULL,
         PRIMARY KEY (tenant_id, metric_id, bucket)
-      )$f$, t);
+      ) WITH (fillfactor = 70)$f$, t);
     -- A tenant's buckets over time (all series of a tenant since T; retention).
     EXECUTE format('CREATE INDEX %I ON %I (tenant_id, bucket)', t || '_bucket', t);
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);

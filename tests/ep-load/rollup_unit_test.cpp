@@ -37,6 +37,8 @@ TEST(RollupDecimal, SumsAreExactWithTheFinestScale) {
   EXPECT_EQ(sum_of({1.25, -1.25}), "0.00");
   EXPECT_EQ(sum_of({230, 20}), "250");
   EXPECT_EQ(sum_of({1e22, 1}), "10000000000000000000001");
+  EXPECT_EQ(sum_of({1e300, -1}), std::string(300, '9'));  // past 128 bits: big numbers
+  EXPECT_EQ(sum_of({-1e300, 0.5}), "-" + std::string(299, '9') + "9.5");
   EXPECT_EQ(sum_of({1e-5, 2.5}), "2.50001");
   EXPECT_EQ(sum_of({-0.0}), "0");
   EXPECT_EQ(sum_of({}), "0");

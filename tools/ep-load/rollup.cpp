@@ -145,10 +145,60 @@ void DecimalSum::merge(const DecimalSum& o) {
   }
 }
 
+namespace {
+
+// The common case: every term fits one signed 128-bit total at the finest exponent.
+bool small_total(const std::vector<DecimalSum::TermView>& terms, int emin, __int128& total) {
+  total = 0;
+  for (const auto& t : terms) {
+    if (t.spilled || t.pos > static_cast<unsigned __int128>(INT64_MAX) * INT64_MAX ||
+        t.neg > static_cast<unsigned __int128>(INT64_MAX) * INT64_MAX || t.exp - emin > 36)
+      return false;
+    __int128 v = static_cast<__int128>(t.pos) - static_cast<__int128>(t.neg);
+    for (int k = 0; k < t.exp - emin; ++k)
+      if (__builtin_mul_overflow(v, 10, &v)) return false;
+    if (__builtin_add_overflow(total, v, &total)) return false;
+  }
+  return true;
+}
+
+std::string digits_of(unsigned __int128 m) {
+  char buf[48];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + static_cast<int>(m % 10));
+    m /= 10;
+  } while (m > 0);
+  return std::string(p, buf + sizeof buf);
+}
+
+// sign + digits scaled by 10^emin as a numeral with max(0, -emin) fraction digits.
+std::string numeral(bool negative, std::string d, int emin) {
+  if (emin >= 0) {
+    if (d != "0") d.append(static_cast<size_t>(emin), '0');
+  } else {
+    auto scale = static_cast<size_t>(-emin);
+    if (d.size() <= scale) d.insert(0, scale + 1 - d.size(), '0');
+    d.insert(d.size() - scale, ".");
+  }
+  return (negative ? "-" : "") + d;
+}
+
+}  // namespace
+
 std::string DecimalSum::str() const {
   if (terms_.empty()) return "0";
   int emin = terms_.front().exp;
   for (const auto& t : terms_) emin = std::min(emin, t.exp);
+  std::vector<TermView> views;
+  views.reserve(terms_.size());
+  for (const auto& t : terms_)
+    views.push_back(TermView{t.exp, t.pos, t.neg, !t.pos_big.empty() || !t.neg_big.empty()});
+  if (__int128 total; small_total(views, emin, total)) {
+    bool negative = total < 0;
+    unsigned __int128 m = negative ? static_cast<unsigned __int128>(-(total + 1)) + 1 : static_cast<unsigned __int128>(total);
+    return numeral(negative, digits_of(m), emin);
+  }
   Big pos, neg;
   for (const auto& t : terms_) {
     for (int side = 0; side < 2; ++side) {
@@ -165,15 +215,7 @@ std::string DecimalSum::str() const {
   } else {
     big_sub(pos, neg);
   }
-  std::string d = big_digits(pos);
-  if (emin >= 0) {
-    if (d != "0") d.append(static_cast<size_t>(emin), '0');
-  } else {
-    auto scale = static_cast<size_t>(-emin);
-    if (d.size() <= scale) d.insert(0, scale + 1 - d.size(), '0');
-    d.insert(d.size() - scale, ".");
-  }
-  return (negative ? "-" : "") + d;
+  return numeral(negative, big_digits(pos), emin);
 }
 
 std::int64_t bucket_of(std::int64_t ts_us, std::int64_t width) {

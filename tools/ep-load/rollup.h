@@ -33,6 +33,12 @@ class DecimalSum {
   // ("12.50", "-3", "0.000"): the text and scale Postgres' sum of the numerics gives.
   std::string str() const;
 
+  struct TermView {
+    int exp;
+    unsigned __int128 pos, neg;
+    bool spilled;
+  };
+
  private:
   struct Term {
     int exp = 0;
