@@ -119,20 +119,24 @@ void DecimalSum::add(unsigned __int128 mag, bool negative, int exp) {
   }
 }
 
+void DecimalSum::add_decimal(std::int64_t c, int e, bool square) {
+  unsigned __int128 m = c < 0 ? static_cast<unsigned __int128>(-(c + 1)) + 1 : static_cast<unsigned __int128>(c);
+  if (square) add(m * m, false, 2 * e);  // |c| < 10^17: the square fits
+  else add(m, c < 0, e);
+}
+
 void DecimalSum::add_value(double v) {
   std::int64_t c;
   int e;
   shortest_decimal(v, c, e);
-  unsigned __int128 mag = c < 0 ? static_cast<unsigned __int128>(-(c + 1)) + 1 : static_cast<unsigned __int128>(c);
-  add(mag, c < 0, e);
+  add_decimal(c, e, false);
 }
 
 void DecimalSum::add_square(double v) {
   std::int64_t c;
   int e;
   shortest_decimal(v, c, e);
-  unsigned __int128 m = c < 0 ? static_cast<unsigned __int128>(-(c + 1)) + 1 : static_cast<unsigned __int128>(c);
-  add(m * m, false, 2 * e);  // |c| < 10^17: the square fits
+  add_decimal(c, e, true);
 }
 
 void DecimalSum::merge(const DecimalSum& o) {
@@ -277,8 +281,11 @@ Rollups aggregate(const std::vector<RollupPoint>& points) {
     ++p.n;
     p.min = std::min(p.min, pt.value);
     p.max = std::max(p.max, pt.value);
-    p.sum.add_value(pt.value);
-    p.sumsq.add_square(pt.value);
+    std::int64_t c;
+    int e;
+    shortest_decimal(pt.value, c, e);
+    p.sum.add_decimal(c, e, false);
+    p.sumsq.add_decimal(c, e, true);
     if (pt.ts_us < p.first_ts_us) {
       p.first_ts_us = pt.ts_us;
       p.first_value = pt.value;
@@ -367,8 +374,8 @@ Status write_rollups(pg::Conn& c, const Rollups& r) {
     return s;
   }
   EP_RETURN_IF_ERROR(c.copy_finish().status());
-  EP_RETURN_IF_ERROR(c.run(upsert_sql(0) + upsert_sql(1) + upsert_sql(2)));
-  return c.run("TRUNCATE ep_load_rollup");
+  // The stage empties at COMMIT (ON COMMIT DELETE ROWS); one write per transaction.
+  return c.run(upsert_sql(0) + upsert_sql(1) + upsert_sql(2));
 }
 
 }  // namespace ep::load

@@ -28,6 +28,8 @@ class DecimalSum {
   // Adds the shortest round-trip decimal of v (finite), or its square.
   void add_value(double v);
   void add_square(double v);
+  // Adds c * 10^e (a value split by shortest_decimal), or its square.
+  void add_decimal(std::int64_t c, int e, bool square);
   void merge(const DecimalSum& o);
   // The exact sum as a decimal numeral with as many fraction digits as the finest term
   // ("12.50", "-3", "0.000"): the text and scale Postgres' sum of the numerics gives.
