@@ -8,7 +8,8 @@ using eptest::count;
 
 const char* kTenantTables[] = {"tenants", "api_keys", "devices", "metrics", "ingest_batches", "datapoints",
                                "features", "models", "anomaly_scores", "webhooks", "alert_rules",
-                               "alert_events", "alert_attempts", "usage_daily", "cursors"};
+                               "alert_events", "alert_attempts", "usage_daily", "cursors",
+                               "rollups_1m", "rollups_1h", "rollups_1d"};
 
 class Rls : public ::testing::Test {
  protected:
@@ -35,6 +36,9 @@ class Rls : public ::testing::Test {
       INSERT INTO alert_attempts (tenant_id, alert_id, webhook_id, attempt) SELECT tenant_id, alert_id, webhook_id, 1 FROM alert_events;
       INSERT INTO usage_daily (tenant_id, day, points_ingested) SELECT tenant_id, current_date, 1 FROM tenants;
       INSERT INTO cursors (tenant_id, name) SELECT tenant_id, 'ep-score' FROM tenants;
+      INSERT INTO rollups_1m SELECT tenant_id, metric_id, date_trunc('minute', now(), 'UTC'), 1, 1, 1, 1, 1, now(), 1, now(), 1 FROM metrics;
+      INSERT INTO rollups_1h SELECT tenant_id, metric_id, date_trunc('hour', now(), 'UTC'), 1, 1, 1, 1, 1, now(), 1, now(), 1 FROM metrics;
+      INSERT INTO rollups_1d SELECT tenant_id, metric_id, date_trunc('day', now(), 'UTC'), 1, 1, 1, 1, 1, now(), 1, now(), 1 FROM metrics;
     )SQL"));
     // A login role that is a member of edgepulse_app (the pg_virtualenv user is a
     // superuser and would bypass RLS).
@@ -102,6 +106,17 @@ TEST_F(Rls, CannotWriteOrTouchAnotherTenantsRows) {
   ASSERT_TRUE(del);
   EXPECT_EQ(del->affected(), 0);
   EXPECT_EQ(count(owner_, "SELECT count(*) FROM datapoints WHERE value = 99"), 1);
+  for (const char* t : {"rollups_1m", "rollups_1h", "rollups_1d"}) {
+    SCOPED_TRACE(t);
+    auto bad = app_.exec(std::string("INSERT INTO ") + t + " SELECT $1::uuid, metric_id, bucket + interval '1 day', 1, 1, 1,"
+                         " 1, 1, now(), 1, now(), 1 FROM " + t, {b_});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(app_.last_sqlstate(), "42501");
+    auto up = app_.exec(std::string("UPDATE ") + t + " SET n = n + 1");
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->affected(), 1);
+    EXPECT_EQ(count(owner_, std::string("SELECT count(*) FROM ") + t + " WHERE n = 2 AND tenant_id = '" + a_ + "'"), 1);
+  }
   // Transaction-local tenant: gone after commit.
   EP_ASSERT_OK(app_.begin());
   EP_ASSERT_OK(app_.set_tenant(b_, true));

@@ -6,6 +6,7 @@
 #include "load.h"
 #include "load_input.h"
 #include "pg_fixture.h"
+#include "rollups.h"
 
 namespace {
 
@@ -25,11 +26,18 @@ class LoadFault : public ::testing::Test {
     ASSERT_TRUE(db_.ok());
     db_.migrate();
     c_ = db_.connect();
-    EP_ASSERT_OK(c_.run("INSERT INTO tenants (slug) VALUES ('acme')"));
+    // retention_days: the 2026-01 points count in the rollups, which must come out
+    // exactly once whatever happened to COMMIT.
+    EP_ASSERT_OK(c_.run("UPDATE plans SET retention_days = 36500; INSERT INTO tenants (slug) VALUES ('acme')"));
     path_ = "/tmp/ep-load-fault-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".ndjson";
   }
   void TearDown() override { std::remove(path_.c_str()); }
+  void expect_rollups(std::int64_t points) {
+    EXPECT_EQ(count(c_, "SELECT coalesce(sum(n), 0) FROM rollups_1d"), points);
+    EXPECT_EQ(count(c_, "SELECT coalesce(sum(n), 0) FROM rollups_1m"), points);
+    EXPECT_EQ(eptest::rollup_mismatches(c_), 0);
+  }
 
   // Runs the loader in-process over `input`; `fault(step, n)` sees every hook call.
   ep::Status run(const std::string& input, std::function<ep::Status(const char*)> fault, ep::load::Summary& sum) {
@@ -73,6 +81,7 @@ TEST_F(LoadFault, CommitAnsweredButConnectionLostIsResolvedAsCommitted) {
   EXPECT_EQ(sum.write.points_inserted, 500u);
   EXPECT_EQ(count(c_, "SELECT count(*) FROM datapoints"), 500);
   EXPECT_EQ(count(c_, "SELECT sum(points_ingested) FROM usage_daily"), 500);
+  expect_rollups(500);
   bool said = false;
   for (auto& n : notices_) said |= n.find("in-doubt COMMIT resolved: the transaction was committed") != std::string::npos;
   EXPECT_TRUE(said);
@@ -87,6 +96,7 @@ TEST_F(LoadFault, ConnectionLostBeforeCommitReachedServerIsRedone) {
   EXPECT_EQ(count(c_, "SELECT count(*) FROM datapoints"), 500);
   EXPECT_EQ(count(c_, "SELECT count(*) FROM ingest_batches WHERE status = 'loaded'"), 50);
   EXPECT_EQ(count(c_, "SELECT sum(points_ingested) FROM usage_daily"), 500);
+  expect_rollups(500);
   bool said = false;
   for (auto& n : notices_) said |= n.find("not committed; loading the group again") != std::string::npos;
   EXPECT_TRUE(said);
@@ -109,6 +119,7 @@ TEST_F(LoadFault, PointGroupsInDoubtUseTransactionStatus) {
   ASSERT_TRUE(st.is_ok()) << st.message();
   EXPECT_EQ(sum2.write.points_inserted, 0u);
   EXPECT_EQ(count(c_, "SELECT sum(points_ingested) FROM usage_daily"), 25);
+  expect_rollups(25);
 }
 
 TEST_F(LoadFault, FailureBeforeCommitIsRetriedFromScratch) {
@@ -119,6 +130,7 @@ TEST_F(LoadFault, FailureBeforeCommitIsRetriedFromScratch) {
   EXPECT_EQ(sum.write.in_doubt, 0u);
   EXPECT_EQ(count(c_, "SELECT count(*) FROM datapoints"), 300);
   EXPECT_EQ(count(c_, "SELECT sum(batches) FROM usage_daily"), 30);
+  expect_rollups(300);
 }
 
 TEST_F(LoadFault, NonRetryableFailureStopsWithNothingPartial) {

@@ -28,12 +28,16 @@ struct Options {
   int to_version = 0;     // migrate --to
 
   std::optional<std::int64_t> points_per_minute, max_series, retention_days;
+  // Rollup retention per resolution (plan add/set).
+  std::optional<std::int64_t> retention_1m_days, retention_1h_days, retention_1d_days;
 
   // usage
   std::string from, to;   // dates or RFC 3339
   // retention
   std::int64_t chunk_rows = 10000;
   std::string now;        // override "now" (RFC 3339), for tests and backfills
+  // rollup rebuild: the range (dates or RFC 3339), widened to whole UTC days
+  std::string since, until;
   // check: a log consumer behind the head that has not advanced (or reported) this long
   // is warned about
   std::string stall = "5m";
@@ -57,6 +61,10 @@ Status key_revoke(const Options& o, Output& out);
 Status key_list(const Options& o, Output& out);
 Status usage(const Options& o, Output& out);
 Status retention(const Options& o, Output& out);
+Status rollup_rebuild(const Options& o, Output& out);
+
+// --now, or the current time.
+Result<TimeNs> now_of(const Options& o, std::string_view command);
 
 // Aligned text table (header + rows), or NDJSON objects when json.
 class Table {

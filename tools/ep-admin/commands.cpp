@@ -20,11 +20,13 @@ enum : unsigned {
   kDryRun = 1u << 9,     // --dry-run
   kQuotas = 1u << 10,    // --points-per-minute --max-series --retention-days
   kRange = 1u << 11,     // --from --to
-  kRetention = 1u << 12, // --chunk --now
+  kRetention = 1u << 12, // --chunk
   kMigrate = 1u << 13,   // --to
   kEnable = 1u << 14,    // --enable (tenant disable)
   kRate = 1u << 15,      // --points-per-minute only (keys file entries)
   kStall = 1u << 16,     // --stall (check)
+  kNow = 1u << 17,       // --now
+  kRebuild = 1u << 18,   // --since --until (rollup rebuild)
 };
 
 Status tenant_enable(const Options& o, Output& out) {
@@ -53,7 +55,9 @@ const std::vector<Command>& commands() {
       {"key", "list", "List API keys (prefixes, never secrets)", key_list, kDb | kKeysFile | kTenantOpt | kJson},
       {"", "usage", "Usage per tenant and day", usage, kDb | kTenantOpt | kRange | kJson},
       {"", "retention", "Delete data past each plan's retention, in bounded chunks", retention,
-       kDb | kTenantOpt | kDryRun | kRetention | kJson},
+       kDb | kTenantOpt | kDryRun | kRetention | kNow | kJson},
+      {"rollup", "rebuild", "Recompute the 1-minute/hour/day rollups of a range from the raw points", rollup_rebuild,
+       kDb | kTenantOpt | kRebuild | kNow | kJson},
   };
   return all;
 }
@@ -65,6 +69,7 @@ Registry::Registry(Cli& cli, Options& o) {
   groups["tenant"] = app.add_subcommand("tenant", "Tenants: add, list, disable, enable")->require_subcommand(1, 1);
   groups["plan"] = app.add_subcommand("plan", "Plans and quotas: add, set, list")->require_subcommand(1, 1);
   groups["key"] = app.add_subcommand("key", "API keys: issue, revoke, list")->require_subcommand(1, 1);
+  groups["rollup"] = app.add_subcommand("rollup", "Rollups: rebuild")->require_subcommand(1, 1);
   for (const Command& c : commands()) {
     CLI::App* parent = *c.group ? groups[c.group] : &app;
     CLI::App* s = parent->add_subcommand(c.name, c.summary);
@@ -91,15 +96,22 @@ Registry::Registry(Cli& cli, Options& o) {
       s->add_option("--points-per-minute", o.points_per_minute, "Rate quota, points per minute (0 = unlimited)");
     if (f & kQuotas) {
       s->add_option("--max-series", o.max_series, "Maximum series (device x metric; 0 = unlimited)");
-      s->add_option("--retention-days", o.retention_days, "Keep data this many days");
+      s->add_option("--retention-days", o.retention_days, "Keep raw points (and other data) this many days");
+      s->add_option("--retention-1m-days", o.retention_1m_days, "Keep 1-minute rollups this many days (default 90)");
+      s->add_option("--retention-1h-days", o.retention_1h_days, "Keep hourly rollups this many days (default 730)");
+      s->add_option("--retention-1d-days", o.retention_1d_days, "Keep daily rollups this many days (default 1825)");
     }
     if (f & kRange) {
       s->add_option("--from", o.from, "First day (YYYY-MM-DD), inclusive");
       s->add_option("--to", o.to, "Last day (YYYY-MM-DD), inclusive");
     }
-    if (f & kRetention) {
-      s->add_option("--chunk", o.chunk_rows, "Rows deleted per transaction");
-      s->add_option("--now", o.now, "Take this as the current time (RFC 3339)");
+    if (f & kRetention) s->add_option("--chunk", o.chunk_rows, "Rows deleted per transaction");
+    if (f & kNow) s->add_option("--now", o.now, "Take this as the current time (RFC 3339)");
+    if (f & kRebuild) {
+      s->add_option("--since", o.since, "From this time (date or RFC 3339; rounded down to a UTC day; default: the "
+                    "tenant's first point or rollup, never before the plan's raw retention)");
+      s->add_option("--until", o.until, "Up to this time (rounded up to a UTC day; default: the end of the tenant's "
+                    "last day with points or rollups)");
     }
     if (f & kStall)
       s->add_option("--stall", o.stall, "Warn about an archive log consumer (ep-load --follow) that is behind "

@@ -12,11 +12,18 @@
 
 namespace ep::admin {
 
-Result<pg::Conn> open_db(const Options& o, bool need_schema) {
+Result<pg::Conn> open_db(const Options& o, bool need_schema, int min_version) {
   auto conn = pg::Conn::connect(pg::resolve_url(o.db), "ep-admin");
   if (!conn) return conn.status();
-  if (need_schema) EP_RETURN_IF_ERROR(schema::require(*conn));
+  if (need_schema) EP_RETURN_IF_ERROR(schema::require(*conn, min_version));
   return conn;
+}
+
+Result<TimeNs> now_of(const Options& o, std::string_view command) {
+  if (o.now.empty()) return now_ns();
+  auto t = parse_rfc3339(o.now, ParseTimeOptions{.assume_utc = true, .allow_date_only = true});
+  if (!t) return Status::usage(std::string(command) + ": --now '" + o.now + "' is not an RFC 3339 timestamp");
+  return *t;
 }
 
 Result<std::string> tenant_id(pg::Conn& c, const std::string& slug) {
@@ -187,7 +194,25 @@ Status check_plan_values(const Options& o) {
   if (o.points_per_minute && *o.points_per_minute < 0) return Status::usage("--points-per-minute must be >= 0 (0 = unlimited)");
   if (o.max_series && *o.max_series < 0) return Status::usage("--max-series must be >= 0 (0 = unlimited)");
   if (o.retention_days && *o.retention_days <= 0) return Status::usage("--retention-days must be > 0");
+  if (o.retention_1m_days && *o.retention_1m_days <= 0) return Status::usage("--retention-1m-days must be > 0");
+  if (o.retention_1h_days && *o.retention_1h_days <= 0) return Status::usage("--retention-1h-days must be > 0");
+  if (o.retention_1d_days && *o.retention_1d_days <= 0) return Status::usage("--retention-1d-days must be > 0");
   return Status::ok();
+}
+
+// $1 plan, $2.. the options; unset ones keep the value.
+constexpr const char* kPlanUpdate =
+    "UPDATE plans SET points_per_minute = coalesce($2::bigint, points_per_minute),"
+    " max_series = coalesce($3::int, max_series), retention_days = coalesce($4::int, retention_days),"
+    " retention_1m_days = coalesce($5::int, retention_1m_days), retention_1h_days = coalesce($6::int, retention_1h_days),"
+    " retention_1d_days = coalesce($7::int, retention_1d_days), updated_at = now() WHERE name = $1";
+constexpr const char* kPlanReturning =
+    " RETURNING points_per_minute, max_series, retention_days, retention_1m_days, retention_1h_days, retention_1d_days";
+
+std::string plan_values(const pg::Rows& r) {
+  return "points_per_minute=" + r.str(0, 0) + " max_series=" + r.str(0, 1) + " retention_days=" + r.str(0, 2) +
+         " retention_1m_days=" + r.str(0, 3) + " retention_1h_days=" + r.str(0, 4) +
+         " retention_1d_days=" + r.str(0, 5);
 }
 
 }  // namespace
@@ -195,49 +220,52 @@ Status check_plan_values(const Options& o) {
 Status plan_add(const Options& o, Output& out) {
   if (!valid_name(o.plan, 64)) return Status::usage("plan add: '" + o.plan + "' is not a valid plan name ([A-Za-z0-9._:/-]{1,64})");
   EP_RETURN_IF_ERROR(check_plan_values(o));
-  auto conn = open_db(o, true);
+  auto conn = open_db(o, true, kRollupSchema);
   if (!conn) return conn.status();
-  auto r = conn->exec(
-      "INSERT INTO plans (name, points_per_minute, max_series, retention_days)"
-      " VALUES ($1, coalesce($2::bigint, 60000), coalesce($3::int, 1000), coalesce($4::int, 30))"
-      " ON CONFLICT (name) DO NOTHING RETURNING points_per_minute, max_series, retention_days",
-      {o.plan, o.points_per_minute, o.max_series, o.retention_days});
+  // Unset options take the column defaults of the schema.
+  pg::Transaction tx(*conn);
+  EP_RETURN_IF_ERROR(tx.begin());
+  auto ins = conn->exec("INSERT INTO plans (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING 1", {o.plan});
+  if (!ins) return ins.status();
+  if (ins->empty()) return Status::conflict("plan add: plan '" + o.plan + "' already exists (change it with 'ep-admin plan set')");
+  auto r = conn->exec(std::string(kPlanUpdate) + kPlanReturning,
+                      {o.plan, o.points_per_minute, o.max_series, o.retention_days, o.retention_1m_days,
+                       o.retention_1h_days, o.retention_1d_days});
   if (!r) return r.status();
-  if (r->empty()) return Status::conflict("plan add: plan '" + o.plan + "' already exists (change it with 'ep-admin plan set')");
-  out.notes.push_back("plan add: '" + o.plan + "' points_per_minute=" + r->str(0, 0) +
-                      " max_series=" + r->str(0, 1) + " retention_days=" + r->str(0, 2));
+  EP_RETURN_IF_ERROR(tx.commit());
+  out.notes.push_back("plan add: '" + o.plan + "' " + plan_values(*r));
   return Status::ok();
 }
 
 Status plan_set(const Options& o, Output& out) {
   EP_RETURN_IF_ERROR(check_plan_values(o));
-  if (!o.points_per_minute && !o.max_series && !o.retention_days)
-    return Status::usage("plan set: nothing to change (give --points-per-minute, --max-series or --retention-days)");
-  auto conn = open_db(o, true);
+  if (!o.points_per_minute && !o.max_series && !o.retention_days && !o.retention_1m_days && !o.retention_1h_days &&
+      !o.retention_1d_days)
+    return Status::usage("plan set: nothing to change (give --points-per-minute, --max-series or a --retention-* option)");
+  auto conn = open_db(o, true, kRollupSchema);
   if (!conn) return conn.status();
-  auto r = conn->exec(
-      "UPDATE plans SET points_per_minute = coalesce($2::bigint, points_per_minute),"
-      " max_series = coalesce($3::int, max_series), retention_days = coalesce($4::int, retention_days),"
-      " updated_at = now() WHERE name = $1 RETURNING points_per_minute, max_series, retention_days",
-      {o.plan, o.points_per_minute, o.max_series, o.retention_days});
+  auto r = conn->exec(std::string(kPlanUpdate) + kPlanReturning,
+                      {o.plan, o.points_per_minute, o.max_series, o.retention_days, o.retention_1m_days,
+                       o.retention_1h_days, o.retention_1d_days});
   if (!r) return r.status();
   if (r->empty()) return Status::not_found("plan set: unknown plan '" + o.plan + "' (see 'ep-admin plan list')");
-  out.notes.push_back("plan set: '" + o.plan + "' points_per_minute=" + r->str(0, 0) +
-                      " max_series=" + r->str(0, 1) + " retention_days=" + r->str(0, 2));
+  out.notes.push_back("plan set: '" + o.plan + "' " + plan_values(*r));
   return Status::ok();
 }
 
 Status plan_list(const Options& o, Output& out) {
-  auto conn = open_db(o, true);
+  auto conn = open_db(o, true, kRollupSchema);
   if (!conn) return conn.status();
   auto r = conn->exec(
-      "SELECT p.name, p.points_per_minute, p.max_series, p.retention_days,"
-      " (SELECT count(*) FROM tenants t WHERE t.plan = p.name) FROM plans p ORDER BY p.name");
+      "SELECT p.name, p.points_per_minute, p.max_series, p.retention_days, p.retention_1m_days, p.retention_1h_days,"
+      " p.retention_1d_days, (SELECT count(*) FROM tenants t WHERE t.plan = p.name) FROM plans p ORDER BY p.name");
   if (!r) return r.status();
-  Table t({"plan", "points_per_minute", "max_series", "retention_days", "tenants"});
-  t.set_numeric({false, true, true, true, true});
+  Table t({"plan", "points_per_minute", "max_series", "retention_days", "retention_1m_days", "retention_1h_days",
+           "retention_1d_days", "tenants"});
+  t.set_numeric({false, true, true, true, true, true, true, true});
   for (int i = 0; i < r->size(); ++i)
-    t.add({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->str(i, 3), r->str(i, 4)});
+    t.add({r->str(i, 0), r->str(i, 1), r->str(i, 2), r->str(i, 3), r->str(i, 4), r->str(i, 5), r->str(i, 6),
+           r->str(i, 7)});
   out.out += t.render(o.json);
   return Status::ok();
 }

@@ -13,12 +13,12 @@ namespace {
 
 // "did you mean" for a mistyped sub-command before CLI11 reports it (docs/conventions.md 12).
 std::optional<int> check_subcommand(const ep::Cli& cli, int argc, char** argv) {
-  std::vector<std::string> top = {"migrate", "check", "tenant", "plan", "key", "usage", "retention"};
+  std::vector<std::string> top = {"migrate", "check", "tenant", "plan", "key", "usage", "retention", "rollup"};
   if (argc < 2 || argv[1][0] == '-') return std::nullopt;
   std::string word = argv[1];
   std::vector<std::string> known = top;
   if (std::find(top.begin(), top.end(), word) != top.end()) {
-    if (argc < 3 || argv[2][0] == '-' || (word != "tenant" && word != "plan" && word != "key")) return std::nullopt;
+    if (argc < 3 || argv[2][0] == '-' || (word != "tenant" && word != "plan" && word != "key" && word != "rollup")) return std::nullopt;
     known.clear();
     for (const auto& c : ep::admin::commands())
       if (word == c.group) known.push_back(c.name);
@@ -32,7 +32,7 @@ std::optional<int> check_subcommand(const ep::Cli& cli, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ep::Cli cli("ep-admin", "EdgePulse administration: schema, tenants, plans, API keys, usage, retention.",
+  ep::Cli cli("ep-admin", "EdgePulse administration: schema, tenants, plans, API keys, usage, retention, rollups.",
               "Reads: arguments. Writes: Postgres or a keys file; listings and new keys on stdout.",
               "ep-admin migrate --db postgresql:///edgepulse && ep-admin tenant add acme && "
               "ep-admin key issue --tenant acme --db > acme.key");

@@ -5,6 +5,8 @@
 // datapoints is partitioned by UTC day: a partition older than every tenant's cutoff
 // is dropped whole; rows younger than that are deleted per tenant in chunks.
 // Usage counters (usage_daily) are kept: they are billing records, not telemetry.
+// Rollups have their own retention per resolution (plans.retention_1m/1h/1d_days); a
+// bucket goes once its start is past the cutoff.
 #include "admin.h"
 #include "db.h"
 #include "ep/pg.h"
@@ -16,29 +18,32 @@ namespace {
 struct Target {
   const char* table;
   const char* time_column;
+  int keep;  // which plan column: kKeep[keep]
 };
+
+constexpr const char* kKeep[] = {"retention_days", "retention_1m_days", "retention_1h_days", "retention_1d_days"};
 
 // Children before parents is not needed (no foreign keys between these by time), but
 // alert_attempts go with their alert_events through ON DELETE CASCADE.
 constexpr Target kTargets[] = {
-    {"datapoints", "ts"},
-    {"features", "window_end"},
-    {"anomaly_scores", "window_end"},
-    {"alert_events", "created_at"},
-    {"ingest_batches", "received_at"},
+    {"datapoints", "ts", 0},
+    {"rollups_1m", "bucket", 1},
+    {"rollups_1h", "bucket", 2},
+    {"rollups_1d", "bucket", 3},
+    {"features", "window_end", 0},
+    {"anomaly_scores", "window_end", 0},
+    {"alert_events", "created_at", 0},
+    {"ingest_batches", "received_at", 0},
 };
 
 }  // namespace
 
 Status retention(const Options& o, Output& out) {
   if (o.chunk_rows <= 0) return Status::usage("retention: --chunk must be > 0");
-  TimeNs now = now_ns();
-  if (!o.now.empty()) {
-    auto t = parse_rfc3339(o.now, ParseTimeOptions{.assume_utc = true, .allow_date_only = true});
-    if (!t) return Status::usage("retention: --now '" + o.now + "' is not an RFC 3339 timestamp");
-    now = *t;
-  }
-  auto conn = open_db(o, true);
+  auto now_or = now_of(o, "retention");
+  if (!now_or) return now_or.status();
+  const TimeNs now = *now_or;
+  auto conn = open_db(o, true, kRollupSchema);
   if (!conn) return conn.status();
   std::optional<std::string> only;
   if (!o.tenant.empty()) {
@@ -46,9 +51,11 @@ Status retention(const Options& o, Output& out) {
     if (!id) return id.status().with_context("retention");
     only = *id;
   }
+  std::string cols;
+  for (const char* k : kKeep)
+    cols += std::string(", p.") + k + ", $1::timestamptz - make_interval(days => p." + k + ")";
   auto tenants = conn->exec(
-      "SELECT t.tenant_id, t.slug, p.retention_days, $1::timestamptz - make_interval(days => p.retention_days)"
-      " FROM tenants t JOIN plans p ON p.name = t.plan WHERE $2::uuid IS NULL OR t.tenant_id = $2"
+      "SELECT t.tenant_id, t.slug" + cols + " FROM tenants t JOIN plans p ON p.name = t.plan WHERE $2::uuid IS NULL OR t.tenant_id = $2"
       " ORDER BY t.slug",
       {pg::ts_param(now), only});
   if (!tenants) return tenants.status();
@@ -87,8 +94,8 @@ Status retention(const Options& o, Output& out) {
   }
   for (int i = 0; i < tenants->size(); ++i) {
     std::string tid = tenants->str(i, 0);
-    std::string cutoff = tenants->str(i, 3);
     for (const auto& tg : kTargets) {
+      const std::string days = tenants->str(i, 2 + 2 * tg.keep), cutoff = tenants->str(i, 3 + 2 * tg.keep);
       std::string where = std::string(" WHERE tenant_id = $1 AND ") + tg.time_column + " < $2";
       std::int64_t removed = 0;
       if (o.dry_run) {
@@ -120,7 +127,7 @@ Status retention(const Options& o, Output& out) {
       }
       total += removed;
       if (removed > 0 || o.json)
-        report.add({tenants->str(i, 1), tg.table, tenants->str(i, 2),
+        report.add({tenants->str(i, 1), tg.table, days,
                     format_rfc3339(pg::parse_pg_ts(cutoff).value_or(0)), std::to_string(removed)});
     }
   }

@@ -36,7 +36,7 @@ class LogReporter final : public ep::load::Reporter {
 int main(int argc, char** argv) {
   ep::Cli cli("ep-load", "Load batch and point records into Postgres with COPY, idempotently.",
               "Reads: batch and point records (NDJSON) from FILEs or stdin. Writes: Postgres "
-              "(devices, metrics, ingest_batches, datapoints, usage_daily); with --emit, the points "
+              "(devices, metrics, ingest_batches, datapoints, rollups_1m/1h/1d, usage_daily); with --emit, the points "
               "it loaded as point records on stdout.",
               "ep-ingest --listen 127.0.0.1:8787 --db | ep-archive --archive file:///var/lib/ep | ep-load --db");
   ep::load::Options o;
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--copy-mode", o.copy_mode, "auto: COPY new points straight into datapoints, staging on conflict; "
                  "direct; staging")
       ->check(CLI::IsMember({"auto", "direct", "staging"}));
+  bool no_rollups = false;
+  app.add_flag("--no-rollups", no_rollups, "Do not keep the 1-minute/hour/day rollups (for bulk loads and "
+               "benchmarks; run 'ep-admin rollup rebuild' afterwards)");
   app.add_option("--max-line-bytes", o.max_line_bytes, "Longest accepted input line");
   app.add_option("--follow", fo.archive, "Run as a service that follows the archive's segment log (file:// root of "
                  "format 2) and loads it, its cursor committed with the rows; no input is read")
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   o.inputs = cli.common().inputs;
   o.strict = cli.common().strict;
   o.progress = cli.common().progress();
+  o.rollups = !no_rollups;
   if (!fo.archive.empty()) {
     auto pi = ep::parse_duration(poll_interval);
     if (!pi || *pi <= 0) return cli.usage_error("--poll-interval: '" + poll_interval + "' is not a positive duration");

@@ -20,6 +20,7 @@ struct Options {
   bool progress = false;
   size_t max_line_bytes = 4 << 20;
   std::string copy_mode = "auto";  // auto | direct | staging (see docs/ep-load.md)
+  bool rollups = true;             // keep rollups_1m/1h/1d (--no-rollups: not)
   int schema_version = 2;          // the schema version required (--follow needs its cursor tables)
 };
 

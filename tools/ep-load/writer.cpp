@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ep/schema.h"
+#include "rollup.h"
 
 namespace ep::load {
 
@@ -71,10 +72,12 @@ Status Writer::connect_once() {
   auto c = pg::Conn::connect(pg::resolve_url(o_.db), "ep-load");
   if (!c) return c.status();
   conn_ = std::move(*c);
-  if (Status s = schema::require(conn_, o_.schema_version); !s) {
+  int need = o_.rollups ? std::max(o_.schema_version, kRollupSchemaVersion) : o_.schema_version;
+  if (Status s = schema::require(conn_, need); !s) {
     // Not retryable: the database answered, it just has no (current) schema.
     return conn_.connected() ? Status::software(s.message()) : s;
   }
+  if (o_.rollups) EP_RETURN_IF_ERROR(create_rollup_stage(conn_));
   // Staging table for groups whose points may already exist (see writer.h). Rows vanish
   // at commit; the table lives as long as the session.
   return conn_.run(
@@ -312,6 +315,8 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
   auto begin = conn_.exec("BEGIN; SELECT pg_current_xact_id()::text");
   if (!begin) return begin.status();
   txid = begin->str(0, 0);
+  std::map<Uuid, std::int64_t> cutoffs;
+  if (o_.rollups) EP_RETURN_IF_ERROR(lock_rollups(g, cutoffs));
 
   // Batches: which of them are not loaded yet? Duplicates within the group count once.
   std::vector<std::uint32_t> batch_idx;
@@ -476,6 +481,8 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
     }
   }
 
+  if (o_.rollups) EP_RETURN_IF_ERROR(update_rollups(g, rows, cutoffs));
+
   // usage_daily: what this transaction actually added, per tenant and UTC day (the day
   // the batch was received; for point records, the day it was loaded).
   std::map<std::pair<Uuid, std::int32_t>, std::pair<std::int64_t, std::int64_t>> usage;
@@ -517,6 +524,40 @@ Status Writer::load_once(Group& g, Pending& pend, bool& commit_sent, std::string
   }
   commit_sent = false;
   return Status::ok();
+}
+
+Status Writer::lock_rollups(const Group& g, std::map<Uuid, std::int64_t>& cutoffs) {
+  std::set<Uuid> tenants;
+  for (const auto& e : g.entries)
+    if (!e.rejected) tenants.insert(e.tenant_id);
+  if (tenants.empty()) return Status::ok();
+  ArrayText ids;
+  for (const auto& t : tenants) ids.add_raw(t.str());
+  auto r = conn_.exec(
+      "SELECT t.tenant_id, pg_advisory_xact_lock_shared($2::int, hashtext(t.tenant_id::text)),"
+      " (extract(epoch FROM now() - make_interval(days => p.retention_days)) * 1000000)::int8"
+      " FROM tenants t JOIN plans p ON p.name = t.plan WHERE t.tenant_id = ANY($1::uuid[]) ORDER BY t.tenant_id",
+      {ids.str(), schema::kRollupLockClass});
+  if (!r) return r.status();
+  for (int i = 0; i < r->size(); ++i) cutoffs[uuid_or_zero(r->get(i, 0))] = r->get_int(i, 2);
+  return Status::ok();
+}
+
+// Only points this transaction inserted count, and only those within the tenant's raw
+// retention: an older point may be one that retention removed from datapoints after it
+// was counted (a replay of an old archive), and counting it again would double it.
+Status Writer::update_rollups(const Group& g, const std::vector<Row>& rows,
+                              const std::map<Uuid, std::int64_t>& cutoffs) {
+  std::vector<RollupPoint> pts;
+  pts.reserve(rows.size());
+  auto cut = cutoffs.end();
+  for (const Row& r : rows) {
+    if (!g.points[r.point].inserted) continue;
+    if (cut == cutoffs.end() || !(cut->first == r.tenant)) cut = cutoffs.find(r.tenant);
+    if (cut == cutoffs.end() || r.ts_us < cut->second) continue;
+    pts.push_back(RollupPoint{r.tenant, r.metric, r.ts_us, r.value});
+  }
+  return write_rollups(conn_, aggregate(pts));
 }
 
 Result<Writer::Outcome> Writer::resolve_in_doubt(const std::string& txid, bool by_xact) {

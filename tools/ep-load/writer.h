@@ -13,7 +13,9 @@
 //      if that hits a unique violation (a point already present under another batch)
 //      the savepoint is rolled back and the rows go through a temp staging table and
 //      INSERT … ON CONFLICT DO NOTHING;
-//   4. usage_daily is bumped by what was actually inserted; COMMIT.
+//   4. the points actually inserted (within the plan's raw retention) are aggregated into
+//      rollups_1m/1h/1d (rollup.h), under a shared advisory lock per tenant taken at
+//      BEGIN; usage_daily is bumped by what was actually inserted; COMMIT.
 // Any failure rolls the whole group back; connection loss and serialization failures
 // are retried with backoff up to --max-wait. A connection lost during COMMIT leaves the
 // outcome in doubt: after reconnecting, the group's new batches are looked up in
@@ -21,6 +23,7 @@
 // before anything is retried (docs/conventions.md 11).
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -37,6 +40,8 @@ namespace ep::load {
 // needs 0005 (archive_cursors, archive_consumers).
 inline constexpr int kSchemaVersion = 2;
 inline constexpr int kFollowSchemaVersion = 5;
+// Rollups (the default; --no-rollups loads without them) need 0006.
+inline constexpr int kRollupSchemaVersion = 6;
 // Days from today for which ep-load creates datapoints partitions; points outside
 // land in datapoints_default.
 inline constexpr std::int32_t kPartitionPastDays = 400;
@@ -100,6 +105,10 @@ class Writer {
   pg::RetryPolicy policy() const;
   pg::RetryHooks hooks();
   Status copy_rows(const std::vector<Row>& rows, const char* table);
+  // Rollups: takes the tenants' rollup locks and reads their raw-retention cutoffs
+  // (microseconds; points before them were counted once already or never will be).
+  Status lock_rollups(const Group& g, std::map<Uuid, std::int64_t>& cutoffs);
+  Status update_rollups(const Group& g, const std::vector<Row>& rows, const std::map<Uuid, std::int64_t>& cutoffs);
   Status hook(const char* step);
 
   const Options& o_;

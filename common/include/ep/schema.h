@@ -15,6 +15,12 @@
 
 namespace ep::schema {
 
+// Advisory lock class of rollup maintenance (migration 0006), keyed by
+// hashtext(tenant_id::text): ep-load holds it shared for the tenants of each transaction
+// that inserts points, `ep-admin rollup rebuild` exclusively while it recomputes a day of
+// one tenant, so a rebuild never misses or double counts a concurrent load.
+inline constexpr int kRollupLockClass = 0x45507275;  // "EPru"
+
 // Name of the bookkeeping table (created by migrate(), not by a numbered migration).
 inline constexpr const char* kMigrationsTable = "schema_migrations";
 
