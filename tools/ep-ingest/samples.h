@@ -66,6 +66,7 @@ class SampleSink {
 
   std::span<const Group> groups() const { return {groups_.data(), used_}; }
   size_t accepted() const { return accepted_; }
+  const Limits& limits() const { return limits_; }
   size_t rejected() const { return rejected_; }
   // The first reasons (at most kMaxReasons), in input order.
   const std::vector<std::string>& reasons() const { return reasons_; }
