@@ -23,7 +23,7 @@ bool is_stale_marker(double v) { return std::bit_cast<std::uint64_t>(v) == kStal
 
 std::string series_of(std::string_view name, std::span<const Label> labels) {
   std::string s;
-  append_series_metric(s, name.empty() ? "{}" : name, labels);
+  append_series_metric(s, name, labels);
   return s;
 }
 
