@@ -1,7 +1,5 @@
 #include "remote_write.h"
 
-#include <google/protobuf/arena.h>
-
 #include <bit>
 #include <climits>
 #include <cstdint>
@@ -72,11 +70,9 @@ Status parse_remote_write(const http::Request& req, std::string_view body, Sampl
   auto ct = req[boost::beast::http::field::content_type];
   EP_RETURN_IF_ERROR(check_proto_param(std::string_view(ct.data(), ct.size())));
   if (body.size() > INT_MAX) return Status::data("remote write: body too large");
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = 64 * 1024;
-  options.max_block_size = 1 << 20;
-  google::protobuf::Arena arena(options);
-  auto* wr = google::protobuf::Arena::CreateMessage<prometheus::WriteRequest>(&arena);
+  // Reused: parsing clears it but keeps its series, labels and strings for the next request.
+  thread_local prometheus::WriteRequest request;
+  prometheus::WriteRequest* wr = &request;
   if (!wr->ParseFromArray(body.data(), static_cast<int>(body.size())))
     return Status::data("remote write: not a protobuf WriteRequest (truncated or corrupt; the body must be "
                         "snappy-compressed with Content-Encoding: snappy)");
