@@ -262,6 +262,31 @@ TEST_F(Parsers, OtlpAnswersInTheRequestsEncoding) {
   EXPECT_EQ(st.message(), "quota_exceeded: quota of 10 points/minute exceeded");
 }
 
+// The sink remembers each label set's device and metric across requests: the second
+// request gets the same series, its own groups, and a rejected label set is rejected again.
+TEST_F(Parsers, SampleSinkSeriesAreTheSameAcrossRequests) {
+  Label good[] = {{"job", "x"}, {"instance", "edge-1"}};
+  Label bad[] = {{"job", "x"}};  // no device label
+  Label other[] = {{"device", "edge-0"}};
+  for (int request = 0; request < 3; ++request) {
+    sink_.reset(kNow);
+    sink_.add("up", bad, kNow, 1);
+    if (request == 1) sink_.add("other", other, kNow, 1);  // another device's group first
+    sink_.add("up", good, kNow - request, request);
+    sink_.add("up", good, kNow, std::nan(""));
+    auto got = points_of(sink_);
+    using P = std::vector<std::pair<TimeNs, double>>;
+    EXPECT_EQ(got["edge-1/up{job=\"x\"}"], (P{{kNow - request, double(request)}})) << request;
+    EXPECT_EQ(got.size(), request == 1 ? 2u : 1u);
+    ASSERT_EQ(sink_.groups().size(), got.size());
+    EXPECT_EQ(sink_.groups().back().device, "edge-1");
+    EXPECT_EQ(sink_.summary(),
+              std::string(request == 1 ? "2 of 4" : "2 of 3") +
+                  " samples rejected: up{job=\"x\"}: no device label (looked for --device-label; set "
+                  "--default-device); edge-1/up{job=\"x\"}: value: not a finite number");
+  }
+}
+
 TEST(MediaTypes, ParametersAndCaseAsideOneOfTheList) {
   EXPECT_TRUE(media_type_accepted("Application/JSON; charset=utf-8", "application/x-protobuf,application/json"));
   EXPECT_TRUE(media_type_accepted("application/x-protobuf", "application/x-protobuf"));

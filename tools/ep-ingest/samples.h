@@ -81,7 +81,7 @@ class SampleSink {
   // sorting, escaping and validating again for every sample of a known series.
   struct Series {
     std::string device, metric;
-    std::uint64_t gen = 0;
+    std::uint64_t gen = UINT64_MAX;  // no request's yet
     size_t group = 0;
   };
   static constexpr size_t kMaxSeries = 100000;  // the cache is emptied past this (at reset)
