@@ -81,7 +81,13 @@ void write_batch(std::string& out, const BatchMeta& m, std::span<const PayloadPo
     }
     out += '}';
   }
-  out += m.raw_base64 ? R"(],"raw_encoding":"base64","raw":)" : R"(],"raw":)";
+  if (m.raw_base64) {  // base64 needs no escaping: copied as is
+    out += R"(],"raw_encoding":"base64","raw":")";
+    out += raw;
+    out += "\"}";
+    return;
+  }
+  out += R"(],"raw":)";
   append_json_string(out, raw);
   out += '}';
 }

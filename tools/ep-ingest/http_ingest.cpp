@@ -26,13 +26,7 @@ constexpr size_t kMaxIdempotencyKey = 255;
 
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
-bool is_json_media_type(std::string_view ct) {
-  // "application/json" with optional parameters ("; charset=utf-8"), case-insensitive.
-  ct = ct.substr(0, ct.find(';'));
-  while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.remove_suffix(1);
-  while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
-  return boost::beast::iequals(boost::beast::string_view(ct.data(), ct.size()), "application/json");
-}
+bool is_json_media_type(std::string_view ct) { return media_type_accepted(ct, "application/json"); }
 
 // Printable ASCII only: the key is stored in the batch record (a JSON string) and logs.
 bool valid_idempotency_key(std::string_view k) {

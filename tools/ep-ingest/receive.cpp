@@ -114,6 +114,11 @@ void HttpIngest::receive(http::Request&& req, http::Respond respond, const Recei
     return answer(failure(auth.http_status, unauth ? "unauthorized" : "forbidden", auth.detail),
                   unauth ? Reason::kUnauthorized : Reason::kForbidden);
   }
+  if (std::string_view ct = sv(req[bhttp::field::content_type]); !media_type_accepted(ct, r.media_types))
+    return answer(failure(415, "unsupported_media_type",
+                          "Content-Type: '" + std::string(ct) + "' is not read at " + std::string(r.path) +
+                              " (" + std::string(r.media_types) + ")"),
+                  Reason::kUnsupportedMediaType);
   thread_local std::string decoded;
   std::string_view body;
   Decoded d = decode_body(sv(req[bhttp::field::content_encoding]), req.body(), opts_.limits.max_decoded_bytes,

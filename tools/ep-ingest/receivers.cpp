@@ -1,8 +1,11 @@
 #include "receivers.h"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include "ep/json.h"
+#include "otlp.h"
+#include "remote_write.h"
 
 namespace ep::ingest {
 
@@ -10,7 +13,15 @@ namespace {
 
 const Receiver kReceivers[] = {
     {"/collectd", "collectd", parse_collectd, nullptr},
+    {"/api/v1/write", "prometheus", parse_remote_write, answer_remote_write, kRemoteWriteMediaTypes},
+    {"/v1/metrics", "otlp", parse_otlp, answer_otlp, kOtlpMediaTypes},
 };
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 }  // namespace
 
@@ -20,6 +31,33 @@ const Receiver* find_receiver(std::string_view path) {
   for (const auto& r : kReceivers)
     if (r.path == path) return &r;
   return nullptr;
+}
+
+bool media_type_accepted(std::string_view content_type, std::string_view media_types) {
+  if (media_types.empty()) return true;
+  std::string_view type = trimmed(content_type.substr(0, content_type.find(';')));
+  for (std::string_view rest = media_types; !rest.empty();) {
+    size_t comma = rest.find(',');
+    std::string_view want = trimmed(rest.substr(0, comma));
+    if (!type.empty() && boost::beast::iequals(boost::beast::string_view(type.data(), type.size()),
+                                               boost::beast::string_view(want.data(), want.size())))
+      return true;
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  return false;
+}
+
+http::Response protocol_response(const http::Request& req, unsigned status, std::string_view content_type,
+                                 std::string body, std::int64_t retry_after) {
+  http::Response res{static_cast<boost::beast::http::status>(status), req.version()};
+  if (!content_type.empty())
+    res.set(boost::beast::http::field::content_type,
+            boost::beast::string_view(content_type.data(), content_type.size()));
+  if (retry_after > 0) res.set(boost::beast::http::field::retry_after, std::to_string(retry_after));
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
 }
 
 http::Response json_answer(const http::Request& req, const Outcome& o) {

@@ -32,7 +32,14 @@ struct Receiver {
   Status (*parse)(const http::Request& req, std::string_view body, SampleSink& sink);
   // The protocol's answer; null = EdgePulse's JSON answer (json_answer).
   http::Response (*answer)(const http::Request& req, const Outcome& o);
+  // The Content-Types it reads, comma-separated ("application/x-protobuf,application/json");
+  // empty: any. Another one (or none) is a 415 before the body is decoded.
+  std::string_view media_types = {};
 };
+
+// Whether content_type's media type (parameters aside, any case) is one of media_types
+// (as in Receiver::media_types; empty: any).
+bool media_type_accepted(std::string_view content_type, std::string_view media_types);
 
 // The receivers ep-ingest serves.
 std::span<const Receiver> receivers();
@@ -41,6 +48,11 @@ const Receiver* find_receiver(std::string_view path);
 // EdgePulse's JSON answer: {"status":"accepted","batch_id":…,"points":N,"rejected":M,
 // "errors":[…]} on success, {"error":…,"detail":…} otherwise (with Retry-After).
 http::Response json_answer(const http::Request& req, const Outcome& o);
+
+// A protocol's own answer: status, Content-Type (none when empty) and body, Retry-After
+// when retry_after > 0, keep-alive as the request asked.
+http::Response protocol_response(const http::Request& req, unsigned status, std::string_view content_type,
+                                 std::string body, std::int64_t retry_after);
 
 // The collectd write_http JSON format.
 Status parse_collectd(const http::Request& req, std::string_view body, SampleSink& sink);

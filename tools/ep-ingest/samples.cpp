@@ -18,6 +18,12 @@ void append_escaped(std::string& out, std::string_view v) {
   }
 }
 
+// A string of a series' cache key, length-prefixed (label values may hold any byte).
+void append_key(std::string& key, std::string_view s) {
+  auto n = static_cast<std::uint32_t>(s.size());
+  key.append(reinterpret_cast<const char*>(&n), sizeof n).append(s);
+}
+
 }  // namespace
 
 void append_series_metric(std::string& out, std::string_view name, std::span<const Label> labels) {
@@ -46,6 +52,8 @@ void SampleSink::reset(TimeNs now) {
   strings_.clear();
   accepted_ = rejected_ = 0;
   reasons_.clear();
+  ++gen_;
+  if (series_.size() > kMaxSeries) series_.clear();
 }
 
 std::string_view SampleSink::intern(std::string_view s) {
@@ -55,13 +63,13 @@ std::string_view SampleSink::intern(std::string_view s) {
   return v;
 }
 
-SampleSink::Group& SampleSink::group_of(std::string_view device) {
-  if (auto it = group_index_.find(device); it != group_index_.end()) return groups_[it->second];
+size_t SampleSink::group_index(std::string_view device) {
+  if (auto it = group_index_.find(device); it != group_index_.end()) return it->second;
   if (used_ == groups_.size()) groups_.emplace_back();
   Group& g = groups_[used_];
   g.device = intern(device);
-  group_index_.emplace(g.device, used_++);
-  return g;
+  group_index_.emplace(g.device, used_);
+  return used_++;
 }
 
 void SampleSink::reject(std::string reason, size_t count) {
@@ -69,8 +77,14 @@ void SampleSink::reject(std::string reason, size_t count) {
   if (reasons_.size() < kMaxReasons) reasons_.push_back(std::move(reason));
 }
 
-void SampleSink::add(std::string_view name, std::span<const Label> labels, TimeNs ts, double value,
-                     std::string_view unit) {
+SampleSink::Series* SampleSink::series_of(std::string_view name, std::span<const Label> labels) {
+  key_.clear();
+  append_key(key_, name);
+  for (const auto& l : labels) {
+    append_key(key_, l.name);
+    append_key(key_, l.value);
+  }
+  if (auto it = series_.find(key_); it != series_.end()) return &it->second;
   std::string_view device;
   size_t device_at = labels.size();
   for (const auto& want : mapping_.device_labels) {
@@ -85,14 +99,48 @@ void SampleSink::add(std::string_view name, std::span<const Label> labels, TimeN
   } else {
     scratch_.clear();
     append_series_metric(scratch_, name, labels);
-    return reject(scratch_ + ": no device label (looked for --device-label; set --default-device)");
+    reject(scratch_ + ": no device label (looked for --device-label; set --default-device)");
+    return nullptr;
   }
   scratch_labels_.clear();
   for (size_t i = 0; i < labels.size(); ++i)
     if (i != device_at) scratch_labels_.push_back(labels[i]);
   scratch_.clear();
   append_series_metric(scratch_, name, scratch_labels_);
-  add_point(device, scratch_, ts, value, unit);
+  std::string problem;
+  if (!valid_name(device, limits_.max_name_len)) problem = "device: not a valid name ([A-Za-z0-9._:/-], 1-128)";
+  else if (const char* why = metric_problem(scratch_, limits_.max_metric_bytes); *why) problem = std::string("metric: ") + why;
+  if (!problem.empty()) {
+    reject(std::string(device) + "/" + scratch_ + ": " + problem);
+    return nullptr;
+  }
+  return &series_.emplace(key_, Series{std::string(device), scratch_}).first->second;
+}
+
+void SampleSink::add(std::string_view name, std::span<const Label> labels, TimeNs ts, double value,
+                     std::string_view unit) {
+  Series* s = series_of(name, labels);
+  if (!s) return;
+  if (std::string why = sample_problem(s->device, s->metric, ts, value, unit); !why.empty()) return reject(std::move(why));
+  if (s->gen != gen_) {
+    s->group = group_index(s->device);
+    s->gen = gen_;
+  }
+  // The metric's view stays valid until the next reset (the cache is only emptied there).
+  groups_[s->group].points.push_back(
+      PayloadPoint{s->metric, ts, value, unit.empty() ? std::string_view{} : intern(unit)});
+  ++accepted_;
+}
+
+std::string SampleSink::sample_problem(std::string_view device, std::string_view metric, TimeNs ts, double value,
+                                       std::string_view unit) const {
+  auto fail = [&](std::string_view field, const char* why) {
+    return std::string(device) + "/" + std::string(metric) + ": " + std::string(field) + ": " + why;
+  };
+  if (!std::isfinite(value)) return fail("value", "not a finite number");
+  if (const char* why = check_ts(ts, limits_, now_); *why) return fail("ts", why);
+  if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
+  return {};
 }
 
 void SampleSink::add_point(std::string_view device, std::string_view metric, TimeNs ts, double value,
@@ -102,9 +150,7 @@ void SampleSink::add_point(std::string_view device, std::string_view metric, Tim
   };
   if (!valid_name(device, limits_.max_name_len)) return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
   if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
-  if (!std::isfinite(value)) return fail("value", "not a finite number");
-  if (const char* why = check_ts(ts, limits_, now_); *why) return fail("ts", why);
-  if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
+  if (std::string why = sample_problem(device, metric, ts, value, unit); !why.empty()) return reject(std::move(why));
   Group& g = group_of(device);
   g.points.push_back(PayloadPoint{intern(metric), ts, value, unit.empty() ? std::string_view{} : intern(unit)});
   ++accepted_;

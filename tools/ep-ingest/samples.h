@@ -66,6 +66,7 @@ class SampleSink {
 
   std::span<const Group> groups() const { return {groups_.data(), used_}; }
   size_t accepted() const { return accepted_; }
+  const Limits& limits() const { return limits_; }
   size_t rejected() const { return rejected_; }
   // The first reasons (at most kMaxReasons), in input order.
   const std::vector<std::string>& reasons() const { return reasons_; }
@@ -75,7 +76,22 @@ class SampleSink {
   static constexpr size_t kMaxReasons = 5;
 
  private:
-  Group& group_of(std::string_view device);
+  // A label set seen before (in any request of this sink): its device and metric, both
+  // valid, and its group in this request when gen == gen_. Saves finding the device,
+  // sorting, escaping and validating again for every sample of a known series.
+  struct Series {
+    std::string device, metric;
+    std::uint64_t gen = UINT64_MAX;  // no request's yet
+    size_t group = 0;
+  };
+  static constexpr size_t kMaxSeries = 100000;  // the cache is emptied past this (at reset)
+
+  Series* series_of(std::string_view name, std::span<const Label> labels);
+  size_t group_index(std::string_view device);
+  Group& group_of(std::string_view device) { return groups_[group_index(device)]; }
+  // The checks of the sample itself (value, ts, unit); "" when it is fine.
+  std::string sample_problem(std::string_view device, std::string_view metric, TimeNs ts, double value,
+                             std::string_view unit) const;
   std::string_view intern(std::string_view s);
 
   const SeriesMapping& mapping_;
@@ -87,6 +103,9 @@ class SampleSink {
   std::deque<std::string> strings_;  // interned devices, metrics, units (stable views)
   std::unordered_map<std::string_view, std::string_view> interned_;
   std::vector<Label> scratch_labels_;
+  std::unordered_map<std::string, Series> series_;  // key: name and labels, length-prefixed
+  std::string key_;
+  std::uint64_t gen_ = 0;  // one per request (reset)
   std::string scratch_;
   size_t accepted_ = 0, rejected_ = 0;
   std::vector<std::string> reasons_;
