@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ep/status.h"
+#include "ep/url.h"
 
 namespace ep::api {
 
@@ -29,10 +30,8 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
-// Query string: "a=1&b=x%20y" → {a:"1", b:"x y"}. Repeated keys: the last wins.
-// Malformed percent escapes are an error naming the parameter.
-Result<std::map<std::string, std::string>> parse_query(std::string_view target);
-std::string url_decode(std::string_view s, bool* ok);
+using ep::parse_query;  // ep/url.h
+using ep::url_decode;
 
 // {"error":"<code>","details":"<text>"} with the matching status.
 Response error_response(int status, std::string_view code, std::string_view details);

@@ -61,8 +61,9 @@ void HttpIngest::receive(http::Request&& req, http::Respond respond, const Recei
     respond(r.answer ? r.answer(req, o) : json_answer(req, o));
   };
   thread_local std::string basic;
-  AuthResult auth = keys_.authenticate(
-      presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic));
+  std::string_view presented = presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic);
+  if (presented.empty() && r.query_key) presented = r.query_key(req, basic);
+  AuthResult auth = keys_.authenticate(presented);
   if (auth.http_status != 0) {
     bool unauth = auth.http_status == 401;
     return answer(failure(auth.http_status, unauth ? "unauthorized" : "forbidden", auth.detail),

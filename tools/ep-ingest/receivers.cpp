@@ -12,6 +12,8 @@ namespace {
 
 const Receiver kReceivers[] = {
     {"/collectd", "collectd", parse_collectd, nullptr},
+    {"/api/v2/write", "influx", parse_influx_v2, influx_answer},
+    {"/write", "influx", parse_influx_v1, influx_answer, influx_query_key},
 };
 
 std::string_view member_string(const rapidjson::Value& o, const char* key) {

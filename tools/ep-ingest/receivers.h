@@ -32,6 +32,9 @@ struct Receiver {
   Status (*parse)(const http::Request& req, std::string_view body, SampleSink& sink);
   // The protocol's answer; null = EdgePulse's JSON answer (json_answer).
   http::Response (*answer)(const http::Request& req, const Outcome& o);
+  // The key when the request carries none in its headers (InfluxDB 1.x: ?u=…&p=KEY);
+  // null = headers only. scratch may hold the returned bytes.
+  std::string_view (*query_key)(const http::Request& req, std::string& scratch) = nullptr;
 };
 
 // The receivers ep-ingest serves.
@@ -44,5 +47,12 @@ http::Response json_answer(const http::Request& req, const Outcome& o);
 
 // The collectd write_http JSON format.
 Status parse_collectd(const http::Request& req, std::string_view body, SampleSink& sink);
+
+// Influx line protocol: /api/v2/write (precision ns|us|ms|s) and /write (n|u|ms|s|m|h, the
+// key also as ?p=); 204 on success, {"code":…,"message":…} otherwise (influx_http.cpp).
+Status parse_influx_v2(const http::Request& req, std::string_view body, SampleSink& sink);
+Status parse_influx_v1(const http::Request& req, std::string_view body, SampleSink& sink);
+http::Response influx_answer(const http::Request& req, const Outcome& o);
+std::string_view influx_query_key(const http::Request& req, std::string& scratch);
 
 }  // namespace ep::ingest

@@ -46,6 +46,15 @@ void SampleSink::reset(TimeNs now) {
   strings_.clear();
   accepted_ = rejected_ = 0;
   reasons_.clear();
+  touched_.clear();
+  ++epoch_;
+}
+
+const std::vector<size_t>& SampleSink::take_touched() {
+  touched_out_.swap(touched_);
+  touched_.clear();
+  ++epoch_;
+  return touched_out_;
 }
 
 std::string_view SampleSink::intern(std::string_view s) {
@@ -106,6 +115,12 @@ void SampleSink::add_point(std::string_view device, std::string_view metric, Tim
   if (const char* why = check_ts(ts, limits_, now_); *why) return fail("ts", why);
   if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
   Group& g = group_of(device);
+  auto gi = static_cast<size_t>(&g - groups_.data());
+  if (touched_epoch_.size() <= gi) touched_epoch_.resize(gi + 1, 0);
+  if (touched_epoch_[gi] != epoch_) {
+    touched_epoch_[gi] = epoch_;
+    touched_.push_back(gi);
+  }
   g.points.push_back(PayloadPoint{intern(metric), ts, value, unit.empty() ? std::string_view{} : intern(unit)});
   ++accepted_;
 }

@@ -65,6 +65,21 @@ class SampleSink {
   void reject(std::string reason, size_t count = 1);
 
   std::span<const Group> groups() const { return {groups_.data(), used_}; }
+  // The clock for ts checks and for samples without a timestamp (stdin moves it per line).
+  void set_now(TimeNs now) { now_ = now; }
+  TimeNs now() const { return now_; }
+  const SeriesMapping& mapping() const { return mapping_; }
+  // Streams (stdin): the groups given points since the last call, in the order they got
+  // their first one; empties the list.
+  const std::vector<size_t>& take_touched();
+  // Streams: drops the points of group i (emitted); the group and the interned strings stay
+  // until reset().
+  void clear_group(size_t i) { groups_[i].points.clear(); }
+  // Streams: forgets the rejected count and reasons (kept per line).
+  void clear_rejects() {
+    rejected_ = 0;
+    reasons_.clear();
+  }
   size_t accepted() const { return accepted_; }
   size_t rejected() const { return rejected_; }
   // The first reasons (at most kMaxReasons), in input order.
@@ -90,6 +105,9 @@ class SampleSink {
   std::string scratch_;
   size_t accepted_ = 0, rejected_ = 0;
   std::vector<std::string> reasons_;
+  std::vector<size_t> touched_, touched_out_;
+  std::vector<std::uint64_t> touched_epoch_;  // per group: epoch_ when last touched
+  std::uint64_t epoch_ = 1;
 };
 
 }  // namespace ep::ingest
