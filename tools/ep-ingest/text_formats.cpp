@@ -461,7 +461,7 @@ Status samples_from_pairs(const char* format, const std::vector<Pair>& pairs, co
 }  // namespace
 
 Status parse_logfmt_line(std::string_view line, const KeyValueOptions& opts, SampleSink& sink) {
-  auto& [pairs, store] = pair_buffers(line.size());
+  auto [pairs, store] = pair_buffers(line.size());
   EP_RETURN_IF_ERROR(read_logfmt(line, 0, pairs, store));
   if (pairs.empty()) return Status::ok();
   return samples_from_pairs("logfmt", pairs, opts, {}, false, 0, sink);
@@ -544,7 +544,7 @@ bool bsd_time(std::string_view s, TimeNs now, TimeNs& ts) {
 }  // namespace
 
 Status parse_syslog_line(std::string_view line, const KeyValueOptions& opts, SampleSink& sink) {
-  auto& [pairs, store] = pair_buffers(line.size());
+  auto [pairs, store] = pair_buffers(line.size());
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.empty()) return Status::ok();
   size_t i = 0;
