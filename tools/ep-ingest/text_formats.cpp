@@ -61,6 +61,25 @@ size_t token_end(std::string_view line, size_t i, std::string_view stops) {
   return i;
 }
 
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == ':' || c == '/' || c == '-';
+}
+
+// Appends s with every character a name may not hold replaced by '_' (as Telegraf's
+// Prometheus output does).
+void append_sanitized(std::string& out, std::string_view s) {
+  for (char c : s) out += name_char(c) ? c : '_';
+}
+
+// s sanitized; a copy in out only when something changes.
+std::string_view sanitized(std::string_view s, std::string& out) {
+  if (std::all_of(s.begin(), s.end(), name_char)) return s;
+  size_t start = out.size();
+  append_sanitized(out, s);
+  return std::string_view(out).substr(start);
+}
+
 }  // namespace
 
 TimeUnit parse_precision(std::string_view s, bool influx_v1) {
@@ -133,7 +152,7 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
   thread_local std::vector<InfluxField> fields;
   thread_local std::string name;
   store.clear();
-  store.reserve(line.size());
+  store.reserve(2 * line.size());  // unescaped and sanitized copies: views stay valid
   tags.clear();
   fields.clear();
   size_t i = 0;
@@ -150,7 +169,7 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
     if (k_end == line.size() || line[k_end] != '=') return unreadable(kF, k_end + 1, "missing tag value (expected '=')");
     size_t v = k_end + 1, v_end = token_end(line, v, ", ");
     if (v_end == v) return unreadable(kF, v + 1, "missing tag value");
-    std::string_view key = unescape(line.substr(k, k_end - k), ",= \\", store);
+    std::string_view key = sanitized(unescape(line.substr(k, k_end - k), ",= \\", store), store);
     std::string_view value = unescape(line.substr(v, v_end - v), ",= \\", store);
     tags.push_back(Label{key, value});
     i = v_end;
@@ -194,7 +213,10 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
     if (rest != line.size()) return unreadable(kF, rest + 1, "text after the timestamp");
   }
   for (const auto& f : fields) {
-    name.assign(measurement).append("_").append(f.key);
+    name.clear();
+    append_sanitized(name, measurement);
+    name += '_';
+    append_sanitized(name, f.key);
     sink.add(name, tags, ts, f.value);
   }
   return Status::ok();
