@@ -58,7 +58,11 @@ void HttpIngest::receive(http::Request&& req, http::Respond respond, const Recei
   TimeNs now = clock_.now();
   auto answer = [&](Outcome o, Reason reason) {
     if (!o.error.empty()) metrics_.reject(reason);
-    respond(r.answer ? r.answer(req, o) : json_answer(req, o));
+    http::Response res = r.answer ? r.answer(req, o) : json_answer(req, o);
+    // A 401 names the schemes (RFC 9110); clients that offer credentials only when asked
+    // (curl with CURLAUTH_ANY, as collectd's write_http) need it to send Basic.
+    if (o.status == 401) res.set(bhttp::field::www_authenticate, "Basic realm=\"ep-ingest\", Bearer");
+    respond(std::move(res));
   };
   thread_local std::string basic;
   std::string_view presented = presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic);
