@@ -43,6 +43,7 @@ void SampleSink::reset(TimeNs now) {
   used_ = 0;
   group_index_.clear();
   interned_.clear();
+  valid_metrics_.clear();
   strings_.clear();
   accepted_ = rejected_ = 0;
   reasons_.clear();
@@ -109,19 +110,28 @@ void SampleSink::add_point(std::string_view device, std::string_view metric, Tim
   auto fail = [&](std::string_view field, const char* why) {
     reject(std::string(device) + "/" + std::string(metric) + ": " + std::string(field) + ": " + why);
   };
-  if (!valid_name(device, limits_.max_name_len)) return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
-  if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
+  // Devices and metrics seen before in this request (or stream) were checked then.
+  auto known_group = group_index_.find(device);
+  bool known_device = known_group != group_index_.end();
+  if (!known_device && !valid_name(device, limits_.max_name_len))
+    return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
+  auto known_metric = valid_metrics_.find(metric);
+  if (known_metric == valid_metrics_.end())
+    if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
   if (!std::isfinite(value)) return fail("value", "not a finite number");
   if (const char* why = check_ts(ts, limits_, now_); *why) return fail("ts", why);
-  if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
-  Group& g = group_of(device);
+  if (!unit.empty())
+    if (const char* why = check_unit(unit, limits_); *why) return fail("unit", why);
+  Group& g = known_device ? groups_[known_group->second] : group_of(device);
+  std::string_view m = known_metric != valid_metrics_.end() ? *known_metric : intern(metric);
+  if (known_metric == valid_metrics_.end()) valid_metrics_.insert(m);
   auto gi = static_cast<size_t>(&g - groups_.data());
   if (touched_epoch_.size() <= gi) touched_epoch_.resize(gi + 1, 0);
   if (touched_epoch_[gi] != epoch_) {
     touched_epoch_[gi] = epoch_;
     touched_.push_back(gi);
   }
-  g.points.push_back(PayloadPoint{intern(metric), ts, value, unit.empty() ? std::string_view{} : intern(unit)});
+  g.points.push_back(PayloadPoint{m, ts, value, unit.empty() ? std::string_view{} : intern(unit)});
   ++accepted_;
 }
 

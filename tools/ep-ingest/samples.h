@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ep/status.h"
@@ -101,6 +102,7 @@ class SampleSink {
   std::unordered_map<std::string_view, size_t> group_index_;
   std::deque<std::string> strings_;  // interned devices, metrics, units (stable views)
   std::unordered_map<std::string_view, std::string_view> interned_;
+  std::unordered_set<std::string_view> valid_metrics_;  // interned metrics that passed metric_problem
   std::vector<Label> scratch_labels_;
   std::string scratch_;
   size_t accepted_ = 0, rejected_ = 0;

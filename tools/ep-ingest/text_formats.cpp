@@ -1,6 +1,7 @@
 #include "text_formats.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -47,15 +48,25 @@ std::string_view unescape(std::string_view s, std::string_view specials, std::st
   return std::string_view(out).substr(start);
 }
 
-// From i, the end of a token ended by an unescaped char of `stops`.
-size_t token_end(std::string_view line, size_t i, std::string_view stops) {
+// Characters that end Influx tokens: bit 1 ',' and ' ' (measurement, tag values), bit 2
+// also '=' (keys).
+constexpr std::uint8_t kStopValue = 1, kStopKey = 2;
+constexpr auto kStops = [] {
+  std::array<std::uint8_t, 256> t{};
+  t[','] = t[' '] = kStopValue | kStopKey;
+  t['='] = kStopKey;
+  return t;
+}();
+
+// From i, the end of a token ended by an unescaped stop character of class `stops`.
+size_t token_end(std::string_view line, size_t i, std::uint8_t stops) {
   while (i < line.size()) {
     char c = line[i];
     if (c == '\\' && i + 1 < line.size()) {
       i += 2;
       continue;
     }
-    if (stops.find(c) != std::string_view::npos) return i;
+    if (kStops[static_cast<unsigned char>(c)] & stops) return i;
     ++i;
   }
   return i;
@@ -159,15 +170,15 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
   while (i < line.size() && is_space(line[i])) ++i;
   if (i == line.size() || line[i] == '#') return Status::ok();
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  size_t m_end = token_end(line, i, ", ");
+  size_t m_end = token_end(line, i, kStopValue);
   if (m_end == i) return unreadable(kF, i + 1, "missing measurement");
   std::string_view measurement = unescape(line.substr(i, m_end - i), ", \\", store);
   i = m_end;
   while (i < line.size() && line[i] == ',') {
-    size_t k = i + 1, k_end = token_end(line, k, ",= ");
+    size_t k = i + 1, k_end = token_end(line, k, kStopKey);
     if (k_end == k) return unreadable(kF, k + 1, "missing tag key");
     if (k_end == line.size() || line[k_end] != '=') return unreadable(kF, k_end + 1, "missing tag value (expected '=')");
-    size_t v = k_end + 1, v_end = token_end(line, v, ", ");
+    size_t v = k_end + 1, v_end = token_end(line, v, kStopValue);
     if (v_end == v) return unreadable(kF, v + 1, "missing tag value");
     std::string_view key = sanitized(unescape(line.substr(k, k_end - k), ",= \\", store), store);
     std::string_view value = unescape(line.substr(v, v_end - v), ",= \\", store);
@@ -178,7 +189,7 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
   while (i < line.size() && line[i] == ' ') ++i;
   if (i == line.size()) return unreadable(kF, i + 1, "missing fields");
   for (;;) {
-    size_t k = i, k_end = token_end(line, k, ",= ");
+    size_t k = i, k_end = token_end(line, k, kStopKey);
     if (k_end == k) return unreadable(kF, k + 1, "missing field key");
     if (k_end == line.size() || line[k_end] != '=') return unreadable(kF, k_end + 1, "missing field value (expected '=')");
     std::string_view key = unescape(line.substr(k, k_end - k), ",= \\", store);
@@ -189,7 +200,7 @@ Status parse_influx_line(std::string_view line, TimeUnit precision, SampleSink& 
       if (e >= line.size()) return unreadable(kF, v + 1, "unterminated string field value");
       i = e + 1;
     } else {
-      size_t v_end = token_end(line, v, ", ");
+      size_t v_end = token_end(line, v, kStopValue);
       double value = 0;
       bool numeric = false;
       if (const char* why = influx_value(line.substr(v, v_end - v), value, numeric); *why)
