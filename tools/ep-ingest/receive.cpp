@@ -139,8 +139,9 @@ void HttpIngest::commit_groups(http::Request&& req, http::Respond respond, const
     if (groups.size() > 1) meta.request_id = first_id;
     meta.raw_base64 = !text && i == 0;
     Committer::Item& item = items[i];
-    write_batch(item.line, meta, groups[i].points, i == 0 ? first_raw : std::string_view{},
-                i == 0 ? std::string_view(sha) : std::string_view{});
+    // The others' raw and sha256 are empty but not null (write_batch may memcpy them).
+    write_batch(item.line, meta, groups[i].points, i == 0 ? first_raw : std::string_view(""),
+                i == 0 ? std::string_view(sha) : std::string_view(""));
     item.tenant = tenant;
     item.batch_id = id;
     item.received_at = now;
