@@ -243,8 +243,8 @@ TEST(ParseCsv, EachBadInputClassIsRejectedNamingTheField) {
       {"d,m,2025-11-24T15:59:00Z,inf", "value: not a finite number"},
       {"d,m,2025-11-24T15:59:00Z,1e999", "value: not a finite number"},
       {"d,m,2025-11-24T15:59:00Z,1,12345678901234567", "unit: longer than 16 bytes"},
-      {"\"d,m,2025-11-24T15:59:00Z,1", "field 1: unterminated quote"},
-      {"\"d\"x,m,2025-11-24T15:59:00Z,1", "field 1: text after closing quote"},
+      {"\"d,m,2025-11-24T15:59:00Z,1", "field 1 (byte 1): unterminated quote"},
+      {"\"d\"x,m,2025-11-24T15:59:00Z,1", "field 1 (byte 4): text after closing quote"},
       {"d,m,2025-11-24T15:59:00Z,1,\xC3", "line: invalid UTF-8"},
       {std::string(201, 'a'), "line: longer than 200 bytes"},
   };

@@ -43,8 +43,28 @@ void register_flags(Cli& cli, Options& o, Flags& f) {
   const char* kStdin = "stdin mode";
   app.add_flag("--stdin", o.stdin_mode, "Read payloads from stdin or FILEs instead of HTTP")->group(kStdin);
   app.add_option("--tenant", o.tenant, "Tenant of every stdin payload")->type_name("T")->group(kStdin);
-  app.add_option("--format", o.format, "stdin lines: ndjson (one payload a line) or csv")
-      ->check(CLI::IsMember({"ndjson", "csv"}))->group(kStdin);
+  app.add_option("--format", o.format,
+                 "stdin lines: ndjson (one payload a line), csv, influx (line protocol), prom (Prometheus text), "
+                 "logfmt or syslog")
+      ->check(CLI::IsMember({"ndjson", "csv", "influx", "prom", "logfmt", "syslog"}))->group(kStdin);
+  app.add_option("--time-precision", o.time_precision,
+                 "Timestamps are epoch integers in this unit (csv, logfmt, syslog: default RFC 3339; influx: default ns)")
+      ->check(CLI::IsMember({"s", "ms", "us", "ns"}))->type_name("s|ms|us|ns")->group(kStdin);
+  app.add_option("--csv-delimiter", o.csv_delimiter, "CSV: the field delimiter (one character, or tab)")
+      ->type_name("C")->group(kStdin);
+  app.add_option("--device-key", o.key_values.device_key,
+                 "logfmt, syslog: the key naming the device (default: the first --device-label present; syslog: HOSTNAME)")
+      ->type_name("KEY")->group(kStdin);
+  app.add_option("--metric-key", o.key_values.metric_key,
+                 "logfmt, syslog: the key naming the metric, its value in --value-key (default: every numeric key is a metric)")
+      ->type_name("KEY")->group(kStdin);
+  app.add_option("--value-key", o.key_values.value_key, "logfmt, syslog: with --metric-key, the key of the value")
+      ->type_name("KEY")->group(kStdin);
+  app.add_option("--unit-key", o.key_values.unit_key, "logfmt, syslog: with --metric-key, the key of the unit")
+      ->type_name("KEY")->group(kStdin);
+  app.add_option("--time-key", o.key_values.time_key,
+                 "logfmt, syslog: the key of the timestamp (default: ts, time or timestamp; syslog: the header's)")
+      ->type_name("KEY")->group(kStdin);
   app.add_option("--rejects", o.rejects_path,
                  "Write rejected lines here as {\"line\",\"error\",\"input\"} (default: stderr)")
       ->type_name("FILE")->group(kStdin);

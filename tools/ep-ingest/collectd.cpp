@@ -37,7 +37,9 @@ void read_value_list(const rapidjson::Value& v, size_t index, SampleSink& sink) 
     return sink.reject(where + ": time, plugin and type: required", n ? n : 1);
   double secs = time->value.GetDouble();
   if (!std::isfinite(secs) || std::fabs(secs) > 9e9) return sink.reject(where + ".time: out of range", n ? n : 1);
-  auto ts = static_cast<TimeNs>(std::llround(secs * 1e9));
+  // collectd prints times with millisecond digits ("%.3f"): rounded to microseconds first,
+  // 1700000000.123 is …123 ms, not the double's …122.99 ms.
+  auto ts = static_cast<TimeNs>(std::llround(secs * 1e6)) * 1000;
   Label labels[3];
   size_t nl = 0;
   labels[nl++] = {"host", member_string(v, "host")};

@@ -8,6 +8,7 @@
 #include "ep/http_server.h"
 #include "payload.h"
 #include "samples.h"
+#include "text_formats.h"
 
 namespace ep::ingest {
 
@@ -26,7 +27,10 @@ struct Options {
   // stdin mode
   bool stdin_mode = false;
   std::string tenant;
-  std::string format = "ndjson";  // or "csv"
+  std::string format = "ndjson";  // csv, influx, prom, logfmt, syslog
+  std::string time_precision;     // --time-precision s|ms|us|ns: epoch times; "" = RFC 3339 (influx: ns)
+  std::string csv_delimiter = ",";  // --csv-delimiter
+  KeyValueOptions key_values;     // logfmt and syslog: --device-key, --metric-key, …
   std::string rejects_path;       // empty = stderr
   std::vector<std::string> inputs;
   bool strict = false;

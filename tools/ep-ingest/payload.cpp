@@ -45,8 +45,6 @@ const char* check_ts(TimeNs ts, const Limits& limits, TimeNs now) {
   return "";
 }
 
-namespace {
-
 std::string limit_detail(const char* reason, const Limits& limits) {
   // Name the configured limit so the sender knows what to fix.
   std::string r(reason);
@@ -54,6 +52,8 @@ std::string limit_detail(const char* reason, const Limits& limits) {
   if (r == "longer than the unit limit") return "longer than " + std::to_string(limits.max_unit_len) + " bytes";
   return r;
 }
+
+namespace {
 
 // SAX handler: a small state machine over the payload's fixed shape. Returning false
 // stops the parse; err/kind then say why.
@@ -375,8 +375,6 @@ Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Pa
 
 // ---- CSV
 
-namespace {
-
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
@@ -405,22 +403,28 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
 
-// Splits into at most 6 fields (6 = too many); returns the field count or -1 for a
+}  // namespace
+
+// Splits into at most max fields (max = too many); returns the field count or -1 for a
 // malformed quote. Quoted fields are unescaped into storage.
-int split_csv(std::string_view line, std::string_view (&f)[6], std::string& storage, std::string& err) {
-  int n = 0;
+int split_csv(std::string_view line, char delim, std::vector<std::string_view>& f, size_t max,
+              std::string& storage, std::string& err) {
   size_t i = 0;
+  f.clear();
   storage.clear();
   // Reserve once so views into storage stay valid while appending.
   storage.reserve(line.size());
+  auto count = [&] { return static_cast<int>(f.size()); };
   for (;;) {
-    if (n == 6) return n;
+    if (f.size() == max) return count();
     // Skip leading blanks before a possible quote.
     size_t j = i;
     while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
@@ -429,7 +433,7 @@ int split_csv(std::string_view line, std::string_view (&f)[6], std::string& stor
       size_t k = j + 1;
       for (;;) {
         if (k >= line.size()) {
-          err = "field " + std::to_string(n + 1) + ": unterminated quote";
+          err = "field " + std::to_string(f.size() + 1) + " (byte " + std::to_string(j + 1) + "): unterminated quote";
           return -1;
         }
         if (line[k] == '"') {
@@ -443,27 +447,25 @@ int split_csv(std::string_view line, std::string_view (&f)[6], std::string& stor
         }
         storage.push_back(line[k++]);
       }
-      f[n++] = std::string_view(storage.data() + start, storage.size() - start);
+      f.push_back(std::string_view(storage.data() + start, storage.size() - start));
       while (k < line.size() && (line[k] == ' ' || line[k] == '\t')) ++k;
-      if (k == line.size()) return n;
-      if (line[k] != ',') {
-        err = "field " + std::to_string(n) + ": text after closing quote";
+      if (k == line.size()) return count();
+      if (line[k] != delim) {
+        err = "field " + std::to_string(f.size()) + " (byte " + std::to_string(k + 1) + "): text after closing quote";
         return -1;
       }
       i = k + 1;
       continue;
     }
-    size_t comma = line.find(',', i);
+    size_t comma = line.find(delim, i);
     if (comma == std::string_view::npos) {
-      f[n++] = trim(line.substr(i));
-      return n;
+      f.push_back(trim(line.substr(i)));
+      return count();
     }
-    f[n++] = trim(line.substr(i, comma - i));
+    f.push_back(trim(line.substr(i, comma - i)));
     i = comma + 1;
   }
 }
-
-}  // namespace
 
 bool is_csv_header(std::string_view line) {
   line = trim(line);
@@ -475,9 +477,9 @@ Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, C
   if (line.size() > limits.max_body_bytes)
     return Status::data("line: longer than " + std::to_string(limits.max_body_bytes) + " bytes");
   if (!valid_utf8(line)) return Status::data("line: invalid UTF-8");
-  std::string_view f[6];
+  thread_local std::vector<std::string_view> f;
   std::string err;
-  int n = split_csv(line, f, out.storage, err);
+  int n = split_csv(line, ',', f, 6, out.storage, err);
   if (n < 0) return Status::data(err);
   if (n < 4 || n > 5)
     return Status::data("expected 4 or 5 fields (device,metric,ts,value[,unit]), got " +

@@ -83,6 +83,15 @@ struct CsvRow {
 bool is_csv_header(std::string_view line);
 Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, CsvRow& out);
 
+// CSV fields split by delim (RFC 4180 quoting), at most max (max: there were more);
+// returns the count or -1 (err says where the quote broke). Views point into line or
+// storage.
+int split_csv(std::string_view line, char delim, std::vector<std::string_view>& fields, size_t max,
+              std::string& storage, std::string& err);
+bool valid_utf8(std::string_view s);
+// "ts: …" style detail for a check_* reason that names a limit.
+std::string limit_detail(const char* reason, const Limits& limits);
+
 // Shared field checks (used by both parsers); each returns "" when the value is valid,
 // else the reason without the field name.
 const char* check_name(std::string_view s, const Limits& limits);

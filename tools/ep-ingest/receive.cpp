@@ -100,15 +100,20 @@ void HttpIngest::ingest_many(http::Request&& req, http::Respond respond, const A
 void HttpIngest::reply(const http::Request& req, const http::Respond& respond, const Receiver& r, const Outcome& o,
                        Reason reason) {
   if (!o.error.empty()) metrics_.reject(reason);
-  respond(r.answer ? r.answer(req, o) : json_answer(req, o));
+  http::Response res = r.answer ? r.answer(req, o) : json_answer(req, o);
+  // A 401 names the schemes (RFC 9110); clients that offer credentials only when asked
+  // (curl with CURLAUTH_ANY, as collectd's write_http) need it to send Basic.
+  if (o.status == 401) res.set(bhttp::field::www_authenticate, "Basic realm=\"ep-ingest\", Bearer");
+  respond(std::move(res));
 }
 
 void HttpIngest::receive(http::Request&& req, http::Respond respond, const Receiver& r) {
   TimeNs now = clock_.now();
   auto answer = [&](const Outcome& o, Reason reason) { reply(req, respond, r, o, reason); };
   thread_local std::string basic;
-  AuthResult auth = keys_.authenticate(
-      presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic));
+  std::string_view presented = presented_key(sv(req["X-API-Key"]), sv(req[bhttp::field::authorization]), basic);
+  if (presented.empty() && r.query_key) presented = r.query_key(req, basic);
+  AuthResult auth = keys_.authenticate(presented);
   if (auth.http_status != 0) {
     bool unauth = auth.http_status == 401;
     return answer(failure(auth.http_status, unauth ? "unauthorized" : "forbidden", auth.detail),
@@ -192,8 +197,9 @@ void HttpIngest::commit_groups(http::Request&& req, http::Respond respond, const
     if (groups.size() > 1) meta.request_id = first_id;
     meta.raw_base64 = !text && i == 0;
     Committer::Item& item = items[i];
-    write_batch(item.line, meta, groups[i].points, i == 0 ? first_raw : std::string_view{},
-                i == 0 ? std::string_view(sha) : std::string_view{});
+    // The others' raw and sha256 are empty but not null (write_batch may memcpy them).
+    write_batch(item.line, meta, groups[i].points, i == 0 ? first_raw : std::string_view(""),
+                i == 0 ? std::string_view(sha) : std::string_view(""));
     item.tenant = tenant;
     item.batch_id = id;
     item.received_at = now;

@@ -15,6 +15,8 @@ const Receiver kReceivers[] = {
     {"/collectd", "collectd", parse_collectd, nullptr},
     {"/api/v1/write", "prometheus", parse_remote_write, answer_remote_write, kRemoteWriteMediaTypes},
     {"/v1/metrics", "otlp", parse_otlp, answer_otlp, kOtlpMediaTypes},
+    {"/api/v2/write", "influx", parse_influx_v2, influx_answer},
+    {"/write", "influx", parse_influx_v1, influx_answer, {}, influx_query_key},
 };
 
 std::string_view trimmed(std::string_view s) {

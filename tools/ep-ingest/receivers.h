@@ -35,6 +35,9 @@ struct Receiver {
   // The Content-Types it reads, comma-separated ("application/x-protobuf,application/json");
   // empty: any. Another one (or none) is a 415 before the body is decoded.
   std::string_view media_types = {};
+  // The key when the request carries none in its headers (InfluxDB 1.x: ?u=…&p=KEY);
+  // null = headers only. scratch may hold the returned bytes.
+  std::string_view (*query_key)(const http::Request& req, std::string& scratch) = nullptr;
 };
 
 // Whether content_type's media type (parameters aside, any case) is one of media_types
@@ -56,5 +59,12 @@ http::Response protocol_response(const http::Request& req, unsigned status, std:
 
 // The collectd write_http JSON format.
 Status parse_collectd(const http::Request& req, std::string_view body, SampleSink& sink);
+
+// Influx line protocol: /api/v2/write (precision ns|us|ms|s) and /write (n|u|ms|s|m|h, the
+// key also as ?p=); 204 on success, {"code":…,"message":…} otherwise (influx_http.cpp).
+Status parse_influx_v2(const http::Request& req, std::string_view body, SampleSink& sink);
+Status parse_influx_v1(const http::Request& req, std::string_view body, SampleSink& sink);
+http::Response influx_answer(const http::Request& req, const Outcome& o);
+std::string_view influx_query_key(const http::Request& req, std::string& scratch);
 
 }  // namespace ep::ingest

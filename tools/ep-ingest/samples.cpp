@@ -49,11 +49,31 @@ void SampleSink::reset(TimeNs now) {
   used_ = 0;
   group_index_.clear();
   interned_.clear();
+  valid_metrics_.clear();
   strings_.clear();
   accepted_ = rejected_ = 0;
   reasons_.clear();
   ++gen_;
   if (series_.size() > kMaxSeries) series_.clear();
+  touched_.clear();
+  ++epoch_;
+}
+
+const std::vector<size_t>& SampleSink::take_touched() {
+  touched_out_.swap(touched_);
+  touched_.clear();
+  ++epoch_;
+  return touched_out_;
+}
+
+void SampleSink::push(size_t gi, const PayloadPoint& p) {
+  if (touched_epoch_.size() <= gi) touched_epoch_.resize(gi + 1, 0);
+  if (touched_epoch_[gi] != epoch_) {
+    touched_epoch_[gi] = epoch_;
+    touched_.push_back(gi);
+  }
+  groups_[gi].points.push_back(p);
+  ++accepted_;
 }
 
 std::string_view SampleSink::intern(std::string_view s) {
@@ -127,9 +147,7 @@ void SampleSink::add(std::string_view name, std::span<const Label> labels, TimeN
     s->gen = gen_;
   }
   // The metric's view stays valid until the next reset (the cache is only emptied there).
-  groups_[s->group].points.push_back(
-      PayloadPoint{s->metric, ts, value, unit.empty() ? std::string_view{} : intern(unit)});
-  ++accepted_;
+  push(s->group, PayloadPoint{s->metric, ts, value, unit.empty() ? std::string_view{} : intern(unit)});
 }
 
 std::string SampleSink::sample_problem(std::string_view device, std::string_view metric, TimeNs ts, double value,
@@ -148,12 +166,19 @@ void SampleSink::add_point(std::string_view device, std::string_view metric, Tim
   auto fail = [&](std::string_view field, const char* why) {
     reject(std::string(device) + "/" + std::string(metric) + ": " + std::string(field) + ": " + why);
   };
-  if (!valid_name(device, limits_.max_name_len)) return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
-  if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
+  // Devices and metrics seen before in this request (or stream) were checked then.
+  auto known_group = group_index_.find(device);
+  bool known_device = known_group != group_index_.end();
+  if (!known_device && !valid_name(device, limits_.max_name_len))
+    return fail("device", "not a valid name ([A-Za-z0-9._:/-], 1-128)");
+  auto known_metric = valid_metrics_.find(metric);
+  if (known_metric == valid_metrics_.end())
+    if (const char* why = metric_problem(metric, limits_.max_metric_bytes); *why) return fail("metric", why);
   if (std::string why = sample_problem(device, metric, ts, value, unit); !why.empty()) return reject(std::move(why));
-  Group& g = group_of(device);
-  g.points.push_back(PayloadPoint{intern(metric), ts, value, unit.empty() ? std::string_view{} : intern(unit)});
-  ++accepted_;
+  Group& g = known_device ? groups_[known_group->second] : group_of(device);
+  std::string_view m = known_metric != valid_metrics_.end() ? *known_metric : intern(metric);
+  if (known_metric == valid_metrics_.end()) valid_metrics_.insert(m);
+  push(static_cast<size_t>(&g - groups_.data()), PayloadPoint{m, ts, value, unit.empty() ? std::string_view{} : intern(unit)});
 }
 
 std::string SampleSink::summary() const {

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ep/status.h"
@@ -65,6 +66,21 @@ class SampleSink {
   void reject(std::string reason, size_t count = 1);
 
   std::span<const Group> groups() const { return {groups_.data(), used_}; }
+  // The clock for ts checks and for samples without a timestamp (stdin moves it per line).
+  void set_now(TimeNs now) { now_ = now; }
+  TimeNs now() const { return now_; }
+  const SeriesMapping& mapping() const { return mapping_; }
+  // Streams (stdin): the groups given points since the last call, in the order they got
+  // their first one; empties the list.
+  const std::vector<size_t>& take_touched();
+  // Streams: drops the points of group i (emitted); the group and the interned strings stay
+  // until reset().
+  void clear_group(size_t i) { groups_[i].points.clear(); }
+  // Streams: forgets the rejected count and reasons (kept per line).
+  void clear_rejects() {
+    rejected_ = 0;
+    reasons_.clear();
+  }
   size_t accepted() const { return accepted_; }
   const Limits& limits() const { return limits_; }
   size_t rejected() const { return rejected_; }
@@ -88,6 +104,8 @@ class SampleSink {
 
   Series* series_of(std::string_view name, std::span<const Label> labels);
   size_t group_index(std::string_view device);
+  // Appends p to group gi (noting gi as touched) and counts it accepted.
+  void push(size_t gi, const PayloadPoint& p);
   Group& group_of(std::string_view device) { return groups_[group_index(device)]; }
   // The checks of the sample itself (value, ts, unit); "" when it is fine.
   std::string sample_problem(std::string_view device, std::string_view metric, TimeNs ts, double value,
@@ -102,6 +120,7 @@ class SampleSink {
   std::unordered_map<std::string_view, size_t> group_index_;
   std::deque<std::string> strings_;  // interned devices, metrics, units (stable views)
   std::unordered_map<std::string_view, std::string_view> interned_;
+  std::unordered_set<std::string_view> valid_metrics_;  // interned metrics that passed metric_problem
   std::vector<Label> scratch_labels_;
   std::unordered_map<std::string, Series> series_;  // key: name and labels, length-prefixed
   std::string key_;
@@ -109,6 +128,9 @@ class SampleSink {
   std::string scratch_;
   size_t accepted_ = 0, rejected_ = 0;
   std::vector<std::string> reasons_;
+  std::vector<size_t> touched_, touched_out_;
+  std::vector<std::uint64_t> touched_epoch_;  // per group: epoch_ when last touched
+  std::uint64_t epoch_ = 1;
 };
 
 }  // namespace ep::ingest

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <map>
 
 #include "batch.h"
 #include "ep/archive.h"
@@ -19,6 +18,8 @@
 #include "ep/ndjson.h"
 #include "ep/progress.h"
 #include "ep/records.h"
+#include "samples.h"
+#include "text_formats.h"
 
 namespace ep::ingest {
 
@@ -118,18 +119,6 @@ class Rejects {
   std::unique_ptr<RecordWriter> writer_;
 };
 
-// CSV rows of one device, waiting to become a batch.
-struct CsvGroup {
-  struct Row {
-    std::string metric, unit;
-    TimeNs ts;
-    double value;
-  };
-  std::string raw;  // the rows' lines, each followed by '\n'
-  std::vector<Row> rows;
-  TimeNs first_seen = 0;
-};
-
 // Input lines may contain invalid UTF-8 (CSV) or anything; the reject record's "input"
 // must stay valid JSON, so invalid bytes become U+FFFD.
 std::string printable(std::string_view s) {
@@ -161,15 +150,69 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+// The line parser of a sample format (all but ndjson).
+struct LineParser {
+  enum Kind { kCsv, kInflux, kProm, kLogfmt, kSyslog } kind;
+  TimeUnit time_unit = 0;  // --time-precision (influx: ns when not given)
+  KeyValueOptions kv;
+  CsvLayout csv;
+
+  Status parse(const Line& line, SampleSink& sink) {
+    switch (kind) {
+      case kCsv:
+        if (line.number == 1) {
+          auto header = read_csv_header(line.text, csv.delimiter, csv);
+          if (!header) return header.status();
+          if (*header) return Status::ok();
+        }
+        return parse_csv_record(line.text, csv, time_unit, sink);
+      case kInflux: return parse_influx_line(line.text, time_unit, sink);
+      case kProm: return parse_prom_line(line.text, sink);
+      case kLogfmt: return parse_logfmt_line(line.text, kv, sink);
+      case kSyslog: return parse_syslog_line(line.text, kv, sink);
+    }
+    return Status::software("unknown format");
+  }
+};
+
+Result<LineParser> line_parser(const Options& opts) {
+  LineParser p;
+  static const std::pair<const char*, LineParser::Kind> kKinds[] = {
+      {"csv", LineParser::kCsv},       {"influx", LineParser::kInflux}, {"prom", LineParser::kProm},
+      {"logfmt", LineParser::kLogfmt}, {"syslog", LineParser::kSyslog}};
+  bool found = false;
+  for (const auto& [name, kind] : kKinds)
+    if (opts.format == name) p.kind = kind, found = true;
+  if (!found) return Status::usage("--format must be ndjson, csv, influx, prom, logfmt or syslog");
+  if (!opts.time_precision.empty()) {
+    p.time_unit = parse_precision(opts.time_precision);
+    if (p.time_unit == 0) return Status::usage("--time-precision " + opts.time_precision + ": not s, ms, us or ns");
+  } else if (p.kind == LineParser::kInflux) {
+    p.time_unit = 1;
+  }
+  p.kv = opts.key_values;
+  p.kv.time_unit = p.time_unit;
+  std::string_view d = opts.csv_delimiter;
+  if (d == "tab" || d == "\\t") d = "\t";
+  if (d.size() != 1 || d == "\"" || d == "\n" || d == "\r")
+    return Status::usage("--csv-delimiter " + opts.csv_delimiter + ": one character (or tab) other than a quote or newline");
+  p.csv.delimiter = d[0];
+  return p;
+}
+
 }  // namespace
 
 Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock, StdinSummary& sum) {
   if (opts.tenant.empty()) return Status::usage("--stdin needs --tenant T");
   if (!valid_tenant(opts.tenant))
     return Status::usage("--tenant " + opts.tenant + ": " + kInvalidTenant);
-  if (opts.format != "ndjson" && opts.format != "csv")
-    return Status::usage("--format must be ndjson or csv");
-  const bool csv = opts.format == "csv";
+  const bool ndjson = opts.format == "ndjson";
+  LineParser parser{};
+  if (!ndjson) {
+    auto p = line_parser(opts);
+    if (!p) return p.status();
+    parser = *p;
+  }
 
   std::unique_ptr<Archive> archive;
   if (!opts.archive_uri.empty()) {
@@ -193,37 +236,47 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
   Progress progress(opts.progress, "lines");
   std::string w;  // one batch record at a time
   Payload payload;
-  CsvRow row;
-  std::map<std::string, CsvGroup> groups;  // ordered: batches come out in device order
+  // Sample formats: one sink for the stream, grouped per device; a device's points become
+  // a batch when it has --csv-batch-points, when the input goes idle and at the end.
+  SampleSink sink(opts.mapping, opts.limits);
+  sink.reset(clock.now());
+  struct Pending {
+    std::string raw;  // the lines that gave the group's points, each followed by '\n'
+    TimeNs first_seen = 0;
+  };
+  std::vector<Pending> pending;  // by group index
   size_t pending_points = 0;
-  std::vector<PayloadPoint> points;
   Status fatal;
 
-  auto emit_group = [&](const std::string& device, CsvGroup& g) -> Status {
-    if (g.rows.empty()) return Status::ok();
-    points.clear();
-    for (const auto& r : g.rows) points.push_back(PayloadPoint{r.metric, r.ts, r.value, r.unit});
+  auto emit_group = [&](size_t gi) -> Status {
+    const SampleSink::Group& g = sink.groups()[gi];
+    if (g.points.empty()) return Status::ok();
+    Pending& pg = pending[gi];
     std::string batch_id = crypto::uuid_v7();
     w.clear();
-    write_batch(w, BatchMeta{batch_id, opts.tenant, device, "stdin", g.first_seen, {}, {}, false}, points, g.raw);
+    write_batch(w, BatchMeta{batch_id, opts.tenant, g.device, "stdin", pg.first_seen, {}, {}, false},
+                g.points, pg.raw);
     sum.batches++;
-    sum.points += g.rows.size();
-    pending_points -= g.rows.size();
-    g.rows.clear();
-    g.raw.clear();
-    return emitter.add(w, opts.tenant, batch_id, g.first_seen);
+    sum.points += g.points.size();
+    pending_points -= g.points.size();
+    TimeNs at = pg.first_seen;
+    sink.clear_group(gi);
+    pg.raw.clear();
+    pg.first_seen = 0;
+    return emitter.add(w, opts.tenant, batch_id, at);
   };
   auto emit_all_groups = [&]() -> Status {
-    for (auto& [device, g] : groups) EP_RETURN_IF_ERROR(emit_group(device, g));
-    groups.clear();  // bounded by the devices of one idle period, not of the whole stream
+    for (size_t gi = 0; gi < sink.groups().size(); ++gi) EP_RETURN_IF_ERROR(emit_group(gi));
+    sink.reset(clock.now());  // bounded by the devices and metrics of one idle period
+    pending.clear();
     return Status::ok();
   };
 
-  // Before a read that may block: if nothing more is waiting, close open CSV batches;
-  // then archive and flush everything so downstream sees it now.
+  // Before a read that may block: if nothing more is waiting, close open batches; then
+  // archive and flush everything so downstream sees it now.
   reader->set_before_read([&] {
     if (!fatal.is_ok()) return;
-    if (csv && watch_stdin && pending_points > 0) {
+    if (!ndjson && watch_stdin && pending_points > 0) {
       pollfd p{idle_fd, POLLIN, 0};
       if (::poll(&p, 1, 0) == 0) fatal = emit_all_groups();
     }
@@ -242,27 +295,36 @@ Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock,
     };
     if (line.too_long) {
       rejected("line: longer than " + std::to_string(opts.limits.max_body_bytes) + " bytes", "");
-    } else if (line.text.empty() || (csv && line.text.front() == '#')) {
+    } else if (line.text.empty() || (parser.kind == LineParser::kCsv && !ndjson && line.text.front() == '#')) {
       sum.lines--;  // blank lines and CSV comments are not records
       continue;
-    } else if (csv) {
-      if (line.number == 1 && is_csv_header(line.text)) {
-        sum.lines--;
-        continue;
-      }
+    } else if (!ndjson) {
       TimeNs now = clock.now();
-      if (Status s = parse_csv_line(line.text, opts.limits, now, row); !s) {
+      sink.set_now(now);
+      sink.clear_rejects();
+      size_t before = sink.accepted();
+      Status s = parser.parse(line, sink);
+      const auto& touched = sink.take_touched();
+      if (!s) {
         rejected(s.message(), line.text);
-      } else {
-        auto [it, fresh] = groups.try_emplace(std::string(row.device));
-        CsvGroup& g = it->second;
-        if (g.rows.empty()) g.first_seen = now;
-        g.rows.push_back(CsvGroup::Row{std::string(row.metric), std::string(row.unit), row.ts, row.value});
-        g.raw.append(line.text).push_back('\n');
-        pending_points++;
-        if (g.rows.size() >= opts.csv_batch_points) fatal = emit_group(it->first, g);
-        if (fatal.is_ok() && pending_points >= opts.csv_pending_points) fatal = emit_all_groups();
+      } else if (sink.accepted() == before && sink.rejected() == 0) {
+        sum.lines--;  // a header, comment or blank line
       }
+      for (size_t gi : touched) {
+        if (pending.size() <= gi) pending.resize(gi + 1);
+        Pending& pg = pending[gi];
+        if (pg.first_seen == 0) pg.first_seen = now;
+        pg.raw.append(line.text).push_back('\n');
+      }
+      pending_points += sink.accepted() - before;
+      if (s && sink.rejected() > 0) {
+        std::string reasons;
+        for (const auto& r : sink.reasons()) reasons += (reasons.empty() ? "" : "; ") + r;
+        rejected(reasons, line.text);
+      }
+      for (size_t gi : touched)
+        if (fatal.is_ok() && sink.groups()[gi].points.size() >= opts.csv_batch_points) fatal = emit_group(gi);
+      if (fatal.is_ok() && sink.accepted() >= opts.csv_pending_points) fatal = emit_all_groups();
     } else {
       TimeNs now = clock.now();
       if (Status s = parse_payload(line.text, opts.limits, now, payload); !s) {
