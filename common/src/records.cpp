@@ -147,7 +147,8 @@ const char* metric_problem(std::string_view m, size_t max_len) {
   if (n == 0) return "must start with a name of [A-Za-z0-9._:/-]";
   if (n == m.size()) return n <= 128 ? "" : "name longer than 128 characters";
   if (n > 128) return "name longer than 128 characters";
-  if (m[n] != '{' || m.back() != '}') return "labels must follow the name as {k=\"v\",…}";
+  if (m[n] != '{') return "not a valid name ([A-Za-z0-9._:/-], then optional labels {k=\"v\",…})";
+  if (m.back() != '}') return "labels must follow the name as {k=\"v\",…}";
   if (n + 2 == m.size()) return "empty label set";
   std::string_view prev;
   for (size_t i = n + 1; i < m.size() - 1;) {

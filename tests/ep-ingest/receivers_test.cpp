@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include "ep/crypto.h"
 #include "ep/time.h"
 #include "harness.h"
@@ -53,6 +56,11 @@ class Receivers : public KeyedTest {
       out.emplace_back();
       out.back().Parse(l.c_str());
     }
+    // A request's records (one per device) may reach stdout in any order; requests are
+    // sequential, so a stable sort by device gives a fixed order.
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return std::string_view(a["device"].GetString()) < std::string_view(b["device"].GetString());
+    });
     return out;
   }
   Reply post(Client& c, const std::string& body, std::map<std::string, std::string> headers) {

@@ -50,7 +50,7 @@ TEST(LoadParse, ErrorsNameTheField) {
       {R"({"kind":"point","tenant":".hidden","device":"d","metric":"m","ts":"2026-01-05T09:59:59Z","value":3})",
        "tenant: not a valid tenant name ([A-Za-z0-9._:-]{1,128}, not starting with '.')"},
       {R"({"kind":"point","tenant":"a","device":"d","metric":"bad metric","ts":"2026-01-05T09:59:59Z","value":3})",
-       "metric: not a valid name"},
+       "metric: not a valid name ([A-Za-z0-9._:/-], then optional labels {k=\"v\",…})"},
       {"[1,2]", "not a JSON object"},
   };
   for (const auto& c : cases) {
