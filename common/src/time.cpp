@@ -120,13 +120,13 @@ std::optional<TimeNs> parse_rfc3339(std::string_view s, ParseTimeOptions opts) {
   return *ns + frac_ns;
 }
 
-std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool allow_minutes) {
+std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool influx_v1) {
   if (s == "s") return kNsPerSec;
   if (s == "ms") return kNsPerMs;
-  if (s == "us" || s == "u") return TimeNs{1000};
-  if (s == "ns" || s == "n") return TimeNs{1};
-  if (allow_minutes && s == "m") return 60 * kNsPerSec;
-  if (allow_minutes && s == "h") return 3600 * kNsPerSec;
+  if (s == (influx_v1 ? "u" : "us")) return TimeNs{1000};
+  if (s == (influx_v1 ? "n" : "ns")) return TimeNs{1};
+  if (influx_v1 && s == "m") return 60 * kNsPerSec;
+  if (influx_v1 && s == "h") return 3600 * kNsPerSec;
   return std::nullopt;
 }
 

@@ -139,17 +139,17 @@ TEST_F(TextFormats, InfluxWithoutADeviceTagIsRejectedPerSample) {
 }
 
 TEST_F(TextFormats, PrecisionNames) {
-  EXPECT_EQ(parse_precision("ns"), 1);
-  EXPECT_EQ(parse_precision("us"), 1000);
-  EXPECT_EQ(parse_precision("ms"), 1000000);
-  EXPECT_EQ(parse_precision("s"), kNsPerSec);
-  EXPECT_EQ(parse_precision("n"), 0);
-  EXPECT_EQ(parse_precision("h"), 0);
-  EXPECT_EQ(parse_precision("n", true), 1);
-  EXPECT_EQ(parse_precision("u", true), 1000);
-  EXPECT_EQ(parse_precision("m", true), 60 * kNsPerSec);
-  EXPECT_EQ(parse_precision("h", true), 3600 * kNsPerSec);
-  EXPECT_EQ(parse_precision("d", true), 0);
+  EXPECT_EQ(parse_epoch_unit("ns").value_or(0), 1);
+  EXPECT_EQ(parse_epoch_unit("us").value_or(0), 1000);
+  EXPECT_EQ(parse_epoch_unit("ms").value_or(0), 1000000);
+  EXPECT_EQ(parse_epoch_unit("s").value_or(0), kNsPerSec);
+  EXPECT_EQ(parse_epoch_unit("n").value_or(0), 0);
+  EXPECT_EQ(parse_epoch_unit("h").value_or(0), 0);
+  EXPECT_EQ(parse_epoch_unit("n", true).value_or(0), 1);
+  EXPECT_EQ(parse_epoch_unit("u", true).value_or(0), 1000);
+  EXPECT_EQ(parse_epoch_unit("m", true).value_or(0), 60 * kNsPerSec);
+  EXPECT_EQ(parse_epoch_unit("h", true).value_or(0), 3600 * kNsPerSec);
+  EXPECT_EQ(parse_epoch_unit("d", true).value_or(0), 0);
 }
 
 // ---- Prometheus text

@@ -18,7 +18,7 @@ Status parse_influx(const http::Request& req, std::string_view body, SampleSink&
   if (!q) return q.status().with_context("query");
   TimeUnit unit = 1;
   if (auto it = q->find("precision"); it != q->end()) {
-    unit = parse_precision(it->second, v1);
+    unit = parse_epoch_unit(it->second, v1).value_or(0);
     if (unit == 0)
       return Status::data("precision=" + it->second + ": not one of " + (v1 ? "n, u, ms, s, m, h" : "ns, us, ms, s"));
   }

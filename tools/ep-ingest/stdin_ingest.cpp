@@ -185,7 +185,7 @@ Result<LineParser> line_parser(const Options& opts) {
     if (opts.format == name) p.kind = kind, found = true;
   if (!found) return Status::usage("--format must be ndjson, csv, influx, prom, logfmt or syslog");
   if (!opts.time_precision.empty()) {
-    p.time_unit = parse_precision(opts.time_precision);
+    p.time_unit = parse_epoch_unit(opts.time_precision).value_or(0);
     if (p.time_unit == 0) return Status::usage("--time-precision " + opts.time_precision + ": not s, ms, us or ns");
   } else if (p.kind == LineParser::kInflux) {
     p.time_unit = 1;

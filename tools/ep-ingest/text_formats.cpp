@@ -93,21 +93,13 @@ std::string_view sanitized(std::string_view s, std::string& out) {
 
 }  // namespace
 
-TimeUnit parse_precision(std::string_view s, bool influx_v1) {
-  if (s == "ns" || (influx_v1 && s == "n")) return 1;
-  if (s == "us" || (influx_v1 && s == "u")) return 1000;
-  if (s == "ms") return 1000000;
-  if (s == "s") return kNsPerSec;
-  if (influx_v1 && s == "m") return 60 * kNsPerSec;
-  if (influx_v1 && s == "h") return 3600 * kNsPerSec;
-  return 0;
-}
-
 bool epoch_to_ns(std::string_view s, TimeUnit unit, TimeNs& out) {
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return false;
-  return !__builtin_mul_overflow(v, unit, &out);
+  auto ns = ep::epoch_to_ns(v, unit);
+  if (ns) out = *ns;
+  return ns.has_value();
 }
 
 // ---- Influx line protocol

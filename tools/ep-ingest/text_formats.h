@@ -21,10 +21,6 @@ namespace ep::ingest {
 // Nanoseconds per unit of an epoch timestamp; 0 = not an epoch (RFC 3339).
 using TimeUnit = std::int64_t;
 
-// "ns" "us" "ms" "s" (Influx v2, --time-precision); with v1 also "n" "u" "m" "h".
-// Returns 0 for anything else.
-TimeUnit parse_precision(std::string_view s, bool influx_v1 = false);
-
 // An epoch integer in `unit` as TimeNs; false when it is not an integer or overflows.
 bool epoch_to_ns(std::string_view s, TimeUnit unit, TimeNs& out);
 

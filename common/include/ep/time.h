@@ -21,9 +21,9 @@ inline constexpr std::int64_t kMaxSeconds = INT64_MAX / kNsPerSec - 1;
 std::optional<TimeNs> seconds_to_ns(std::int64_t secs);
 
 // Epoch timestamps as numbers, in a unit the user names (never guessed): "s", "ms",
-// "us", "ns" (and Influx's "n", "u"; "m" and "h" only with allow_minutes, Influx v1).
+// "us", "ns"; with influx_v1, InfluxDB 1.x's "n", "u", "ms", "s", "m", "h" instead.
 // Returns the nanoseconds per unit, nullopt for anything else.
-std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool allow_minutes = false);
+std::optional<TimeNs> parse_epoch_unit(std::string_view s, bool influx_v1 = false);
 // v units of unit_ns nanoseconds since the epoch; nullopt when it does not fit.
 std::optional<TimeNs> epoch_to_ns(std::int64_t v, TimeNs unit_ns);
 // The same for a fractional number (1767225600.25 s); nullopt when not finite or out of range.
