@@ -202,60 +202,6 @@ TEST(ParsePayload, ReusingThePayloadObjectGivesIndependentResults) {
   EXPECT_EQ(p.points[0].value, 3);
 }
 
-TEST(ParseCsv, ValidLinesParse) {
-  CsvRow r;
-  Limits l;
-  ASSERT_TRUE(parse_csv_line("meter-001,voltage,2025-11-24T15:59:00Z,229.5,V", l, kNow, r).is_ok());
-  EXPECT_EQ(r.device, "meter-001");
-  EXPECT_EQ(r.metric, "voltage");
-  EXPECT_EQ(r.value, 229.5);
-  EXPECT_EQ(r.unit, "V");
-  ASSERT_TRUE(parse_csv_line("d,m,2025-11-24 15:59:00,-1e2", l, kNow, r).is_ok());  // no offset: UTC
-  EXPECT_EQ(r.ts, *parse_rfc3339("2025-11-24T15:59:00Z"));
-  EXPECT_EQ(r.value, -100);
-  EXPECT_TRUE(r.unit.empty());
-  ASSERT_TRUE(parse_csv_line(R"("d","m ",2025-11-24T15:59:00Z, +7 ,"°C, ""x""")", l, kNow, r).code() == Code::kData);
-  ASSERT_TRUE(parse_csv_line(R"("d","m",2025-11-24T15:59:00Z, +7 ,"say ""hi""")", l, kNow, r).is_ok());
-  EXPECT_EQ(r.value, 7);
-  EXPECT_EQ(r.unit, "say \"hi\"");
-}
-
-TEST(ParseCsv, HeaderIsRecognised) {
-  EXPECT_TRUE(is_csv_header("device,metric,ts,value,unit"));
-  EXPECT_TRUE(is_csv_header("\xEF\xBB\xBF" "device,metric,ts,value"));
-  EXPECT_FALSE(is_csv_header("d,m,2025-11-24T15:59:00Z,1"));
-}
-
-TEST(ParseCsv, EachBadInputClassIsRejectedNamingTheField) {
-  Limits l;
-  l.max_body_bytes = 200;
-  std::vector<std::pair<std::string, std::string>> cases = {
-      {"d,m,2025-11-24T15:59:00Z", "expected 4 or 5 fields (device,metric,ts,value[,unit]), got 3"},
-      {"d,m,2025-11-24T15:59:00Z,1,V,x", "expected 4 or 5 fields (device,metric,ts,value[,unit]), got more than 5"},
-      {"d d,m,2025-11-24T15:59:00Z,1", "device: invalid character (allowed: A-Z a-z 0-9 . _ : / -)"},
-      {",m,2025-11-24T15:59:00Z,1", "device: empty"},
-      {"d,,2025-11-24T15:59:00Z,1", "metric: empty"},
-      {"d,m,yesterday,1", "ts: not an RFC 3339 timestamp"},
-      {"d,m,2020-01-01T00:00:00Z,1", "ts: too far in the past (use --no-time-bounds for backfill)"},
-      {"d,m,2025-11-24T15:59:00Z,", "value: not a number"},
-      {"d,m,2025-11-24T15:59:00Z,12abc", "value: not a number"},
-      {"d,m,2025-11-24T15:59:00Z,nan", "value: not a finite number"},
-      {"d,m,2025-11-24T15:59:00Z,inf", "value: not a finite number"},
-      {"d,m,2025-11-24T15:59:00Z,1e999", "value: not a finite number"},
-      {"d,m,2025-11-24T15:59:00Z,1,12345678901234567", "unit: longer than 16 bytes"},
-      {"\"d,m,2025-11-24T15:59:00Z,1", "field 1 (byte 1): unterminated quote"},
-      {"\"d\"x,m,2025-11-24T15:59:00Z,1", "field 1 (byte 4): text after closing quote"},
-      {"d,m,2025-11-24T15:59:00Z,1,\xC3", "line: invalid UTF-8"},
-      {std::string(201, 'a'), "line: longer than 200 bytes"},
-  };
-  for (const auto& [in, want] : cases) {
-    CsvRow r;
-    Status s = parse_csv_line(in, l, kNow, r);
-    EXPECT_EQ(s.code(), Code::kData) << in;
-    EXPECT_EQ(s.message(), want) << in;
-  }
-}
-
 // The record is written by hand for speed: it must stay byte for byte what RapidJSON's
 // Writer writes (the same keys, escapes and number formatting).
 TEST(WriteBatch, BytesEqualRapidJsonsWriterForHardStringsAndNumbers) {

@@ -7,6 +7,8 @@
 
 #include <map>
 
+#include "ep/time.h"
+
 namespace ep::ingest {
 namespace {
 
@@ -353,6 +355,56 @@ TEST_F(TextFormats, CsvUnterminatedQuoteNamesTheByte) {
   Status s = parse_csv_record("d1,\"temp,2026-01-01T00:00:00Z,1", l, 0, sink_);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.message(), "csv: field 2 (byte 4): unterminated quote");
+}
+
+// Without a header: device,metric,ts,value[,unit] (what --format csv read before headers).
+TEST_F(TextFormats, CsvWithoutHeaderReadsTheFourOrFiveColumnLayout) {
+  CsvLayout l;
+  ASSERT_TRUE(parse_csv_record("meter-001,voltage,2025-11-24T15:59:00Z,229.5,V", l, 0, sink_));
+  ASSERT_TRUE(parse_csv_record("d,m,2025-11-24 15:59:00,-1e2", l, 0, sink_));  // no offset: UTC
+  ASSERT_TRUE(parse_csv_record(R"("q","m",2025-11-24T15:59:00Z, +7 ,"say ""hi""")", l, 0, sink_));
+  EXPECT_EQ(values()["meter-001/voltage"], 229.5);
+  EXPECT_EQ(values()["d/m"], -100);
+  EXPECT_EQ(times()["d/m"], *parse_rfc3339("2025-11-24T15:59:00Z"));
+  EXPECT_EQ(values()["q/m"], 7);
+  std::string units;
+  for (const auto& g : sink_.groups())
+    for (const auto& p : g.points) units += std::string(p.unit) + "|";
+  EXPECT_EQ(units, "V||say \"hi\"|");
+}
+
+TEST_F(TextFormats, CsvEachBadInputClassIsRejectedNamingTheField) {
+  Limits strict;  // time bounds on, as ep-ingest runs by default
+  strict.max_body_bytes = 200;
+  SampleSink sink(mapping_, strict);
+  sink.reset(*parse_rfc3339("2025-11-24T16:00:00Z"));
+  CsvLayout l;
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"d,m,2025-11-24T15:59:00Z", "expected 4 or 5 fields (device,metric,ts,value[,unit]), got 3"},
+      {"d,m,2025-11-24T15:59:00Z,1,V,x", "fields"},
+      {"d d,m,2025-11-24T15:59:00Z,1", "device"},
+      {",m,2025-11-24T15:59:00Z,1", "device"},
+      {"d,,2025-11-24T15:59:00Z,1", "metric"},
+      {"d,m,yesterday,1", "ts"},
+      {"d,m,2020-01-01T00:00:00Z,1", "too far in the past"},
+      {"d,m,2025-11-24T15:59:00Z,", "value"},
+      {"d,m,2025-11-24T15:59:00Z,12abc", "not a number"},
+      {"d,m,2025-11-24T15:59:00Z,nan", "value"},
+      {"d,m,2025-11-24T15:59:00Z,1e999", "value"},
+      {"d,m,2025-11-24T15:59:00Z,1,12345678901234567", "unit"},
+      {"\"d,m,2025-11-24T15:59:00Z,1", "unterminated quote"},
+      {"\"d\"x,m,2025-11-24T15:59:00Z,1", "text after closing quote"},
+      {"d,m,2025-11-24T15:59:00Z,1,\xC3", "UTF-8"},
+  };
+  for (const auto& [in, want] : cases) {
+    Status s = parse_csv_record(in, l, 0, sink);
+    bool refused = !s || sink.rejected() > 0;
+    EXPECT_TRUE(refused) << in;
+    std::string why = !s ? s.message() : (sink.reasons().empty() ? "" : sink.reasons().back());
+    EXPECT_NE(why.find(want), std::string::npos) << in << " -> " << why;
+    sink.clear_rejects();
+  }
+  EXPECT_EQ(sink.accepted(), 0u);
 }
 
 }  // namespace

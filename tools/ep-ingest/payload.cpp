@@ -467,48 +467,6 @@ int split_csv(std::string_view line, char delim, std::vector<std::string_view>& 
   }
 }
 
-bool is_csv_header(std::string_view line) {
-  line = trim(line);
-  if (line.size() >= 3 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
-  return line == "device,metric,ts,value" || line == "device,metric,ts,value,unit";
-}
-
-Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, CsvRow& out) {
-  if (line.size() > limits.max_body_bytes)
-    return Status::data("line: longer than " + std::to_string(limits.max_body_bytes) + " bytes");
-  if (!valid_utf8(line)) return Status::data("line: invalid UTF-8");
-  thread_local std::vector<std::string_view> f;
-  std::string err;
-  int n = split_csv(line, ',', f, 6, out.storage, err);
-  if (n < 0) return Status::data(err);
-  if (n < 4 || n > 5)
-    return Status::data("expected 4 or 5 fields (device,metric,ts,value[,unit]), got " +
-                        (n > 5 ? std::string("more than 5") : std::to_string(n)));
-  if (const char* why = check_name(f[0], limits); *why)
-    return Status::data(std::string("device: ") + limit_detail(why, limits));
-  if (const char* why = check_name(f[1], limits); *why)
-    return Status::data(std::string("metric: ") + limit_detail(why, limits));
-  auto ts = parse_rfc3339(f[2], ParseTimeOptions{.assume_utc = true});
-  if (!ts) return Status::data("ts: not an RFC 3339 timestamp");
-  if (const char* why = check_ts(*ts, limits, now); *why) return Status::data(std::string("ts: ") + why);
-  double v = 0;
-  std::string_view vs = f[3];
-  if (!vs.empty() && vs.front() == '+') vs.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(vs.data(), vs.data() + vs.size(), v);
-  if (vs.empty() || ptr != vs.data() + vs.size()) return Status::data("value: not a number");
-  if (ec == std::errc::result_out_of_range || !std::isfinite(v))
-    return Status::data("value: not a finite number");
-  std::string_view unit = n == 5 ? f[4] : std::string_view();
-  if (const char* why = check_unit(unit, limits); *why)
-    return Status::data(std::string("unit: ") + limit_detail(why, limits));
-  out.device = f[0];
-  out.metric = f[1];
-  out.ts = *ts;
-  out.value = v;
-  out.unit = unit;
-  return Status::ok();
-}
-
 namespace {
 size_t skip_blank(std::string_view s, size_t i) {
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;

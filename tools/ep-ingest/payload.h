@@ -69,20 +69,6 @@ bool is_payload_array(std::string_view body);
 // a too-long unit are errors (Code::kData), with out.reject telling the class.
 Status parse_payload(std::string_view body, const Limits& limits, TimeNs now, Payload& out);
 
-// One CSV line "device,metric,ts,value[,unit]". Fields may be double-quoted (RFC 4180,
-// "" escapes a quote). ts is RFC 3339; a missing offset means UTC. Views point into
-// `storage` only when a field needed unquoting, else into the line itself.
-struct CsvRow {
-  std::string_view device, metric, unit;
-  TimeNs ts = 0;
-  double value = 0;
-  std::string storage;
-};
-
-// True for a header line ("device,metric,ts,value[,unit]"), which callers skip.
-bool is_csv_header(std::string_view line);
-Status parse_csv_line(std::string_view line, const Limits& limits, TimeNs now, CsvRow& out);
-
 // CSV fields split by delim (RFC 4180 quoting), at most max (max: there were more);
 // returns the count or -1 (err says where the quote broke). Views point into line or
 // storage.
