@@ -92,6 +92,8 @@ Result<std::vector<KeyEntry>> load_keys_file(const std::string& path) {
     }
     if (auto it = d.FindMember("points_per_minute"); it != d.MemberEnd() && it->value.IsInt64())
       e.points_per_minute = it->value.GetInt64();
+    if (auto it = d.FindMember("max_series"); it != d.MemberEnd() && it->value.IsInt64())
+      e.max_series = it->value.GetInt64();
     if (auto it = d.FindMember("tenant_disabled"); it != d.MemberEnd() && it->value.IsBool())
       e.tenant_disabled = it->value.GetBool();
     out.push_back(std::move(e));
@@ -113,6 +115,7 @@ Status save_keys_file(const std::string& path, const std::vector<KeyEntry>& entr
     if (e.revoked_at) w.time(*e.revoked_at);
     else w.null();
     w.kv("points_per_minute", e.points_per_minute);
+    if (e.max_series) w.kv("max_series", e.max_series);
     w.kv("tenant_disabled", e.tenant_disabled);
     w.end_object();
     text += w.view();

@@ -66,6 +66,25 @@ TEST_F(IngestDb, AuthenticatesEnforcesPlanQuotaAndStopsRevokedKeys) {
   EXPECT_EQ(lines_of(s.process().out()).size(), accepted);
 }
 
+// max_series counts the series already in Postgres (loaded at start), per tenant.
+TEST_F(IngestDb, SeriesLimitCountsTheSeriesInPostgres) {
+  EP_ASSERT_OK(conn_.run("UPDATE plans SET max_series = 2 WHERE name = 'tiny'"));
+  EP_ASSERT_OK(conn_.run("INSERT INTO devices (tenant_id, external_id) SELECT tenant_id, 'd1' FROM tenants WHERE slug = 'small'"));
+  EP_ASSERT_OK(conn_.run("INSERT INTO metrics (tenant_id, device_id, name) SELECT tenant_id, device_id, m"
+                         "  FROM devices, unnest(ARRAY['m0','m1']) m WHERE external_id = 'd1'"));
+  Server s(dir_, {"--db", db_.url(), "--key-refresh", "1h"});
+  Client c(s.port());
+  Reply known = c.post(payload("d1", 2), {{"X-API-Key", small_}});  // m0, m1
+  EXPECT_EQ(known.status, 202u) << known.body;
+  Reply fresh = c.post(payload("d2", 1), {{"X-API-Key", small_}});
+  EXPECT_EQ(fresh.status, 400u) << fresh.body;
+  EXPECT_NE(fresh.body.find("the 2 series its plan allows (max_series)"), std::string::npos) << fresh.body;
+  EXPECT_EQ(c.post(payload("d2", 3), {{"X-API-Key", acme_}}).status, 202u);  // the default plan allows 1000
+  s.process().signal(SIGTERM);
+  EXPECT_EQ(s.process().wait(), 0) << s.process().err();
+  EXPECT_EQ(lines_of(s.process().out()).size(), 2u);
+}
+
 TEST_F(IngestDb, SighupReloadsAtOnce) {
   Server s(dir_, {"--db", db_.url(), "--key-refresh", "1h"});
   Client c(s.port());

@@ -196,6 +196,7 @@ void write_keys(const std::string& path, const std::vector<TestKey>& ks) {
     if (k.revoked) e.revoked_at = now_ns();
     e.tenant_disabled = k.disabled;
     e.points_per_minute = k.points_per_minute;
+    e.max_series = k.max_series;
     entries.push_back(e);
   }
   auto s = keys::save_keys_file(path, entries);

@@ -95,6 +95,7 @@ struct TestKey {
   std::string key, tenant;
   std::int64_t points_per_minute = 0;
   bool revoked = false, disabled = false;
+  std::int64_t max_series = 0;
 };
 TestKey new_key(const std::string& tenant, std::int64_t ppm = 0);
 void write_keys(const std::string& path, const std::vector<TestKey>& keys);

@@ -156,6 +156,35 @@ TEST_F(Receivers, EncodingAndSizeLimitsAnswerWithTheirStatus) {
   EXPECT_EQ(stop(*s).size(), 1u);
 }
 
+// /v1/ingest takes a compressed payload too; the archive keeps the decoded JSON.
+TEST_F(Receivers, OwnPayloadMayBeCompressed) {
+  auto s = start({"--max-decoded-bytes", "100000"});
+  Client c(s->port());
+  std::string body = payload("gz-1", 3);
+  std::map<std::string, std::string> h{{"X-API-Key", key_.key}, {"Content-Type", "application/json"},
+                                       {"Content-Encoding", "gzip"}};
+  Reply ok = c.request("POST", "/v1/ingest", gzip(body), h);
+  EXPECT_EQ(ok.status, 202u) << ok.body;
+  EXPECT_NE(ok.body.find(R"("points":3)"), std::string::npos) << ok.body;
+  Reply bomb = c.request("POST", "/v1/ingest", gzip(std::string(5'000'000, ' ')), h);
+  EXPECT_EQ(bomb.status, 413u) << bomb.body;
+  EXPECT_NE(bomb.body.find("--max-decoded-bytes"), std::string::npos) << bomb.body;
+  std::string g = gzip(body);
+  Reply torn = c.request("POST", "/v1/ingest", g.substr(0, g.size() / 2), h);
+  EXPECT_EQ(torn.status, 400u) << torn.body;
+  h["Content-Encoding"] = "br";
+  Reply br = c.request("POST", "/v1/ingest", body, h);
+  EXPECT_EQ(br.status, 415u) << br.body;
+  EXPECT_NE(br.body.find("unsupported_encoding"), std::string::npos) << br.body;
+  auto records = stop(*s);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_STREQ(records[0]["device"].GetString(), "gz-1");
+  EXPECT_EQ(records[0]["points"].Size(), 3u);
+  EXPECT_EQ(std::string(records[0]["raw"].GetString()), body);
+  EXPECT_FALSE(records[0].HasMember("raw_encoding"));
+  EXPECT_EQ(records[0]["sha256"].GetString(), crypto::sha256_hex(body));
+}
+
 TEST_F(Receivers, ADeviceLabelAndDefaultDeviceAreConfigurable) {
   auto s = start({"--device-label", "plugin_instance", "--default-device", "fleet"});
   Client c(s->port());

@@ -23,7 +23,7 @@ enum : unsigned {
   kRetention = 1u << 12, // --chunk
   kMigrate = 1u << 13,   // --to
   kEnable = 1u << 14,    // --enable (tenant disable)
-  kRate = 1u << 15,      // --points-per-minute only (keys file entries)
+  kRate = 1u << 15,      // --points-per-minute and --max-series only (keys file entries)
   kStall = 1u << 16,     // --stall (check)
   kNow = 1u << 17,       // --now
   kRebuild = 1u << 18,   // --since --until (rollup rebuild)
@@ -92,10 +92,11 @@ Registry::Registry(Cli& cli, Options& o) {
     if (f & kLabel) s->add_option("--label", o.label, "Free-text label stored with the key");
     if (f & kJson) s->add_flag("--json", o.json, "NDJSON output, one object per row");
     if (f & kDryRun) s->add_flag("--dry-run", o.dry_run, "Report what would be done, change nothing");
-    if (f & (kQuotas | kRate))
+    if (f & (kQuotas | kRate)) {
       s->add_option("--points-per-minute", o.points_per_minute, "Rate quota, points per minute (0 = unlimited)");
-    if (f & kQuotas) {
       s->add_option("--max-series", o.max_series, "Maximum series (device x metric; 0 = unlimited)");
+    }
+    if (f & kQuotas) {
       s->add_option("--retention-days", o.retention_days, "Keep raw points (and other data) this many days");
       s->add_option("--retention-1m-days", o.retention_1m_days, "Keep 1-minute rollups this many days (default 90)");
       s->add_option("--retention-1h-days", o.retention_1h_days, "Keep hourly rollups this many days (default 730)");

@@ -62,6 +62,7 @@ Status key_issue(const Options& o, Output& out) {
     e.label = o.label;
     e.created_at = now_ns();
     e.points_per_minute = o.points_per_minute.value_or(0);
+    e.max_series = o.max_series.value_or(0);
     entries->push_back(e);
     EP_RETURN_IF_ERROR(keys::save_keys_file(o.keys_file, *entries).with_context("key issue"));
   } else {

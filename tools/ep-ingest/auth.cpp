@@ -104,6 +104,7 @@ AuthResult KeyStore::authenticate(std::string_view presented) const {
   }
   r.tenant = e.tenant;
   r.points_per_minute = e.points_per_minute;
+  r.max_series = e.max_series;
   if (track_) {
     std::lock_guard lock(used_mu_);
     used_.insert(e.prefix);

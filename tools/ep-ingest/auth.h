@@ -20,6 +20,7 @@ struct AuthResult {
   std::string detail;
   std::string tenant;
   std::int64_t points_per_minute = 0;  // the key's plan; 0 = not set
+  std::int64_t max_series = 0;         // the key's plan; 0 = unlimited
 };
 
 // The API key a request presents: X-API-Key, else the Authorization forms agents send —

@@ -23,7 +23,7 @@ Result<std::vector<keys::KeyEntry>> DbKeys::load() {
   if (!conn_.connected() || conn_.broken()) EP_RETURN_IF_ERROR(reconnect());
   auto rows = conn_.exec(
       "SELECT k.prefix, k.hash, t.slug, k.label, k.created_at, k.revoked_at, p.points_per_minute,"
-      "       t.disabled"
+      "       t.disabled, p.max_series"
       "  FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id"
       "  JOIN plans p ON p.name = t.plan",
       {});
@@ -40,8 +40,23 @@ Result<std::vector<keys::KeyEntry>> DbKeys::load() {
     e.revoked_at = rows->opt_ts(i, 5);
     e.points_per_minute = rows->get_int(i, 6);
     e.tenant_disabled = rows->get_bool(i, 7);
+    e.max_series = rows->get_int(i, 8);
     out.push_back(std::move(e));
   }
+  return out;
+}
+
+Result<std::vector<SeriesLimit::Known>> DbKeys::load_series() {
+  if (!conn_.connected() || conn_.broken()) EP_RETURN_IF_ERROR(reconnect());
+  auto rows = conn_.exec(
+      "SELECT t.slug, d.external_id, m.name"
+      "  FROM metrics m JOIN devices d ON d.tenant_id = m.tenant_id AND d.device_id = m.device_id"
+      "  JOIN tenants t ON t.tenant_id = m.tenant_id JOIN plans p ON p.name = t.plan"
+      " WHERE p.max_series > 0",
+      {});
+  if (!rows) return rows.status().with_context("loading series for max_series");
+  std::vector<SeriesLimit::Known> out(static_cast<size_t>(rows->size()));
+  for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(i)] = {rows->str(i, 0), rows->str(i, 1), rows->str(i, 2)};
   return out;
 }
 

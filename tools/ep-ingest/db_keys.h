@@ -13,6 +13,7 @@
 #include "ep/keys.h"
 #include "ep/pg.h"
 #include "ep/status.h"
+#include "series_limit.h"
 
 namespace ep::ingest {
 
@@ -25,6 +26,8 @@ class DbKeys {
   // when the previous call lost the connection.
   Result<std::vector<keys::KeyEntry>> load();
   // Sets last_used_at = at for these prefixes (never moving it backwards).
+  // The series (tenant, device, metric) of the tenants whose plan has a max_series.
+  Result<std::vector<SeriesLimit::Known>> load_series();
   Status record_usage(const std::vector<std::string>& prefixes, TimeNs at);
 
  private:

@@ -11,6 +11,7 @@
 
 #include "batch.h"
 #include "db_keys.h"
+#include "decode.h"
 #include "ep/crypto.h"
 #include "ep/json.h"
 #include "ep/http_cli.h"
@@ -33,12 +34,16 @@ bool valid_idempotency_key(std::string_view k) {
   return std::all_of(k.begin(), k.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
-std::string accepted_body(std::string_view batch_id, std::int64_t points) {
+std::string accepted_body(std::string_view batch_id, std::int64_t points, const SeriesRefusal& refused = {}) {
   JsonWriter w;
   w.start_object();
   w.kv("status", "accepted");
   w.kv("batch_id", batch_id);
   w.kv("points", points);
+  if (refused.count) {
+    w.kv("rejected", static_cast<std::int64_t>(refused.count));
+    w.kv("detail", refused.first);
+  }
   w.end_object();
   return std::string(w.view());
 }
@@ -96,6 +101,36 @@ void HttpIngest::handle(http::Request&& req, http::Respond respond) {
   respond(http::json_error(req, 404, "not_found", "no such endpoint: " + std::string(target)));
 }
 
+SeriesRefusal HttpIngest::limit_series(const AuthResult& auth, Payload& payload) {
+  SeriesRefusal refused;
+  if (auth.max_series <= 0) return refused;
+  auto check = series_limit_.check(auth.tenant, auth.max_series);
+  std::erase_if(payload.points, [&](const PayloadPoint& p) {
+    if (check.admit(payload.device, p.metric)) return false;
+    if (refused.count++ == 0) refused.first = SeriesLimit::problem(payload.device, p.metric, auth.tenant, auth.max_series);
+    return true;
+  });
+  return refused;
+}
+
+// Undoes the request's Content-Encoding in place; the refusal to send if it cannot.
+std::optional<http::Response> HttpIngest::decode_in_place(http::Request& req) {
+  thread_local std::string decoded;
+  std::string_view view;
+  Decoded d = decode_body(sv(req[bhttp::field::content_encoding]), req.body(), opts_.limits.max_decoded_bytes,
+                          decoded, &view);
+  switch (d.error) {
+    case DecodeError::kNone: break;
+    case DecodeError::kUnsupported:
+      return reject(req, Reason::kUnsupportedEncoding, 415, "unsupported_encoding", d.message);
+    case DecodeError::kTooLarge: return reject(req, Reason::kTooLarge, 413, "payload_too_large", d.message);
+    case DecodeError::kCorrupt: return reject(req, Reason::kInvalidPayload, 400, "invalid_payload", d.message);
+  }
+  if (view.data() != req.body().data()) req.body().assign(view);
+  req.erase(bhttp::field::content_encoding);
+  return std::nullopt;
+}
+
 void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   TimeNs now = clock_.now();
   // 1. Who is it (401/403)?
@@ -115,7 +150,12 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
                                      : "Content-Type: expected application/json, got " +
                                            std::string(ct)));
   }
-  // 3. Is it a valid payload (400/413)? A ts given as a number needs ?precision=.
+  // 3. Compressed (415/413/400)? The decoded JSON is the payload from here on: it is what
+  // the archive keeps as raw and what sha256 covers.
+  if (!req[bhttp::field::content_encoding].empty()) {
+    if (auto refused = decode_in_place(req)) return respond(std::move(*refused));
+  }
+  // 4. Is it a valid payload (400/413)? A ts given as a number needs ?precision=.
   thread_local Limits with_unit;
   const Limits* limits = &opts_.limits;
   if (Status s = limits_of(sv(req.target()), opts_.limits, with_unit, limits); !s)
@@ -130,9 +170,13 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
     unsigned status = payload.reject == RejectKind::kTooLarge ? 413 : 400;
     return respond(reject(req, reason, status, reject_name(payload.reject), s.message()));
   }
+  // 5. New series within the plan's max_series (the others are dropped and named; 400 if none is left)?
+  SeriesRefusal refused = limit_series(auth, payload);
+  if (payload.points.empty())
+    return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_payload", refused.first));
   auto points = static_cast<std::int64_t>(payload.points.size());
   std::string sha = crypto::sha256_hex(req.body());
-  // 4. Seen this Idempotency-Key before (replay / 409 / 422)?
+  // 6. Seen this Idempotency-Key before (replay / 409 / 422)?
   std::string idem_key(sv(req["Idempotency-Key"]));
   if (idem_key.size() > kMaxIdempotencyKey) {
     return respond(reject(req, Reason::kInvalidPayload, 400, "invalid_request",
@@ -160,7 +204,7 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
                               "Idempotency-Key: already used with a different body"));
     }
   }
-  // 5. Within the tenant's quota (429)?
+  // 7. Within the tenant's quota (429)?
   std::int64_t ppm = auth.points_per_minute > 0 ? auth.points_per_minute : opts_.default_points_per_minute;
   if (std::int64_t wait = quota_.take(auth.tenant, points, ppm, now); wait > 0) {
     if (!idem_key.empty()) idempotency_.abandon(auth.tenant, idem_key);
@@ -172,7 +216,7 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
     res.set(bhttp::field::retry_after, std::to_string(wait));
     return respond(std::move(res));
   }
-  // 6. Stamp, serialise, and hand to the group committer; answer when durable.
+  // 8. Stamp, serialise, and hand to the group committer; answer when durable.
   std::string batch_id = crypto::uuid_v7();
   Committer::Item item;
   write_batch(item.line, BatchMeta{batch_id, auth.tenant, payload.device, "http", now, idem_key, {}, false}, payload.points,
@@ -183,14 +227,14 @@ void HttpIngest::ingest(http::Request&& req, http::Respond respond) {
   unsigned version = req.version();
   bool keep_alive = req.keep_alive();
   item.done = [this, respond = std::move(respond), version, keep_alive, batch_id, points,
-               tenant = auth.tenant, idem_key](const Status& s) {
+               tenant = auth.tenant, idem_key, refused = std::move(refused)](const Status& s) {
     http::Response res;
     if (s.is_ok()) {
       metrics_.accepted(points);
       if (!idem_key.empty()) idempotency_.complete(tenant, idem_key, batch_id, points, clock_.now());
       res = http::Response{bhttp::status::accepted, version};
       res.set(bhttp::field::content_type, "application/json");
-      res.body() = accepted_body(batch_id, points);
+      res.body() = accepted_body(batch_id, points, refused);
     } else {
       metrics_.reject(Reason::kArchive);
       quota_.refund(tenant, points);
@@ -218,7 +262,8 @@ namespace {
 // writes last_used_at for the keys used since the last round.
 class DbRefresher {
  public:
-  DbRefresher(DbKeys& db, KeyStore& keys, TimeNs interval) : db_(db), keys_(keys), interval_(interval) {
+  DbRefresher(DbKeys& db, KeyStore& keys, TimeNs interval, std::function<void()> on_hup)
+      : db_(db), keys_(keys), interval_(interval), on_hup_(std::move(on_hup)) {
     thread_ = std::thread([this] { loop(); });
   }
   ~DbRefresher() {
@@ -261,6 +306,7 @@ class DbRefresher {
       keys_.set(*entries);
       if (hup) log::info("SIGHUP: reloaded " + std::to_string(entries->size()) + " keys from Postgres");
     }
+    if (hup) on_hup_();
     flush_usage();
   }
   void flush_usage() {
@@ -271,11 +317,20 @@ class DbRefresher {
   DbKeys& db_;
   KeyStore& keys_;
   TimeNs interval_;
+  std::function<void()> on_hup_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false, poked_ = false;
   std::thread thread_;
 };
+
+// The series of the tenants whose plan limits them, for max_series.
+void seed_series(DbKeys& db, HttpIngest& service) {
+  auto known = db.load_series();
+  if (!known) return log::emit(log::Level::kWarn, "max_series", "keeping the series known: " + known.status().message());
+  service.seed_series(*known);
+  log::info("max_series: " + std::to_string(known->size()) + " series of limited tenants loaded from Postgres");
+}
 
 }  // namespace
 
@@ -294,8 +349,6 @@ Status run_http(const Options& opts, int out_fd) {
     if (opts.keys_path.empty()) return Status::usage("--keys FILE or --db [URL] is required (or --stdin)");
     if (Status s = keys.load(opts.keys_path); !s) return s;
   }
-  std::unique_ptr<DbRefresher> refresher;
-  if (db) refresher = std::make_unique<DbRefresher>(*db, keys, opts.key_refresh);
   std::unique_ptr<Archive> archive;
   if (!opts.archive_uri.empty()) {
     auto a = Archive::open(opts.archive_uri, opts.archive_options);
@@ -310,6 +363,11 @@ Status run_http(const Options& opts, int out_fd) {
     if (server_ptr) server_ptr->stop();
   }, archive ? opts.archive_writers : 1);
   HttpIngest service(opts, keys, committer, metrics, SystemClock::instance());
+  std::unique_ptr<DbRefresher> refresher;
+  if (db) {
+    seed_series(*db, service);
+    refresher = std::make_unique<DbRefresher>(*db, keys, opts.key_refresh, [&] { seed_series(*db, service); });
+  }
   if (archive) {
     auto rec = service.recover_keys(*archive);
     if (!rec) return rec.status();

@@ -3,6 +3,7 @@
 // hand-off to the group committer. HttpIngest is the request handler; run_http wires it
 // to a real server, the archive, stdout and signals.
 #include <functional>
+#include <optional>
 
 #include "auth.h"
 #include "committer.h"
@@ -12,6 +13,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "receivers.h"
+#include "series_limit.h"
 
 namespace ep::ingest {
 
@@ -28,6 +30,8 @@ class HttpIngest {
   std::function<http::ServerStats()> server_stats;
   std::function<bool()> draining;
   std::function<ArchiveStats()> archive_stats;  // with --archive: spool and upload figures
+  // The series each tenant has (--db: from Postgres at start and on SIGHUP).
+  void seed_series(const std::vector<SeriesLimit::Known>& known) { series_limit_.seed(known); }
 
  private:
   void ingest(http::Request&& req, http::Respond respond);
@@ -39,11 +43,14 @@ class HttpIngest {
   void reply(const http::Request& req, const http::Respond& respond, const Receiver& r, const Outcome& o,
              Reason reason);
   void admit(http::Request&& req, http::Respond respond, const Receiver& r, const AuthResult& auth,
-             const SampleSink& sink, TimeNs now);
+             SampleSink& sink, TimeNs now);
   void commit_groups(http::Request&& req, http::Respond respond, const Receiver& r,
                      const std::string& tenant, const SampleSink& sink, TimeNs now);
   http::Response reject(const http::Request& req, Reason reason, unsigned status,
                         std::string_view error, std::string_view detail);
+  std::optional<http::Response> decode_in_place(http::Request& req);
+  // Drops the points of new series beyond the tenant's max_series.
+  SeriesRefusal limit_series(const AuthResult& auth, Payload& payload);
 
   const Options& opts_;
   KeyStore& keys_;
@@ -52,6 +59,7 @@ class HttpIngest {
   const Clock& clock_;
   Quota quota_;
   IdempotencyCache idempotency_;
+  SeriesLimit series_limit_;
 };
 
 // The limits of a request: base, or a copy in `buf` with the epoch unit of ?precision=.

@@ -144,13 +144,20 @@ void HttpIngest::receive(http::Request&& req, http::Respond respond, const Recei
 
 // The request's samples are read: within the limits and the quota, they are committed.
 void HttpIngest::admit(http::Request&& req, http::Respond respond, const Receiver& r, const AuthResult& auth,
-                       const SampleSink& sink, TimeNs now) {
+                       SampleSink& sink, TimeNs now) {
   auto answer = [&](const Outcome& o, Reason reason) { reply(req, respond, r, o, reason); };
   if (sink.accepted() + sink.rejected() > opts_.limits.max_samples)
     return answer(failure(413, "payload_too_large",
                           std::to_string(sink.accepted() + sink.rejected()) + " samples: more than " +
                               std::to_string(opts_.limits.max_samples) + " in one request (--max-samples)"),
                   Reason::kTooLarge);
+  if (auth.max_series > 0) {
+    auto check = series_limit_.check(auth.tenant, auth.max_series);
+    sink.drop_points([&](std::string_view device, const PayloadPoint& p) {
+      return check.admit(device, p.metric) ? std::string()
+                                           : SeriesLimit::problem(device, p.metric, auth.tenant, auth.max_series);
+    });
+  }
   if (sink.accepted() == 0 && sink.rejected() > 0) {
     Outcome o = failure(400, "invalid_payload", sink.summary());
     o.rejected = sink.rejected();

@@ -92,6 +92,19 @@ size_t SampleSink::group_index(std::string_view device) {
   return used_++;
 }
 
+void SampleSink::compact_groups() {
+  size_t kept = 0;
+  for (size_t i = 0; i < used_; ++i) {
+    if (groups_[i].points.empty()) continue;
+    if (kept != i) std::swap(groups_[kept], groups_[i]);
+    ++kept;
+  }
+  used_ = kept;
+  group_index_.clear();
+  for (size_t i = 0; i < used_; ++i) group_index_.emplace(groups_[i].device, i);
+  ++gen_;  // the cached group of each series is stale
+}
+
 void SampleSink::reject(std::string reason, size_t count) {
   rejected_ += count;
   if (reasons_.size() < kMaxReasons) reasons_.push_back(std::move(reason));

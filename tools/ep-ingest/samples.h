@@ -64,6 +64,11 @@ class SampleSink {
   // Input that yields no sample (a bad line, an unsupported metric type): counted as
   // `count` rejected samples, the reason kept if among the first few.
   void reject(std::string reason, size_t count = 1);
+  // After the last add of a request: drops the points for which problem(device, point)
+  // names a problem (each counted rejected with that reason) and the groups left empty.
+  // Returns how many points were dropped.
+  template <typename Problem>
+  size_t drop_points(Problem problem);
 
   std::span<const Group> groups() const { return {groups_.data(), used_}; }
   // The clock for ts checks and for samples without a timestamp (stdin moves it per line).
@@ -112,6 +117,9 @@ class SampleSink {
                              std::string_view unit) const;
   std::string_view intern(std::string_view s);
 
+  // Removes the groups without points (after drop_points), keeping the order.
+  void compact_groups();
+
   const SeriesMapping& mapping_;
   const Limits& limits_;
   TimeNs now_ = 0;
@@ -132,5 +140,25 @@ class SampleSink {
   std::vector<std::uint64_t> touched_epoch_;  // per group: epoch_ when last touched
   std::uint64_t epoch_ = 1;
 };
+
+template <typename Problem>
+size_t SampleSink::drop_points(Problem problem) {
+  size_t dropped = 0;
+  for (size_t gi = 0; gi < used_; ++gi) {
+    auto& points = groups_[gi].points;
+    std::erase_if(points, [&](const PayloadPoint& p) {
+      std::string why = problem(groups_[gi].device, p);
+      if (why.empty()) return false;
+      reject(std::move(why));
+      ++dropped;
+      return true;
+    });
+  }
+  if (dropped) {
+    accepted_ -= dropped;
+    compact_groups();
+  }
+  return dropped;
+}
 
 }  // namespace ep::ingest

@@ -47,6 +47,7 @@ struct KeyEntry {
   TimeNs created_at = 0;
   std::optional<TimeNs> revoked_at;
   std::int64_t points_per_minute = 0;  // 0 = unlimited
+  std::int64_t max_series = 0;         // series (device x metric) of the tenant; 0 = unlimited
   bool tenant_disabled = false;
 };
 
