@@ -200,168 +200,222 @@ Result<LineParser> line_parser(const Options& opts) {
   return p;
 }
 
-}  // namespace
+// One --stdin run: the input, the sink grouping sample lines per device, and where
+// batches go (archive, stdout) and rejected lines go.
+class StdinRun {
+ public:
+  StdinRun(const Options& opts, int in_fd, int out_fd, const Clock& clock, StdinSummary& sum)
+      : opts_(opts), clock_(clock), sum_(sum), in_fd_(in_fd), out_(out_fd), progress_(opts.progress, "lines"),
+        sink_(opts.mapping, opts.limits), ndjson_(opts.format == "ndjson") {}
 
-Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock, StdinSummary& sum) {
-  if (opts.tenant.empty()) return Status::usage("--stdin needs --tenant T");
-  if (!valid_tenant(opts.tenant))
-    return Status::usage("--tenant " + opts.tenant + ": " + kInvalidTenant);
-  const bool ndjson = opts.format == "ndjson";
-  LineParser parser{};
-  if (!ndjson) {
-    auto p = line_parser(opts);
-    if (!p) return p.status();
-    parser = *p;
-  }
+  Status open();
+  Status run();
 
-  std::unique_ptr<Archive> archive;
-  if (!opts.archive_uri.empty()) {
-    auto a = Archive::open(opts.archive_uri, opts.archive_options);
-    if (!a) return a.status().with_context("--archive " + opts.archive_uri);
-    archive = std::move(a).value();
-  }
-  auto rejects_r = Rejects::open(opts.rejects_path);
-  if (!rejects_r) return rejects_r.status();
-  Rejects& rejects = **rejects_r;
-
-  bool from_stdin = opts.inputs.empty() || (opts.inputs.size() == 1 && opts.inputs[0] == "-");
-  std::unique_ptr<LineReader> reader =
-      from_stdin ? std::make_unique<LineReader>(in_fd, "stdin", opts.limits.max_body_bytes)
-                 : std::make_unique<LineReader>(opts.inputs, opts.limits.max_body_bytes);
-  bool watch_stdin = from_stdin || std::find(opts.inputs.begin(), opts.inputs.end(), "-") != opts.inputs.end();
-  int idle_fd = from_stdin ? in_fd : 0;
-
-  RecordWriter out(out_fd);
-  Emitter emitter(archive.get(), out);
-  Progress progress(opts.progress, "lines");
-  std::string w;  // one batch record at a time
-  Payload payload;
-  // Sample formats: one sink for the stream, grouped per device; a device's points become
-  // a batch when it has --csv-batch-points, when the input goes idle and at the end.
-  SampleSink sink(opts.mapping, opts.limits);
-  sink.reset(clock.now());
+ private:
+  // A device's points waiting to become a batch: the lines they came from.
   struct Pending {
     std::string raw;  // the lines that gave the group's points, each followed by '\n'
     TimeNs first_seen = 0;
   };
-  std::vector<Pending> pending;  // by group index
-  size_t pending_points = 0;
-  Status fatal;
 
-  auto emit_group = [&](size_t gi) -> Status {
-    const SampleSink::Group& g = sink.groups()[gi];
-    if (g.points.empty()) return Status::ok();
-    Pending& pg = pending[gi];
-    std::string batch_id = crypto::uuid_v7();
-    w.clear();
-    write_batch(w, BatchMeta{batch_id, opts.tenant, g.device, "stdin", pg.first_seen, {}, {}, false},
-                g.points, pg.raw);
-    sum.batches++;
-    sum.points += g.points.size();
-    pending_points -= g.points.size();
-    TimeNs at = pg.first_seen;
-    sink.clear_group(gi);
-    pg.raw.clear();
-    pg.first_seen = 0;
-    return emitter.add(w, opts.tenant, batch_id, at);
-  };
-  auto emit_all_groups = [&]() -> Status {
-    for (size_t gi = 0; gi < sink.groups().size(); ++gi) EP_RETURN_IF_ERROR(emit_group(gi));
-    sink.reset(clock.now());  // bounded by the devices and metrics of one idle period
-    pending.clear();
-    return Status::ok();
-  };
+  void handle(const Line& line);
+  void sample_line(const Line& line);
+  void payload_line(const Line& line);
+  void reject(const Line& line, std::string_view error, std::string_view input);
+  void before_read();
+  Status emit_group(size_t gi);
+  Status emit_all_groups();
+  Status finish();
 
-  // Before a read that may block: if nothing more is waiting, close open batches; then
-  // archive and flush everything so downstream sees it now.
-  reader->set_before_read([&] {
-    if (!fatal.is_ok()) return;
-    if (!ndjson && watch_stdin && pending_points > 0) {
-      pollfd p{idle_fd, POLLIN, 0};
-      if (::poll(&p, 1, 0) == 0) fatal = emit_all_groups();
-    }
-    if (fatal.is_ok()) fatal = emitter.commit();
-  });
+  const Options& opts_;
+  const Clock& clock_;
+  StdinSummary& sum_;
+  int in_fd_;
+  RecordWriter out_;
+  Progress progress_;
+  SampleSink sink_;
+  const bool ndjson_;
+  LineParser parser_{};
+  std::unique_ptr<Archive> archive_;
+  std::unique_ptr<Emitter> emitter_;
+  std::unique_ptr<Rejects> rejects_;
+  std::unique_ptr<LineReader> reader_;
+  bool watch_stdin_ = false;  // stdin is among the inputs: idle periods close batches
+  std::string w_;             // one batch record at a time
+  Payload payload_;
+  std::vector<Pending> pending_;  // by group index
+  size_t pending_points_ = 0;
+  Status fatal_;
+  bool strict_stop_ = false;
+};
 
-  Line line;
-  bool strict_stop = false;
-  while (fatal.is_ok() && reader->next(line)) {
-    sum.lines++;
-    progress.update(sum.lines);
-    auto rejected = [&](std::string_view error, std::string_view input) {
-      sum.rejected++;
-      rejects.add(line, error, printable(input));
-      if (opts.strict) strict_stop = true;
-    };
-    if (line.too_long) {
-      rejected("line: longer than " + std::to_string(opts.limits.max_body_bytes) + " bytes", "");
-    } else if (line.text.empty() || (parser.kind == LineParser::kCsv && !ndjson && line.text.front() == '#')) {
-      sum.lines--;  // blank lines and CSV comments are not records
-      continue;
-    } else if (!ndjson) {
-      TimeNs now = clock.now();
-      sink.set_now(now);
-      sink.clear_rejects();
-      size_t before = sink.accepted();
-      Status s = parser.parse(line, sink);
-      const auto& touched = sink.take_touched();
-      if (!s) {
-        rejected(s.message(), line.text);
-      } else if (sink.accepted() == before && sink.rejected() == 0) {
-        sum.lines--;  // a header, comment or blank line
-      }
-      for (size_t gi : touched) {
-        if (pending.size() <= gi) pending.resize(gi + 1);
-        Pending& pg = pending[gi];
-        if (pg.first_seen == 0) pg.first_seen = now;
-        pg.raw.append(line.text).push_back('\n');
-      }
-      pending_points += sink.accepted() - before;
-      if (s && sink.rejected() > 0) {
-        std::string reasons;
-        for (const auto& r : sink.reasons()) reasons += (reasons.empty() ? "" : "; ") + r;
-        rejected(reasons, line.text);
-      }
-      for (size_t gi : touched)
-        if (fatal.is_ok() && sink.groups()[gi].points.size() >= opts.csv_batch_points) fatal = emit_group(gi);
-      if (fatal.is_ok() && sink.accepted() >= opts.csv_pending_points) fatal = emit_all_groups();
-    } else {
-      TimeNs now = clock.now();
-      if (Status s = parse_payload(line.text, opts.limits, now, payload); !s) {
-        rejected(s.message(), line.text);
-      } else {
-        std::string batch_id = crypto::uuid_v7();
-        w.clear();
-        write_batch(w, BatchMeta{batch_id, opts.tenant, payload.device, "stdin", now, {}, {}, false}, payload.points,
-                    line.text);
-        sum.batches++;
-        sum.points += payload.points.size();
-        fatal = emitter.add(w, opts.tenant, batch_id, now);
-      }
-    }
-    if (strict_stop) break;
+Status StdinRun::open() {
+  if (opts_.tenant.empty()) return Status::usage("--stdin needs --tenant T");
+  if (!valid_tenant(opts_.tenant)) return Status::usage("--tenant " + opts_.tenant + ": " + kInvalidTenant);
+  if (!ndjson_) {
+    auto p = line_parser(opts_);
+    if (!p) return p.status();
+    parser_ = *p;
   }
-  progress.finish();
-  if (fatal.is_ok() && !strict_stop && !reader->status().is_ok()) fatal = reader->status();
-  if (fatal.is_ok() || !emitter.broken_pipe()) {
+  if (!opts_.archive_uri.empty()) {
+    auto a = Archive::open(opts_.archive_uri, opts_.archive_options);
+    if (!a) return a.status().with_context("--archive " + opts_.archive_uri);
+    archive_ = std::move(a).value();
+  }
+  auto rejects = Rejects::open(opts_.rejects_path);
+  if (!rejects) return rejects.status();
+  rejects_ = std::move(rejects).value();
+  emitter_ = std::make_unique<Emitter>(archive_.get(), out_);
+  bool from_stdin = opts_.inputs.empty() || (opts_.inputs.size() == 1 && opts_.inputs[0] == "-");
+  reader_ = from_stdin ? std::make_unique<LineReader>(in_fd_, "stdin", opts_.limits.max_body_bytes)
+                       : std::make_unique<LineReader>(opts_.inputs, opts_.limits.max_body_bytes);
+  watch_stdin_ = from_stdin || std::find(opts_.inputs.begin(), opts_.inputs.end(), "-") != opts_.inputs.end();
+  if (!from_stdin) in_fd_ = 0;  // "-" among files reads fd 0
+  sink_.reset(clock_.now());
+  reader_->set_before_read([this] { before_read(); });
+  return Status::ok();
+}
+
+Status StdinRun::run() {
+  Line line;
+  while (fatal_.is_ok() && reader_->next(line)) {
+    sum_.lines++;
+    progress_.update(sum_.lines);
+    handle(line);
+    if (strict_stop_) break;
+  }
+  progress_.finish();
+  return finish();
+}
+
+void StdinRun::handle(const Line& line) {
+  if (line.too_long) {
+    reject(line, "line: longer than " + std::to_string(opts_.limits.max_body_bytes) + " bytes", "");
+  } else if (line.text.empty() || (!ndjson_ && parser_.kind == LineParser::kCsv && line.text.front() == '#')) {
+    sum_.lines--;  // blank lines and CSV comments are not records
+  } else if (ndjson_) {
+    payload_line(line);
+  } else {
+    sample_line(line);
+  }
+}
+
+// A line of a sample format: its points join their devices' pending batches, which are
+// emitted when full (--csv-batch-points) or when too much is pending (--csv-pending-points).
+void StdinRun::sample_line(const Line& line) {
+  TimeNs now = clock_.now();
+  sink_.set_now(now);
+  sink_.clear_rejects();
+  size_t before = sink_.accepted();
+  Status s = parser_.parse(line, sink_);
+  const auto& touched = sink_.take_touched();
+  if (!s) {
+    reject(line, s.message(), line.text);
+  } else if (sink_.accepted() == before && sink_.rejected() == 0) {
+    sum_.lines--;  // a header, comment or blank line
+  }
+  for (size_t gi : touched) {
+    if (pending_.size() <= gi) pending_.resize(gi + 1);
+    Pending& pg = pending_[gi];
+    if (pg.first_seen == 0) pg.first_seen = now;
+    pg.raw.append(line.text).push_back('\n');
+  }
+  pending_points_ += sink_.accepted() - before;
+  if (s && sink_.rejected() > 0) {
+    std::string reasons;
+    for (const auto& r : sink_.reasons()) reasons += (reasons.empty() ? "" : "; ") + r;
+    reject(line, reasons, line.text);
+  }
+  for (size_t gi : touched)
+    if (fatal_.is_ok() && sink_.groups()[gi].points.size() >= opts_.csv_batch_points) fatal_ = emit_group(gi);
+  if (fatal_.is_ok() && sink_.accepted() >= opts_.csv_pending_points) fatal_ = emit_all_groups();
+}
+
+// An NDJSON line: one payload, one batch.
+void StdinRun::payload_line(const Line& line) {
+  TimeNs now = clock_.now();
+  if (Status s = parse_payload(line.text, opts_.limits, now, payload_); !s) return reject(line, s.message(), line.text);
+  std::string batch_id = crypto::uuid_v7();
+  w_.clear();
+  write_batch(w_, BatchMeta{batch_id, opts_.tenant, payload_.device, "stdin", now, {}, {}, false}, payload_.points,
+              line.text);
+  sum_.batches++;
+  sum_.points += payload_.points.size();
+  fatal_ = emitter_->add(w_, opts_.tenant, batch_id, now);
+}
+
+void StdinRun::reject(const Line& line, std::string_view error, std::string_view input) {
+  sum_.rejected++;
+  rejects_->add(line, error, printable(input));
+  if (opts_.strict) strict_stop_ = true;
+}
+
+// Before a read that may block: if nothing more is waiting, close open batches; then
+// archive and flush everything so downstream sees it now.
+void StdinRun::before_read() {
+  if (!fatal_.is_ok()) return;
+  if (!ndjson_ && watch_stdin_ && pending_points_ > 0) {
+    pollfd p{in_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) fatal_ = emit_all_groups();
+  }
+  if (fatal_.is_ok()) fatal_ = emitter_->commit();
+}
+
+Status StdinRun::emit_group(size_t gi) {
+  const SampleSink::Group& g = sink_.groups()[gi];
+  if (g.points.empty()) return Status::ok();
+  Pending& pg = pending_[gi];
+  std::string batch_id = crypto::uuid_v7();
+  w_.clear();
+  write_batch(w_, BatchMeta{batch_id, opts_.tenant, g.device, "stdin", pg.first_seen, {}, {}, false}, g.points,
+              pg.raw);
+  sum_.batches++;
+  sum_.points += g.points.size();
+  pending_points_ -= g.points.size();
+  TimeNs at = pg.first_seen;
+  sink_.clear_group(gi);
+  pg.raw.clear();
+  pg.first_seen = 0;
+  return emitter_->add(w_, opts_.tenant, batch_id, at);
+}
+
+Status StdinRun::emit_all_groups() {
+  for (size_t gi = 0; gi < sink_.groups().size(); ++gi) EP_RETURN_IF_ERROR(emit_group(gi));
+  sink_.reset(clock_.now());  // bounded by the devices and metrics of one idle period
+  pending_.clear();
+  return Status::ok();
+}
+
+// The end of the input (or of --strict): what is pending goes out, then the outcome.
+Status StdinRun::finish() {
+  Status fatal = fatal_;
+  if (fatal.is_ok() && !strict_stop_ && !reader_->status().is_ok()) fatal = reader_->status();
+  if (fatal.is_ok() || !emitter_->broken_pipe()) {
     if (Status s = emit_all_groups(); fatal.is_ok()) fatal = s;
-    if (Status s = emitter.commit(); fatal.is_ok()) fatal = s;
+    if (Status s = emitter_->commit(); fatal.is_ok()) fatal = s;
   }
   // s3:// format 2: what the spool holds goes up before the run ends (kept there, and
   // uploaded by the next run, when the store is down).
-  if (archive && fatal.is_ok())
-    if (Status s = archive->flush(); !s) fatal = s.with_context("archive upload (the batches are in the spool)");
-  Status closed = out.close();
-  Status rclosed = rejects.close();
-  if (emitter.broken_pipe() || out.broken_pipe()) return Status::ok();  // downstream is gone: end quietly
+  if (archive_ && fatal.is_ok())
+    if (Status s = archive_->flush(); !s) fatal = s.with_context("archive upload (the batches are in the spool)");
+  Status closed = out_.close();
+  Status rclosed = rejects_->close();
+  if (emitter_->broken_pipe() || out_.broken_pipe()) return Status::ok();  // downstream is gone: end quietly
   if (!fatal.is_ok()) return fatal;
   if (!closed.is_ok()) return closed;
   if (!rclosed.is_ok()) return rclosed;
-  if (strict_stop) return Status::data("stopped at the first rejected line (--strict)");
-  if (sum.rejected > 0)
-    return Status::data(std::to_string(sum.rejected) + " of " + std::to_string(sum.lines) +
-                        " lines rejected");
+  if (strict_stop_) return Status::data("stopped at the first rejected line (--strict)");
+  if (sum_.rejected > 0)
+    return Status::data(std::to_string(sum_.rejected) + " of " + std::to_string(sum_.lines) + " lines rejected");
   return Status::ok();
+}
+
+}  // namespace
+
+Status run_stdin(const Options& opts, int in_fd, int out_fd, const Clock& clock, StdinSummary& sum) {
+  StdinRun run(opts, in_fd, out_fd, clock, sum);
+  EP_RETURN_IF_ERROR(run.open());
+  return run.run();
 }
 
 }  // namespace ep::ingest
