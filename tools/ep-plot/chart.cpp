@@ -117,134 +117,169 @@ std::vector<std::size_t> select_points(const std::vector<ValuePoint>& pts,
   return keep;
 }
 
-std::string render_svg(ChartData d, const ChartOptions& o) {
-  std::stable_sort(d.points.begin(), d.points.end(),
-                   [](const ValuePoint& a, const ValuePoint& b) { return a.ts < b.ts; });
-  std::stable_sort(d.scores.begin(), d.scores.end(),
-                   [](const ScorePoint& a, const ScorePoint& b) { return a.end < b.end; });
-  const double W = std::max(o.width, 200), H = std::max(o.height, 120);
-  const double left = 64, right = 16, top = 28, bottom = 34, gap = 10;
-  const double plot_w = W - left - right;
-  const double bands = H - top - bottom - gap;
-  const double value_h = bands * 0.75, score_h = bands - value_h;
-  const double value_top = top, score_top = top + value_h + gap;
-  const std::size_t target = o.max_points ? o.max_points : static_cast<std::size_t>(2 * plot_w);
+namespace {
 
+// Where things go: the two bands (values above, score below), the time range and the
+// value range, and the maps from data to pixels.
+struct Layout {
+  double W = 0, H = 0;
+  double left = 64, right = 16, top = 28, bottom = 34, gap = 10;
+  double plot_w = 0, value_h = 0, score_h = 0, value_top = 0, score_top = 0;
   TimeNs t0 = 0, t1 = 0;
+  double vmin = 0, vmax = 1;
+
+  double X(TimeNs t) const { return left + plot_w * static_cast<double>(t - t0) / static_cast<double>(t1 - t0); }
+  double YV(double v) const { return value_top + value_h * (1 - (v - vmin) / (vmax - vmin)); }
+  double YS(double s) const { return score_top + score_h * (1 - std::clamp(s, 0.0, 1.0)); }
+};
+
+// The time range covers every point, window and truth span; the value range every point,
+// with 5% room above and below.
+Layout layout_of(const ChartData& d, const ChartOptions& o) {
+  Layout l;
+  l.W = std::max(o.width, 200);
+  l.H = std::max(o.height, 120);
+  l.plot_w = l.W - l.left - l.right;
+  const double bands = l.H - l.top - l.bottom - l.gap;
+  l.value_h = bands * 0.75;
+  l.score_h = bands - l.value_h;
+  l.value_top = l.top;
+  l.score_top = l.top + l.value_h + l.gap;
   bool any = false;
   auto extend = [&](TimeNs a, TimeNs b) {
-    if (!any) t0 = a, t1 = b, any = true;
-    t0 = std::min(t0, a);
-    t1 = std::max(t1, b);
+    if (!any) l.t0 = a, l.t1 = b, any = true;
+    l.t0 = std::min(l.t0, a);
+    l.t1 = std::max(l.t1, b);
   };
   for (const auto& p : d.points) extend(p.ts, p.ts);
   for (const auto& s : d.scores) extend(s.start, s.end);
   for (const auto& t : d.truths) extend(t.start, t.end);
-  if (t1 <= t0) t1 = t0 + kNsPerSec;
-  double vmin = 0, vmax = 1;
+  if (l.t1 <= l.t0) l.t1 = l.t0 + kNsPerSec;
   if (!d.points.empty()) {
-    vmin = vmax = d.points[0].value;
-    for (const auto& p : d.points) vmin = std::min(vmin, p.value), vmax = std::max(vmax, p.value);
+    l.vmin = l.vmax = d.points[0].value;
+    for (const auto& p : d.points) l.vmin = std::min(l.vmin, p.value), l.vmax = std::max(l.vmax, p.value);
   }
-  if (vmax <= vmin) vmin -= 1, vmax += 1;
-  const double pad = (vmax - vmin) * 0.05;
-  vmin -= pad;
-  vmax += pad;
+  if (l.vmax <= l.vmin) l.vmin -= 1, l.vmax += 1;
+  const double pad = (l.vmax - l.vmin) * 0.05;
+  l.vmin -= pad;
+  l.vmax += pad;
+  return l;
+}
 
-  auto X = [&](TimeNs t) { return left + plot_w * static_cast<double>(t - t0) / static_cast<double>(t1 - t0); };
-  auto YV = [&](double v) { return value_top + value_h * (1 - (v - vmin) / (vmax - vmin)); };
-  auto YS = [&](double s) { return score_top + score_h * (1 - std::clamp(s, 0.0, 1.0)); };
-
-  std::string svg;
-  svg.reserve(64 * 1024);
+void header(std::string& svg, const Layout& l, const std::string& title) {
   svg += R"(<?xml version="1.0" encoding="UTF-8"?>)" "\n";
-  svg += R"(<svg xmlns="http://www.w3.org/2000/svg" width=")" + num(W) + R"(" height=")" + num(H) +
-         R"(" viewBox="0 0 )" + num(W) + " " + num(H) + R"(" font-family="sans-serif" font-size="11">)" "\n";
+  svg += R"(<svg xmlns="http://www.w3.org/2000/svg" width=")" + num(l.W) + R"(" height=")" + num(l.H) +
+         R"(" viewBox="0 0 )" + num(l.W) + " " + num(l.H) + R"(" font-family="sans-serif" font-size="11">)" "\n";
   svg += "<style>.values{fill:none;stroke:#1f77b4;stroke-width:1.2}.score{fill:none;stroke:#ff7f0e;"
          "stroke-width:1}.flag{fill:#d62728;fill-opacity:0.18;stroke:none}.flag-label{fill:#d62728}"
          ".truth{fill:#2ca02c}.axis{stroke:#888;stroke-width:0.6}.grid{stroke:#ddd;stroke-width:0.5}</style>\n";
-  svg += R"(<rect x="0" y="0" width=")" + num(W) + R"(" height=")" + num(H) + R"(" fill="#fff"/>)" "\n";
-  svg += R"(<text x=")" + num(left) + R"(" y="18" font-size="13">)" + xml_escape(d.title) + "</text>\n";
+  svg += R"(<rect x="0" y="0" width=")" + num(l.W) + R"(" height=")" + num(l.H) + R"(" fill="#fff"/>)" "\n";
+  svg += R"(<text x=")" + num(l.left) + R"(" y="18" font-size="13">)" + xml_escape(title) + "</text>\n";
+}
 
-  // Flagged windows: shaded over both bands, labelled at the top.
-  auto regions = flagged_regions(d.scores);
+// Flagged windows: shaded over both bands, labelled at the top (a label that would
+// overlap the previous one is left out).
+void flags(std::string& svg, const Layout& l, const std::vector<Region>& regions) {
   svg += "<g class=\"flags\">\n";
-  double label_free_x = -1;  // labels that would overlap the previous one are left out
+  double label_free_x = -1;
   for (const Region& r : regions) {
-    double x0 = X(r.start), x1 = std::max(X(r.end), x0 + 1.0);
-    svg += R"(<rect class="flag" x=")" + num(x0) + R"(" y=")" + num(value_top) + R"(" width=")" +
-           num(x1 - x0) + R"(" height=")" + num(score_top + score_h - value_top) +
+    double x0 = l.X(r.start), x1 = std::max(l.X(r.end), x0 + 1.0);
+    svg += R"(<rect class="flag" x=")" + num(x0) + R"(" y=")" + num(l.value_top) + R"(" width=")" +
+           num(x1 - x0) + R"(" height=")" + num(l.score_top + l.score_h - l.value_top) +
            R"(" data-start=")" + format_rfc3339(r.start) + R"(" data-end=")" + format_rfc3339(r.end) +
            R"(" data-label=")" + xml_escape(r.label) + R"("><title>)" + xml_escape(r.label) + " " +
            format_rfc3339(r.start) + " .. " + format_rfc3339(r.end) + " score " + value_label(r.score) +
            "</title></rect>\n";
     if (x0 + 2 >= label_free_x) {
-      svg += R"(<text class="flag-label" x=")" + num(x0 + 2) + R"(" y=")" + num(value_top + 11) +
-             R"(">)" + xml_escape(r.label) + "</text>\n";
+      svg += R"(<text class="flag-label" x=")" + num(x0 + 2) + R"(" y=")" + num(l.value_top + 11) + R"(">)" +
+             xml_escape(r.label) + "</text>\n";
       label_free_x = x0 + 2 + 6.5 * static_cast<double>(r.label.size()) + 4;
     }
   }
   svg += "</g>\n";
+}
 
-  // Truth: marks on the strip between the bands.
-  if (!d.truths.empty()) {
-    svg += "<g class=\"truths\">\n";
-    for (const TruthSpan& t : d.truths) {
-      double x0 = X(t.start), x1 = std::max(X(std::max(t.end, t.start)), x0 + 1.0);
-      svg += R"(<rect class="truth" x=")" + num(x0) + R"(" y=")" + num(value_top + value_h + 2) +
-             R"(" width=")" + num(x1 - x0) + R"(" height=")" + num(gap - 4) + R"(" data-start=")" +
-             format_rfc3339(t.start) + R"(" data-end=")" + format_rfc3339(t.end) + R"(" data-type=")" +
-             xml_escape(t.type) + R"("><title>truth: )" + xml_escape(t.type) + " " +
-             format_rfc3339(t.start) + " .. " + format_rfc3339(t.end) + "</title></rect>\n";
-    }
-    svg += "</g>\n";
+// Truth: marks on the strip between the bands.
+void truths(std::string& svg, const Layout& l, const std::vector<TruthSpan>& spans) {
+  if (spans.empty()) return;
+  svg += "<g class=\"truths\">\n";
+  for (const TruthSpan& t : spans) {
+    double x0 = l.X(t.start), x1 = std::max(l.X(std::max(t.end, t.start)), x0 + 1.0);
+    svg += R"(<rect class="truth" x=")" + num(x0) + R"(" y=")" + num(l.value_top + l.value_h + 2) +
+           R"(" width=")" + num(x1 - x0) + R"(" height=")" + num(l.gap - 4) + R"(" data-start=")" +
+           format_rfc3339(t.start) + R"(" data-end=")" + format_rfc3339(t.end) + R"(" data-type=")" +
+           xml_escape(t.type) + R"("><title>truth: )" + xml_escape(t.type) + " " + format_rfc3339(t.start) +
+           " .. " + format_rfc3339(t.end) + "</title></rect>\n";
   }
+  svg += "</g>\n";
+}
 
-  // Axes and grid.
+// Five value grid lines with labels, five time ticks, the band frames and the score scale.
+void axes(std::string& svg, const Layout& l) {
+  const double bottom_y = l.score_top + l.score_h;
   for (int k = 0; k <= 4; ++k) {
-    double v = vmin + (vmax - vmin) * k / 4.0;
-    double y = YV(v);
-    svg += R"(<line class="grid" x1=")" + num(left) + R"(" x2=")" + num(left + plot_w) + R"(" y1=")" +
-           num(y) + R"(" y2=")" + num(y) + R"("/>)";
-    svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(y + 4) + R"(" text-anchor="end">)" +
-           axis_label(v, vmax - vmin) + "</text>\n";
-    TimeNs t = t0 + (t1 - t0) / 4 * k;
-    double x = X(t);
-    svg += R"(<line class="axis" x1=")" + num(x) + R"(" x2=")" + num(x) + R"(" y1=")" +
-           num(score_top + score_h) + R"(" y2=")" + num(score_top + score_h + 4) + R"("/>)";
-    svg += R"(<text x=")" + num(x) + R"(" y=")" + num(H - bottom + 18) + R"(" text-anchor=")" +
-           (k == 0 ? "start" : k == 4 ? "end" : "middle") + R"(">)" + time_label(t, t1 - t0) + "</text>\n";
+    double v = l.vmin + (l.vmax - l.vmin) * k / 4.0;
+    double y = l.YV(v);
+    svg += R"(<line class="grid" x1=")" + num(l.left) + R"(" x2=")" + num(l.left + l.plot_w) + R"(" y1=")" + num(y) +
+           R"(" y2=")" + num(y) + R"("/>)";
+    svg += R"(<text x=")" + num(l.left - 4) + R"(" y=")" + num(y + 4) + R"(" text-anchor="end">)" +
+           axis_label(v, l.vmax - l.vmin) + "</text>\n";
+    TimeNs t = l.t0 + (l.t1 - l.t0) / 4 * k;
+    double x = l.X(t);
+    svg += R"(<line class="axis" x1=")" + num(x) + R"(" x2=")" + num(x) + R"(" y1=")" + num(bottom_y) +
+           R"(" y2=")" + num(bottom_y + 4) + R"("/>)";
+    svg += R"(<text x=")" + num(x) + R"(" y=")" + num(l.H - l.bottom + 18) + R"(" text-anchor=")" +
+           (k == 0 ? "start" : k == 4 ? "end" : "middle") + R"(">)" + time_label(t, l.t1 - l.t0) + "</text>\n";
   }
-  svg += R"(<rect fill="none" class="axis" x=")" + num(left) + R"(" y=")" + num(value_top) +
-         R"(" width=")" + num(plot_w) + R"(" height=")" + num(value_h) + R"("/>)" "\n";
-  svg += R"(<rect fill="none" class="axis" x=")" + num(left) + R"(" y=")" + num(score_top) +
-         R"(" width=")" + num(plot_w) + R"(" height=")" + num(score_h) + R"("/>)" "\n";
-  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + score_h / 2 + 4) +
+  svg += R"(<rect fill="none" class="axis" x=")" + num(l.left) + R"(" y=")" + num(l.value_top) + R"(" width=")" +
+         num(l.plot_w) + R"(" height=")" + num(l.value_h) + R"("/>)" "\n";
+  svg += R"(<rect fill="none" class="axis" x=")" + num(l.left) + R"(" y=")" + num(l.score_top) + R"(" width=")" +
+         num(l.plot_w) + R"(" height=")" + num(l.score_h) + R"("/>)" "\n";
+  svg += R"(<text x=")" + num(l.left - 4) + R"(" y=")" + num(l.score_top + l.score_h / 2 + 4) +
          R"(" text-anchor="end">score</text>)";
-  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + 8) + R"(" text-anchor="end">1</text>)";
-  svg += R"(<text x=")" + num(left - 4) + R"(" y=")" + num(score_top + score_h) +
-         R"(" text-anchor="end">0</text>)" "\n";
+  svg += R"(<text x=")" + num(l.left - 4) + R"(" y=")" + num(l.score_top + 8) + R"(" text-anchor="end">1</text>)";
+  svg += R"(<text x=")" + num(l.left - 4) + R"(" y=")" + num(bottom_y) + R"(" text-anchor="end">0</text>)" "\n";
+}
 
+// The points of keep as "x,y x,y …".
+template <typename ToXY>
+void coordinates(std::string& svg, const std::vector<ValuePoint>& pts, const std::vector<std::size_t>& keep,
+                 ToXY to_xy) {
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    if (k) svg += ' ';
+    auto [x, y] = to_xy(pts[keep[k]]);
+    svg += num(x) + "," + num(y);
+  }
+}
+
+}  // namespace
+
+std::string render_svg(ChartData d, const ChartOptions& o) {
+  std::stable_sort(d.points.begin(), d.points.end(),
+                   [](const ValuePoint& a, const ValuePoint& b) { return a.ts < b.ts; });
+  std::stable_sort(d.scores.begin(), d.scores.end(),
+                   [](const ScorePoint& a, const ScorePoint& b) { return a.end < b.end; });
+  const Layout l = layout_of(d, o);
+  const std::size_t target = o.max_points ? o.max_points : static_cast<std::size_t>(2 * l.plot_w);
+  std::string svg;
+  svg.reserve(64 * 1024);
+  header(svg, l, d.title);
+  auto regions = flagged_regions(d.scores);
+  flags(svg, l, regions);
+  truths(svg, l, d.truths);
+  axes(svg, l);
   // Values, downsampled.
   auto keep = select_points(d.points, regions, target);
   svg += R"(<polyline class="values" data-points=")" + std::to_string(keep.size()) + R"(" points=")";
-  for (std::size_t k = 0; k < keep.size(); ++k) {
-    const auto& p = d.points[keep[k]];
-    if (k) svg += ' ';
-    svg += num(X(p.ts)) + "," + num(YV(p.value));
-  }
+  coordinates(svg, d.points, keep, [&](const ValuePoint& p) { return std::pair(l.X(p.ts), l.YV(p.value)); });
   svg += "\"/>\n";
-
   // Scores at their window ends, downsampled the same way.
   std::vector<ValuePoint> sp;
   sp.reserve(d.scores.size());
   for (const auto& s : d.scores) sp.push_back(ValuePoint{s.end, s.score});
   auto skeep = select_points(sp, regions, target);
   svg += R"(<polyline class="score" points=")";
-  for (std::size_t k = 0; k < skeep.size(); ++k) {
-    if (k) svg += ' ';
-    svg += num(X(sp[skeep[k]].ts)) + "," + num(YS(sp[skeep[k]].value));
-  }
+  coordinates(svg, sp, skeep, [&](const ValuePoint& p) { return std::pair(l.X(p.ts), l.YS(p.value)); });
   svg += "\"/>\n</svg>\n";
   return svg;
 }
